@@ -1,0 +1,13 @@
+// Package embedded owns the NATS server that every appnet peer runs inside
+// its own process.
+//
+// [Start] binds the server's client port to the first free port of a range
+// on one host (skipping ports held by other peers or by any other program),
+// opens a cluster listener on a random port of the same host so that peers
+// can join one NATS cluster through routes, and returns once both listeners
+// accept connections. [Server.AddRoutes] and [Server.RemoveRoutes] change the
+// routes at run time; NATS gossip completes the mesh from there.
+//
+// The package knows nothing about peers, connections or groups: it is the
+// transport that the peer package builds on.
+package embedded

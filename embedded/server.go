@@ -1,0 +1,272 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// DefaultClusterName is the NATS cluster name that every appnet peer joins.
+// Discovery recognises a peer by it.
+const DefaultClusterName = "appnet"
+
+// ErrRangeFull is returned by [Start] when no port of the range could be
+// bound.
+var ErrRangeFull = errors.New("no free port in range")
+
+// Config says where and how to start the server.
+type Config struct {
+	// Host is the address to bind and advertise, for clients and routes.
+	Host string
+	// PortStart is the first port tried for the client listener.
+	PortStart int
+	// PortRange is how many ports after PortStart are tried too: the server
+	// binds the first free port of PortStart..PortStart+PortRange.
+	PortRange int
+	// ClusterName is the NATS cluster name; empty means DefaultClusterName.
+	ClusterName string
+	// Name returns the server name to use when the server binds port. Empty
+	// names are left to NATS.
+	Name func(port int) string
+	// MaxPayload is the largest message the server accepts, in bytes; zero
+	// means the NATS default (1 MiB).
+	MaxPayload int32
+	// Logger receives the server's warnings and errors (and its notices at
+	// debug level); nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is a running embedded nats-server.
+type Server struct {
+	ns  *server.Server
+	log *slog.Logger
+
+	mu   sync.Mutex // guards opts.Routes and the reloads that change them
+	opts *server.Options
+}
+
+// Start binds the first free port of cfg's range on cfg.Host and returns
+// once the client and cluster listeners accept connections. A port that any
+// program holds is skipped; when every port is taken the error wraps
+// [ErrRangeFull] and names the range and why each port was refused.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Host == "" {
+		return nil, errors.New("embedded: empty host")
+	}
+	last := cfg.PortStart + cfg.PortRange
+	if cfg.PortStart < 1 || cfg.PortRange < 0 || last > 65535 {
+		return nil, fmt.Errorf("embedded: port range %d..%d is outside 1..65535", cfg.PortStart, last)
+	}
+	var refused []string
+	for port := cfg.PortStart; port <= last; port++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		s, err := startOn(ctx, cfg, port)
+		if err == nil {
+			return s, nil
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		refused = append(refused, fmt.Sprintf("%d: %v", port, err))
+	}
+	return nil, fmt.Errorf("%w %s:%d..%d (%v)", ErrRangeFull, cfg.Host, cfg.PortStart, last, refused)
+}
+
+// startOn starts a server whose client listener is host:port, or says why
+// it could not.
+func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
+	// A cheap probe first: most refusals end here without building a server.
+	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(port))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l.Close()
+
+	name := ""
+	if cfg.Name != nil {
+		name = cfg.Name(port)
+	}
+	clusterName := cfg.ClusterName
+	if clusterName == "" {
+		clusterName = DefaultClusterName
+	}
+	opts := &server.Options{
+		ServerName:      name,
+		Host:            cfg.Host,
+		Port:            port,
+		MaxPayload:      cfg.MaxPayload,
+		NoLog:           true,
+		NoSigs:          true,
+		NoSystemAccount: true,
+		Cluster: server.ClusterOpts{
+			Name: clusterName,
+			Host: cfg.Host,
+			Port: server.RANDOM_PORT,
+		},
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: configuring nats-server: %w", err)
+	}
+	ns.Start() // binds the client listener before it returns
+	if ns.Addr() == nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, errors.New("taken while starting")
+	}
+	// The cluster listener opens in a goroutine of its own; it is a
+	// matter of microseconds, so wait for it without the 25 ms polling of
+	// ReadyForConnections.
+	deadline := time.Now().Add(5 * time.Second)
+	for ns.ClusterAddr() == nil {
+		if err := ctx.Err(); err != nil || time.Now().After(deadline) {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			if err == nil {
+				err = errors.New("embedded: cluster listener did not open within 5s")
+			}
+			return nil, err
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "nats-server")
+	ns.SetLoggerV2(logAdapter{log}, true, false, false)
+	return &Server{ns: ns, opts: opts, log: log}, nil
+}
+
+// NATS returns the underlying server, for in-process client connections
+// and monitoring.
+func (s *Server) NATS() *server.Server { return s.ns }
+
+// Host returns the address the server is bound to.
+func (s *Server) Host() string { return s.opts.Host }
+
+// Port returns the client port the server bound.
+func (s *Server) Port() int { return s.ns.Addr().(*net.TCPAddr).Port }
+
+// ClientURL returns the URL clients connect to.
+func (s *Server) ClientURL() string {
+	return "nats://" + net.JoinHostPort(s.opts.Host, strconv.Itoa(s.Port()))
+}
+
+// ClusterURL returns the URL other servers route to.
+func (s *Server) ClusterURL() string {
+	return "nats://" + s.ns.ClusterAddr().String()
+}
+
+// AddRoutes adds explicit routes to the given cluster URLs, skipping ones
+// already configured and this server's own. NATS gossip then connects this
+// server to every server those know.
+func (s *Server) AddRoutes(urls ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	self := s.ClusterURL()
+	routes := slices.Clone(s.opts.Routes)
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("embedded: route URL %q: want nats://host:port", raw)
+		}
+		if raw == self || slices.ContainsFunc(routes, func(r *url.URL) bool { return r.String() == u.String() }) {
+			continue
+		}
+		routes = append(routes, u)
+	}
+	return s.setRoutes(routes)
+}
+
+// RemoveRoutes drops explicit routes to the given cluster URLs, which
+// closes those routes.
+func (s *Server) RemoveRoutes(urls ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	routes := slices.DeleteFunc(slices.Clone(s.opts.Routes), func(r *url.URL) bool {
+		return slices.Contains(urls, r.String())
+	})
+	return s.setRoutes(routes)
+}
+
+// setRoutes applies routes through a configuration reload. s.mu is held.
+func (s *Server) setRoutes(routes []*url.URL) error {
+	if len(routes) == len(s.opts.Routes) {
+		return nil // nothing added or removed
+	}
+	next := s.opts.Clone()
+	next.Routes = routes
+	if err := s.ns.ReloadOptions(next); err != nil {
+		return fmt.Errorf("embedded: applying routes: %w", err)
+	}
+	s.opts = next
+	return nil
+}
+
+// Routes returns the cluster URLs of the explicit routes.
+func (s *Server) Routes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.opts.Routes))
+	for i, r := range s.opts.Routes {
+		out[i] = r.String()
+	}
+	return out
+}
+
+// RemoteNames returns the names of the servers this one has a route to,
+// explicit or gossiped, sorted and without duplicates.
+func (s *Server) RemoteNames() []string {
+	rz, err := s.ns.Routez(nil)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, r := range rz.Routes {
+		if !slices.Contains(names, r.RemoteName) {
+			names = append(names, r.RemoteName)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Close shuts the server down and waits until its listeners and goroutines
+// are gone.
+func (s *Server) Close() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+// logAdapter sends nats-server's log lines to slog.
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Noticef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(fmt.Sprintf(f, v...)) }
+func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
+func (a logAdapter) Errorf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	if strings.HasPrefix(msg, "Error trying to connect to route") {
+		// A peer that has gone: discovery drops its route; until then the
+		// server retries every second, which is not worth a warning each.
+		a.l.Debug(msg)
+		return
+	}
+	a.l.Warn(msg)
+}
+func (a logAdapter) Debugf(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a logAdapter) Tracef(string, ...any)     {}

@@ -1,0 +1,72 @@
+package peer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+)
+
+// Func adapts a typed function to a [Handler]. The call's JSON argument is
+// decoded into Req (the zero Req when the call has none; a payload that
+// does not decode is an [ErrBadRequest]) and the result is encoded as JSON.
+func Func[Req, Resp any](fn func(context.Context, Req) (Resp, error)) Handler {
+	return func(ctx context.Context, arg []byte) ([]byte, error) {
+		req, err := Decode[Req](arg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: argument: %v", ErrBadRequest, err)
+		}
+		resp, err := fn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return encode(resp)
+	}
+}
+
+// Encode returns the JSON that carries v over the wire.
+func Encode(v any) ([]byte, error) { return encode(v) }
+
+func encode(v any) ([]byte, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("value of type %T does not encode as JSON: %w", v, err)
+	}
+	return data, nil
+}
+
+// Decode decodes the JSON data into a T. Empty data is the zero T.
+func Decode[T any](data []byte) (T, error) {
+	var v T
+	if len(data) == 0 {
+		return v, nil
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("%s does not decode into %s: %w", preview(data), reflect.TypeFor[T](), err)
+	}
+	return v, nil
+}
+
+// preview quotes the start of data for an error message.
+func preview(data []byte) string {
+	const limit = 64
+	if len(data) > limit {
+		return fmt.Sprintf("%q... (%d bytes)", data[:limit], len(data))
+	}
+	return fmt.Sprintf("%q", data)
+}
+
+type peerKey struct{}
+
+// FromContext returns the peer running the handler whose context ctx is,
+// the seed's net.Peer(): in a remote call, the peer that was called; in a
+// local call, the caller's own peer, if it has one.
+func FromContext(ctx context.Context) (*Peer, bool) {
+	p, ok := ctx.Value(peerKey{}).(*Peer)
+	return p, ok && p != nil
+}
+
+// NewContext returns a context that carries p for [FromContext].
+func NewContext(ctx context.Context, p *Peer) context.Context {
+	return context.WithValue(ctx, peerKey{}, p)
+}

@@ -1,0 +1,245 @@
+package peer
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// EnvPrefix is the prefix of every environment variable appnet reads.
+const EnvPrefix = "NET"
+
+// Config is everything that shapes a peer. Make one with [DefaultConfig] or
+// [ConfigFromEnv]; options passed to [Start] override it.
+type Config struct {
+	// Host is the address the peer binds and advertises. The default is
+	// this machine's primary non-loopback IPv4 address, or 127.0.0.1.
+	Host string `envconfig:"HOST"`
+	// PortStart is the first port the peer tries (NET_PORT, the original's
+	// name, is accepted too).
+	PortStart int `envconfig:"PORT_START" default:"3010"`
+	// PortRange is how many more ports are tried: the peer binds the first
+	// free port of PortStart..PortStart+PortRange.
+	PortRange int `envconfig:"PORT_RANGE" default:"5"`
+	// Group is the peer's group: a subject token and micro service name.
+	Group string `envconfig:"GROUP" default:"None"`
+	// Hub marks the peer as the centre of its application.
+	Hub bool `envconfig:"IS_HUB"`
+	// Dev logs every local and remote call at debug level.
+	Dev bool `envconfig:"DEV"`
+	// ThreadLimit is how many hosts × ports a scan probes at once; 0 or
+	// less means one.
+	ThreadLimit int `envconfig:"THREAD_LIMIT" default:"5"`
+	// ScanTimeout bounds each probe of a scan: the TCP dial and the wait
+	// for the NATS greeting.
+	ScanTimeout time.Duration `envconfig:"SCAN_TIMEOUT" default:"250ms"`
+	// CallTimeout bounds a call whose context has no deadline.
+	CallTimeout time.Duration `envconfig:"CALL_TIMEOUT" default:"10s"`
+	// MaxInFlight is how many calls the peer serves at once; beyond it,
+	// callers get a 503 answer instead of queueing without bound.
+	MaxInFlight int `envconfig:"MAX_IN_FLIGHT" default:"1024"`
+
+	// Registry holds the connections and flags the peer serves; nil means
+	// a fresh [NewRegistry].
+	Registry *Registry `ignored:"true"`
+	// Logger receives the peer's logs; nil means slog.Default(), or a
+	// debug-level stderr logger when Dev is set.
+	Logger *slog.Logger `ignored:"true"`
+}
+
+// DefaultConfig returns the defaults of the Python original: ports
+// 3010..3015, group "None", five scan workers, and the primary IPv4
+// address of this machine. It reads no environment variable.
+func DefaultConfig() Config {
+	return Config{
+		Host:        DefaultHost(),
+		PortStart:   3010,
+		PortRange:   5,
+		Group:       "None",
+		ThreadLimit: 5,
+		ScanTimeout: 250 * time.Millisecond,
+		CallTimeout: 10 * time.Second,
+		MaxInFlight: 1024,
+	}
+}
+
+// ConfigFromEnv returns the defaults overridden by the NET_* environment
+// variables. A value that does not parse is an error wrapping [ErrConfig]
+// that names the variable and the value.
+func ConfigFromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process(EnvPrefix, &c); err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if _, set := os.LookupEnv("NET_PORT_START"); !set {
+		if v, set := os.LookupEnv("NET_PORT"); set {
+			p, err := strconv.Atoi(v)
+			if err != nil {
+				return Config{}, fmt.Errorf("%w: NET_PORT=%q: want a port number", ErrConfig, v)
+			}
+			c.PortStart = p
+		}
+	}
+	if c.Host == "" {
+		c.Host = DefaultHost()
+	}
+	return c, c.Validate()
+}
+
+var groupRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidateGroup returns an error unless group is usable as a subject token
+// and a micro service name: [A-Za-z0-9_-]+.
+func ValidateGroup(group string) error {
+	if !groupRE.MatchString(group) {
+		return fmt.Errorf("group %q: want letters, digits, '_' or '-'", short(group))
+	}
+	return nil
+}
+
+// Validate checks every field and names the environment variable of the
+// first bad one.
+func (c Config) Validate() error {
+	if c.Host == "" || net.ParseIP(c.Host) == nil {
+		return fmt.Errorf("%w: NET_HOST=%q: want an IP address to bind", ErrConfig, c.Host)
+	}
+	if c.PortStart < 1 || c.PortStart > 65535 {
+		return fmt.Errorf("%w: NET_PORT_START=%d: want a port in 1..65535", ErrConfig, c.PortStart)
+	}
+	if c.PortRange < 0 || c.PortStart+c.PortRange > 65535 {
+		return fmt.Errorf("%w: NET_PORT_RANGE=%d: ports %d..%d leave 1..65535", ErrConfig, c.PortRange, c.PortStart, c.PortStart+c.PortRange)
+	}
+	if err := ValidateGroup(c.Group); err != nil {
+		return fmt.Errorf("%w: NET_GROUP: %v", ErrConfig, err)
+	}
+	if c.ScanTimeout <= 0 {
+		return fmt.Errorf("%w: NET_SCAN_TIMEOUT=%s: want a positive duration", ErrConfig, c.ScanTimeout)
+	}
+	if c.CallTimeout <= 0 {
+		return fmt.Errorf("%w: NET_CALL_TIMEOUT=%s: want a positive duration", ErrConfig, c.CallTimeout)
+	}
+	if c.MaxInFlight < 1 {
+		return fmt.Errorf("%w: NET_MAX_IN_FLIGHT=%d: want at least 1", ErrConfig, c.MaxInFlight)
+	}
+	return nil
+}
+
+// Ports returns the ports of the range, in the order they are tried.
+func (c Config) Ports() []int {
+	ports := make([]int, 0, c.PortRange+1)
+	for p := c.PortStart; p <= c.PortStart+c.PortRange; p++ {
+		ports = append(ports, p)
+	}
+	return ports
+}
+
+// Option changes a Config; options given to [Start] override the
+// configuration they are applied to.
+type Option func(*Config)
+
+// WithHost sets the address to bind and advertise.
+func WithHost(host string) Option { return func(c *Config) { c.Host = host } }
+
+// WithPorts sets the port range: start..start+extra.
+func WithPorts(start, extra int) Option {
+	return func(c *Config) { c.PortStart, c.PortRange = start, extra }
+}
+
+// WithGroup sets the peer's group.
+func WithGroup(group string) Option { return func(c *Config) { c.Group = group } }
+
+// WithHub marks the peer as a hub.
+func WithHub(hub bool) Option { return func(c *Config) { c.Hub = hub } }
+
+// WithDev turns on debug logging of every call.
+func WithDev(dev bool) Option { return func(c *Config) { c.Dev = dev } }
+
+// WithThreadLimit sets how many probes a scan runs at once.
+func WithThreadLimit(n int) Option { return func(c *Config) { c.ThreadLimit = n } }
+
+// WithCallTimeout bounds calls whose context has no deadline.
+func WithCallTimeout(d time.Duration) Option { return func(c *Config) { c.CallTimeout = d } }
+
+// WithRegistry sets the connections and flags the peer serves.
+func WithRegistry(r *Registry) Option { return func(c *Config) { c.Registry = r } }
+
+// WithLogger sets the peer's logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
+
+// DefaultHost returns this machine's primary non-loopback IPv4 address:
+// the address of the interface that holds the default route, else of the
+// first interface that is up, else 127.0.0.1. It sends no packet. (The
+// original's gethostbyname(gethostname()) gives 127.0.1.1 on many Linux
+// hosts, which no other machine can reach.)
+func DefaultHost() string {
+	if name := defaultRouteInterface(); name != "" {
+		if ifc, err := net.InterfaceByName(name); err == nil {
+			if ip := firstIPv4(ifc); ip != "" {
+				return ip
+			}
+		}
+	}
+	ifcs, _ := net.Interfaces()
+	for i := range ifcs {
+		if ifcs[i].Flags&net.FlagUp != 0 && ifcs[i].Flags&net.FlagLoopback == 0 {
+			if ip := firstIPv4(&ifcs[i]); ip != "" {
+				return ip
+			}
+		}
+	}
+	return "127.0.0.1"
+}
+
+func firstIPv4(ifc *net.Interface) string {
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip4 := n.IP.To4(); ip4 != nil && !ip4.IsLoopback() && !ip4.IsLinkLocalUnicast() {
+				return ip4.String()
+			}
+		}
+	}
+	return ""
+}
+
+// defaultRouteInterface reads the interface of the IPv4 default route from
+// /proc/net/route (Linux); elsewhere it returns "".
+func defaultRouteInterface() string {
+	data, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return ""
+	}
+	lines := splitLines(string(data))
+	for _, line := range lines[min(1, len(lines)):] {
+		var ifc, dest string
+		if n, _ := fmt.Sscan(line, &ifc, &dest); n == 2 && dest == "00000000" {
+			return ifc
+		}
+	}
+	return ""
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}

@@ -1,0 +1,255 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/embedded"
+	"github.com/nats-io/nats.go"
+)
+
+// Version is the appnet version peers report in info and to the micro
+// protocol.
+const Version = "0.1.0"
+
+// Peer is one running appnet peer: an embedded NATS server bound to the
+// first free port of its range, an in-process connection to it, and the
+// subscriptions that serve its registry's connections and the micro
+// protocol. It is safe for concurrent use.
+type Peer struct {
+	*Caller
+
+	cfg     Config
+	id      ID
+	srv     *embedded.Server
+	nc      *nats.Conn
+	reg     *Registry
+	log     *slog.Logger
+	started time.Time
+	self    FriendlyID
+
+	base     context.Context // ends when the peer closes; parent of handler contexts
+	stop     context.CancelFunc
+	slots    chan struct{} // one token per call being served
+	handlers sync.WaitGroup
+	subs     []*nats.Subscription
+	stats    statsTable
+
+	closeOnce sync.Once
+}
+
+// FriendlyID is the human side of an ID, the seed's friendly_id.
+type FriendlyID struct {
+	Host       string `json:"host"`
+	Port       int    `json:"port"`
+	Group      string `json:"group"`
+	Hub        bool   `json:"hub"`
+	User       string `json:"user"`
+	Executable string `json:"executable"`
+}
+
+// Info is what the info connection answers: who a peer is and what it
+// serves.
+type Info struct {
+	ID ID `json:"id"`
+	FriendlyID
+	// Cluster is the URL other peers route to.
+	Cluster string `json:"cluster"`
+	// Version is the appnet version of the peer.
+	Version       string   `json:"version"`
+	Connections   []string `json:"connections"`
+	Subscriptions []string `json:"subscriptions"`
+	Flags         []string `json:"flags"`
+}
+
+// Start starts a peer from cfg with opts applied on top. It returns once the
+// peer serves calls; ctx bounds the start only. The error wraps
+// [ErrConfig] for a bad configuration and [embedded.ErrRangeFull] when no
+// port of the range is free.
+func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = NewRegistry()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+		if cfg.Dev {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	}
+	srv, err := embedded.Start(ctx, embedded.Config{
+		Host:      cfg.Host,
+		PortStart: cfg.PortStart,
+		PortRange: cfg.PortRange,
+		Name:      func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting peer: %w", err)
+	}
+	p := &Peer{
+		cfg:     cfg,
+		id:      NewID(cfg.Host, srv.Port(), cfg.Group),
+		srv:     srv,
+		reg:     cfg.Registry,
+		log:     log,
+		started: time.Now().UTC(),
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+	}
+	p.self = FriendlyID{Host: cfg.Host, Port: srv.Port(), Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
+	p.log = log.With("peer", p.id)
+	p.base, p.stop = context.WithCancel(context.Background())
+	if err := p.connect(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// connect opens the in-process connection and the peer's subscriptions.
+func (p *Peer) connect() error {
+	nc, err := nats.Connect(p.srv.ClientURL(),
+		nats.InProcessServer(p.srv.NATS()),
+		nats.Name("appnet peer "+string(p.id)),
+		nats.NoReconnect(),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			p.log.Warn("appnet: NATS connection error", "subject", subject, "err", err)
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("connecting to the embedded server: %w", err)
+	}
+	p.nc = nc
+	p.Caller = NewCaller(nc, p.reg, p.cfg.CallTimeout)
+	if p.cfg.Dev {
+		p.Caller.log = p.log
+	}
+	for subject, handler := range map[string]nats.MsgHandler{
+		callPrefix(p.id) + ">": p.dispatch,
+		serviceSubjects:        p.serveService,
+	} {
+		sub, err := nc.Subscribe(subject, handler)
+		if err != nil {
+			return fmt.Errorf("subscribing to %s: %w", subject, err)
+		}
+		// Calls are dispatched to goroutines at once, so the only backlog
+		// is a burst; keep the client's limits but never drop silently.
+		p.subs = append(p.subs, sub)
+	}
+	return nc.Flush()
+}
+
+// ID returns the peer's ID.
+func (p *Peer) ID() ID { return p.id }
+
+// Config returns the configuration the peer runs with.
+func (p *Peer) Config() Config { return p.cfg }
+
+// Registry returns the connections and flags the peer serves.
+func (p *Peer) Registry() *Registry { return p.reg }
+
+// Conn returns the peer's in-process NATS connection.
+func (p *Peer) Conn() *nats.Conn { return p.nc }
+
+// Server returns the peer's embedded NATS server.
+func (p *Peer) Server() *embedded.Server { return p.srv }
+
+// Logger returns the peer's logger.
+func (p *Peer) Logger() *slog.Logger { return p.log }
+
+// Info returns what the info connection answers for this peer.
+func (p *Peer) Info() Info {
+	return Info{
+		ID:            p.id,
+		FriendlyID:    p.self,
+		Cluster:       p.srv.ClusterURL(),
+		Version:       Version,
+		Connections:   p.reg.Connections(),
+		Subscriptions: p.reg.Subscriptions(),
+		Flags:         p.reg.Flags().Names(),
+	}
+}
+
+// CallLocal runs connection on this peer without going through NATS, with
+// the same result a remote call would get (see [Registry.Call]).
+func (p *Peer) CallLocal(ctx context.Context, connection string, arg []byte) ([]byte, error) {
+	start := time.Now()
+	out, err := p.reg.Call(NewContext(ctx, p), connection, arg)
+	if p.cfg.Dev {
+		p.log.Debug("appnet: local call", "connection", connection, "arg_bytes", len(arg), "duration", time.Since(start), "err", err)
+	}
+	return out, err
+}
+
+// Close stops serving, waits (up to five seconds) for the calls being
+// served to finish, and shuts the embedded server down, releasing its
+// ports. Handlers' contexts end when Close starts. Close is idempotent.
+func (p *Peer) Close() error {
+	p.closeOnce.Do(func() {
+		for _, s := range p.subs {
+			_ = s.Unsubscribe()
+		}
+		p.stop()
+		done := make(chan struct{})
+		go func() { p.handlers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			p.log.Warn("appnet: closing with handlers still running after 5s")
+		}
+		if p.nc != nil {
+			p.nc.Close()
+		}
+		p.srv.Close()
+	})
+	return nil
+}
+
+// infoHandler is the default info connection.
+func infoHandler(ctx context.Context, _ []byte) ([]byte, error) {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return nil, errors.New("info: no peer runs in this process")
+	}
+	return encode(p.Info())
+}
+
+func userName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
+}
+
+func executable() string {
+	if exe, err := os.Executable(); err == nil {
+		return exe
+	}
+	return os.Args[0]
+}
+
+// timeoutFrom reads the caller's remaining time from a request header.
+func timeoutFrom(h nats.Header) (time.Duration, bool) {
+	ms, err := strconv.ParseInt(h.Get(HeaderTimeout), 10, 64)
+	if err != nil || ms <= 0 {
+		return 0, false
+	}
+	return time.Duration(ms) * time.Millisecond, true
+}

@@ -1,0 +1,178 @@
+package peer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+
+	"github.com/appnet-go/appnet/flags"
+)
+
+// Handler serves one connection. arg is the call's JSON argument, nil when
+// the call has none; the result is the JSON of the answer. An error that
+// wraps [ErrBadRequest] is answered with code 400, a [flags.Raise] error
+// with its flag, any other error with code 500.
+type Handler func(ctx context.Context, arg []byte) ([]byte, error)
+
+// Names of the connections every registry starts with.
+const (
+	ConnInfo        = "info"
+	ConnPassThrough = "pass_through"
+	ConnConnections = "connections"
+	ConnNull        = "null"
+)
+
+var connectionRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+
+// ValidateConnection returns an error wrapping [ErrInvalidName] unless name
+// is dot-separated tokens of letters, digits, '_' and '-', so that it is
+// the tail of a NATS subject without wildcards.
+func ValidateConnection(name string) error {
+	if !connectionRE.MatchString(name) {
+		return fmt.Errorf("%w %q: want dot-separated tokens of letters, digits, '_' or '-'", ErrInvalidName, short(name))
+	}
+	return nil
+}
+
+// Registry is the set of connections and flags a peer serves: the seed's
+// CONNECTIONS, FLAGS and SUBSCRIPTIONS. One registry may be served by
+// several peers. It is safe for concurrent use.
+type Registry struct {
+	mu            sync.RWMutex
+	connections   map[string]Handler
+	subscriptions map[string]int
+	flags         *flags.Set
+	log           *slog.Logger
+}
+
+// NewRegistry returns a registry holding the default connections (info,
+// pass_through, connections, null) and the built-in flags. Warnings, such
+// as a connection being replaced, go to slog.Default().
+func NewRegistry() *Registry {
+	r := &Registry{
+		connections:   make(map[string]Handler),
+		subscriptions: make(map[string]int),
+		flags:         flags.NewSet(),
+	}
+	r.connections[ConnInfo] = infoHandler
+	r.connections[ConnPassThrough] = func(_ context.Context, arg []byte) ([]byte, error) {
+		if len(arg) == 0 {
+			return []byte("null"), nil
+		}
+		return arg, nil
+	}
+	r.connections[ConnConnections] = func(ctx context.Context, _ []byte) ([]byte, error) {
+		return encode(r.Connections())
+	}
+	r.connections[ConnNull] = func(context.Context, []byte) ([]byte, error) {
+		return nil, flags.Raise(flags.Null)
+	}
+	return r
+}
+
+// SetLogger sets where the registry's warnings go.
+func (r *Registry) SetLogger(l *slog.Logger) {
+	r.mu.Lock()
+	r.log = l
+	r.mu.Unlock()
+}
+
+// Register adds h under name. Registering a name again logs a warning and
+// replaces the earlier handler, as the original does.
+func (r *Registry) Register(name string, h Handler) error {
+	if err := ValidateConnection(name); err != nil {
+		return err
+	}
+	if h == nil {
+		return fmt.Errorf("connection %q: nil handler", name)
+	}
+	r.mu.Lock()
+	_, replaced := r.connections[name]
+	r.connections[name] = h
+	log := r.logger()
+	r.mu.Unlock()
+	if replaced {
+		log.Warn("appnet: connection registered again; the new handler replaces the old", "connection", name)
+	}
+	return nil
+}
+
+// Flag adds or replaces the caller-side handler of the named flag.
+func (r *Registry) Flag(name string, h flags.Handler) error {
+	replaced, err := r.flags.Register(name, h)
+	if err != nil {
+		return err
+	}
+	if replaced {
+		r.mu.RLock()
+		log := r.logger()
+		r.mu.RUnlock()
+		log.Warn("appnet: flag registered again; the new handler replaces the old", "flag", name)
+	}
+	return nil
+}
+
+// Flags returns the registry's flag handlers.
+func (r *Registry) Flags() *flags.Set { return r.flags }
+
+// Lookup returns the handler registered under name.
+func (r *Registry) Lookup(name string) (Handler, bool) {
+	r.mu.RLock()
+	h, ok := r.connections[name]
+	r.mu.RUnlock()
+	return h, ok
+}
+
+// Connections returns the registered connection names, sorted.
+func (r *Registry) Connections() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.connections))
+	for n := range r.connections {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// AddSubscription records that the process listens to the named event;
+// the events package calls it so that info lists subscriptions. The
+// returned function removes the record.
+func (r *Registry) AddSubscription(event string) (remove func()) {
+	r.mu.Lock()
+	r.subscriptions[event]++
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			if r.subscriptions[event]--; r.subscriptions[event] <= 0 {
+				delete(r.subscriptions, event)
+			}
+			r.mu.Unlock()
+		})
+	}
+}
+
+// Subscriptions returns the names of the events subscribed to, sorted.
+func (r *Registry) Subscriptions() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.subscriptions))
+	for n := range r.subscriptions {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// logger returns the registry's logger; r.mu is held.
+func (r *Registry) logger() *slog.Logger {
+	if r.log != nil {
+		return r.log
+	}
+	return slog.Default()
+}
