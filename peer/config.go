@@ -36,9 +36,17 @@ type Config struct {
 	// ThreadLimit is how many hosts × ports a scan probes at once; 0 or
 	// less means one.
 	ThreadLimit int `envconfig:"THREAD_LIMIT" default:"5"`
+	// Scan lists the hosts a network discovery scans: IPv4 addresses and
+	// CIDR blocks, comma-separated (at most a /16). Empty means the
+	// kernel's neighbour table and this host.
+	Scan string `envconfig:"SCAN"`
 	// ScanTimeout bounds each probe of a scan: the TCP dial and the wait
 	// for the NATS greeting.
 	ScanTimeout time.Duration `envconfig:"SCAN_TIMEOUT" default:"250ms"`
+	// ScanInterval is how often a peer rescans its own host for peers it
+	// has not met (peers that started at the same instant miss each
+	// other's first scan); 0 turns rescans off.
+	ScanInterval time.Duration `envconfig:"SCAN_INTERVAL" default:"5s"`
 	// CallTimeout bounds a call whose context has no deadline.
 	CallTimeout time.Duration `envconfig:"CALL_TIMEOUT" default:"10s"`
 	// MaxInFlight is how many calls the peer serves at once; beyond it,
@@ -58,14 +66,15 @@ type Config struct {
 // address of this machine. It reads no environment variable.
 func DefaultConfig() Config {
 	return Config{
-		Host:        DefaultHost(),
-		PortStart:   3010,
-		PortRange:   5,
-		Group:       "None",
-		ThreadLimit: 5,
-		ScanTimeout: 250 * time.Millisecond,
-		CallTimeout: 10 * time.Second,
-		MaxInFlight: 1024,
+		Host:         DefaultHost(),
+		PortStart:    3010,
+		PortRange:    5,
+		Group:        "None",
+		ThreadLimit:  5,
+		ScanTimeout:  250 * time.Millisecond,
+		ScanInterval: 5 * time.Second,
+		CallTimeout:  10 * time.Second,
+		MaxInFlight:  1024,
 	}
 }
 
@@ -121,6 +130,9 @@ func (c Config) Validate() error {
 	if c.ScanTimeout <= 0 {
 		return fmt.Errorf("%w: NET_SCAN_TIMEOUT=%s: want a positive duration", ErrConfig, c.ScanTimeout)
 	}
+	if c.ScanInterval < 0 {
+		return fmt.Errorf("%w: NET_SCAN_INTERVAL=%s: want 0 (off) or a positive duration", ErrConfig, c.ScanInterval)
+	}
 	if c.CallTimeout <= 0 {
 		return fmt.Errorf("%w: NET_CALL_TIMEOUT=%s: want a positive duration", ErrConfig, c.CallTimeout)
 	}
@@ -162,6 +174,9 @@ func WithDev(dev bool) Option { return func(c *Config) { c.Dev = dev } }
 
 // WithThreadLimit sets how many probes a scan runs at once.
 func WithThreadLimit(n int) Option { return func(c *Config) { c.ThreadLimit = n } }
+
+// WithScan sets the hosts a network discovery scans (see Config.Scan).
+func WithScan(targets string) Option { return func(c *Config) { c.Scan = targets } }
 
 // WithCallTimeout bounds calls whose context has no deadline.
 func WithCallTimeout(d time.Duration) Option { return func(c *Config) { c.CallTimeout = d } }

@@ -13,8 +13,16 @@ import (
 // 127.0.0.x, which other programs on the machine use).
 func Host(t testing.TB) string {
 	t.Helper()
+	return RandomHost()
+}
+
+// RandomHost is [Host] for code without a testing.TB, such as examples.
+func RandomHost() string {
 	return fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254))
 }
+
+// RandomPorts is [Ports] for code without a testing.TB.
+func RandomPorts() int { return 20000 + 6*rand.IntN(2000) }
 
 // Subnet returns a random /27 of 127.0.0.0/8 and its first n host
 // addresses, for tests of peers on several "hosts".
@@ -31,7 +39,7 @@ func Subnet(t testing.TB, n int) (cidr string, hosts []string) {
 // 20000..31999, below Linux's ephemeral ports.
 func Ports(t testing.TB) int {
 	t.Helper()
-	return 20000 + 6*rand.IntN(2000)
+	return RandomPorts()
 }
 
 // MustLoopback fails the test unless every target (an address, a CIDR

@@ -1,0 +1,185 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/discovery"
+	"github.com/appnet-go/appnet/flags"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// Types used throughout the API, defined in the packages that own them.
+type (
+	// ID identifies a peer: base64 of "<host>:<port> -> <group>".
+	ID = peer.ID
+	// Info is what a peer's info connection answers.
+	Info = peer.Info
+	// PeersOption narrows or refreshes a discovery.
+	PeersOption = discovery.Option
+)
+
+// Errors callers test with errors.Is. They are the owning packages' own.
+var (
+	ErrUnreachable       = peer.ErrUnreachable
+	ErrInvalidConnection = peer.ErrInvalidConnection
+	ErrBadRequest        = peer.ErrBadRequest
+	ErrRemote            = peer.ErrRemote
+	ErrInvalidID         = peer.ErrInvalidID
+	ErrInvalidName       = peer.ErrInvalidName
+	ErrUnknownFlag       = flags.ErrUnknownFlag
+	ErrConfig            = peer.ErrConfig
+)
+
+// Discovery options.
+
+// OnHost limits discovery to this peer's own host.
+func OnHost() PeersOption { return discovery.OnHost() }
+
+// Groups keeps the peers of the named groups (default: the peer's own).
+func Groups(names ...string) PeersOption { return discovery.Groups(names...) }
+
+// AllGroups keeps the peers of every group.
+func AllGroups() PeersOption { return discovery.AllGroups() }
+
+// HubsOnly keeps hubs only.
+func HubsOnly() PeersOption { return discovery.HubsOnly() }
+
+// Refresh scans again instead of answering from the cache.
+func Refresh() PeersOption { return discovery.Refresh() }
+
+// Peer is a running peer with discovery: it found and routed to the other
+// peers on its host when it started, rescans its host every
+// Config.ScanInterval, and finds peers further away on request.
+type Peer struct {
+	*peer.Peer
+	disc *discovery.Discoverer
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New starts a peer configured from the NET_* environment with opts on
+// top, serving the default registry unless [peer.WithRegistry] says
+// otherwise, and meshes it with the peers on its host.
+func New(ctx context.Context, opts ...peer.Option) (*Peer, error) {
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Registry = registry
+	return Start(ctx, cfg, opts...)
+}
+
+// Start is [New] with an explicit configuration: it reads no environment.
+func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, error) {
+	p, err := peer.Start(ctx, cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	bp := &Peer{Peer: p, disc: discovery.New(p), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := bp.disc.Mesh(ctx); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("meshing with the peers on %s: %w", p.Config().Host, err)
+	}
+	go bp.rescan(p.Config().ScanInterval)
+	return bp, nil
+}
+
+// rescan meshes with the peers on this host every interval, which heals
+// peers that started at the same instant and missed each other.
+func (p *Peer) rescan(every time.Duration) {
+	defer close(p.done)
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			if err := p.disc.Mesh(ctx); err != nil {
+				p.Logger().Debug("appnet: rescan failed", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Peers finds the other peers (see [discovery.Discoverer.Peers]).
+func (p *Peer) Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
+	return p.disc.Peers(ctx, opts...)
+}
+
+// Close stops the rescans and the peer.
+func (p *Peer) Close() error {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+	return p.Peer.Close()
+}
+
+// The default peer: the seed's net.Peer(), one per process, started the
+// first time something needs it.
+var (
+	registry    = peer.NewRegistry()
+	defaultMu   sync.Mutex
+	defaultPeer *Peer
+)
+
+// Default returns the process's default peer, starting it from the NET_*
+// environment the first time. A failed start is retried on the next call.
+func Default() (*Peer, error) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultPeer != nil {
+		return defaultPeer, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("starting the default peer: %w", err)
+	}
+	defaultPeer = p
+	return p, nil
+}
+
+// Close closes the default peer, if it was started.
+func Close() error {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultPeer == nil {
+		return nil
+	}
+	err := defaultPeer.Close()
+	defaultPeer = nil
+	return err
+}
+
+// Registry returns the default registry: the connections and flags that
+// [Connect] and [Flag] register and that peers serve unless told
+// otherwise.
+func Registry() *peer.Registry { return registry }
+
+// Peers finds the other peers from the default peer, the seed's
+// net.peers(). See [discovery.Discoverer.Peers].
+func Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
+	p, err := Default()
+	if err != nil {
+		return discovery.Peers{}, err
+	}
+	return p.Peers(ctx, opts...)
+}
+
+// Flag registers the caller-side handler of a flag in the default
+// registry: when a peer answers a call with the flag, the call returns
+// what fn returns.
+func Flag(name string, fn flags.Handler) error { return registry.Flag(name, fn) }

@@ -1,0 +1,334 @@
+package discovery
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
+)
+
+// Peers is what a discovery found, in the seed's shape: every peer by ID,
+// and the IDs of each group's peers, ordered by host and port.
+type Peers struct {
+	Peers  map[peer.ID]peer.Info `json:"peers"`
+	Groups map[string][]peer.ID  `json:"groups"`
+}
+
+// Group returns the IDs of the group's peers, ordered by host and port.
+func (ps Peers) Group(name string) []peer.ID { return ps.Groups[name] }
+
+// IDs returns every peer's ID, ordered by host and port.
+func (ps Peers) IDs() []peer.ID {
+	ids := slices.Collect(maps.Keys(ps.Peers))
+	slices.SortFunc(ids, func(a, b peer.ID) int {
+		x, y := ps.Peers[a], ps.Peers[b]
+		return compareAddr(x.Host, x.Port, y.Host, y.Port)
+	})
+	return ids
+}
+
+// Option narrows or refreshes a [Discoverer.Peers] query.
+type Option func(*query)
+
+type query struct {
+	groups    []string
+	allGroups bool
+	hubsOnly  bool
+	onHost    bool
+	refresh   bool
+}
+
+// Groups keeps the peers of the named groups. Without Groups or
+// [AllGroups], only the asking peer's own group is kept, as in the seed.
+func Groups(names ...string) Option {
+	return func(q *query) { q.groups = append(q.groups, names...) }
+}
+
+// AllGroups keeps the peers of every group.
+func AllGroups() Option { return func(q *query) { q.allGroups = true } }
+
+// HubsOnly keeps hubs only.
+func HubsOnly() Option { return func(q *query) { q.hubsOnly = true } }
+
+// OnHost scans this peer's own host only: every port of its range.
+func OnHost() Option { return func(q *query) { q.onHost = true } }
+
+// Refresh scans again instead of answering from the cache.
+func Refresh() Option { return func(q *query) { q.refresh = true } }
+
+// Discoverer finds peers for one peer, routes that peer's server to them,
+// and caches what it found. It is safe for concurrent use.
+type Discoverer struct {
+	p *peer.Peer
+
+	mu     sync.Mutex                     // serialises scans and guards the fields below
+	cache  map[bool]map[peer.ID]peer.Info // found peers, by scope (on host or not)
+	routed map[string]peer.ID             // cluster URL -> peer, for routes this discoverer added
+}
+
+// New returns a Discoverer for p.
+func New(p *peer.Peer) *Discoverer {
+	return &Discoverer{p: p, cache: map[bool]map[peer.ID]peer.Info{}, routed: map[string]peer.ID{}}
+}
+
+// Mesh scans p's own host and routes p to every peer there: what a peer
+// does when it starts, so peers on one host form one cluster without
+// anyone asking for peers.
+func (d *Discoverer) Mesh(ctx context.Context) error {
+	_, err := d.Peers(ctx, OnHost(), Refresh())
+	return err
+}
+
+// Peers returns the peers other than p, scanning (and routing to new
+// peers) when nothing is cached for the scope yet or [Refresh] is given.
+// The scope is p's own host with [OnHost]; else the hosts in NET_SCAN
+// (Config.Scan); else the kernel's neighbour table and p's host.
+func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
+	var q query
+	for _, o := range opts {
+		o(&q)
+	}
+	d.mu.Lock()
+	found, cached := d.cache[q.onHost]
+	if !cached || q.refresh {
+		var err error
+		if found, err = d.discover(ctx, q.onHost); err != nil {
+			d.mu.Unlock()
+			return Peers{}, err
+		}
+		d.cache[q.onHost] = found
+	}
+	d.mu.Unlock()
+	return d.filter(found, q), nil
+}
+
+// filter applies a query's filters to what was found.
+func (d *Discoverer) filter(found map[peer.ID]peer.Info, q query) Peers {
+	groups := q.groups
+	if len(groups) == 0 && !q.allGroups {
+		groups = []string{d.p.Config().Group}
+	}
+	out := Peers{Peers: map[peer.ID]peer.Info{}, Groups: map[string][]peer.ID{}}
+	for id, info := range found {
+		if q.hubsOnly && !info.Hub {
+			continue
+		}
+		if !q.allGroups && !slices.Contains(groups, info.Group) {
+			continue
+		}
+		out.Peers[id] = info
+	}
+	for _, id := range out.IDs() {
+		g := out.Peers[id].Group
+		out.Groups[g] = append(out.Groups[g], id)
+	}
+	return out
+}
+
+// discover scans the scope, fetches every hit's info, routes to peers not
+// yet in the cluster and drops routes to peers that have gone. d.mu is
+// held.
+func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]peer.Info, error) {
+	cfg := d.p.Config()
+	hosts, err := d.targets(onHost)
+	if err != nil {
+		return nil, err
+	}
+	self := net.JoinHostPort(cfg.Host, strconv.Itoa(d.p.Info().Port))
+	scanner := Scanner{
+		Workers: cfg.ThreadLimit,
+		Timeout: cfg.ScanTimeout,
+		Skip:    func(addr string) bool { return addr == self },
+	}
+	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	if err != nil {
+		return nil, err
+	}
+	meshed := map[string]bool{}
+	for _, name := range d.p.Server().RemoteNames() {
+		meshed[name] = true
+	}
+
+	found := map[peer.ID]peer.Info{}
+	var fresh []peer.Info
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, max(cfg.ThreadLimit, 1))
+	for _, h := range hits {
+		wg.Go(func() {
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			info, err := d.info(ctx, h, meshed[string(h.ID)])
+			if err != nil {
+				d.p.Logger().Debug("appnet: discovery: peer did not answer info", "addr", net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			found[info.ID] = info
+			if !meshed[string(h.ID)] {
+				fresh = append(fresh, info)
+			}
+		})
+	}
+	wg.Wait()
+	if err := d.route(ctx, fresh, found); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// info fetches a hit's info: through the cluster when the peer is already
+// in it, else over a connection of its own to the peer's server.
+func (d *Discoverer) info(ctx context.Context, h Hit, meshed bool) (peer.Info, error) {
+	timeout := d.p.Config().ScanTimeout * 4
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	caller := d.p.Caller
+	if !meshed {
+		nc, err := nats.Connect("nats://"+net.JoinHostPort(h.Host, strconv.Itoa(h.Port)),
+			nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect())
+		if err != nil {
+			return peer.Info{}, err
+		}
+		defer nc.Close()
+		caller = peer.NewCaller(nc, d.p.Registry(), timeout)
+	}
+	out, err := caller.Call(ctx, h.ID, peer.ConnInfo, nil)
+	if err != nil {
+		return peer.Info{}, err
+	}
+	info, err := peer.Decode[peer.Info](out)
+	if err == nil && info.ID != h.ID {
+		err = fmt.Errorf("peer %s answered info as %s", h.ID, info.ID)
+	}
+	return info, err
+}
+
+// route adds routes to the fresh peers, waits (up to two seconds) until
+// each answers through the cluster, and drops the routes this discoverer
+// added earlier to peers no longer found.
+func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[peer.ID]peer.Info) error {
+	srv := d.p.Server()
+	var gone []string
+	for url, id := range d.routed {
+		if _, ok := found[id]; !ok {
+			gone = append(gone, url)
+			delete(d.routed, url)
+		}
+	}
+	if len(gone) > 0 {
+		if err := srv.RemoveRoutes(gone...); err != nil {
+			return err
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	urls := make([]string, 0, len(fresh))
+	for _, info := range fresh {
+		urls = append(urls, info.Cluster)
+		d.routed[info.Cluster] = info.ID
+	}
+	if err := srv.AddRoutes(urls...); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, info := range fresh {
+		wg.Go(func() { d.waitCallable(ctx, info.ID) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// waitCallable polls until id answers through the cluster or ctx ends.
+func (d *Discoverer) waitCallable(ctx context.Context, id peer.ID) {
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		_, err := d.p.Call(callCtx, id, peer.ConnInfo, nil)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			d.p.Logger().Warn("appnet: discovery: routed peer does not answer through the cluster yet", "to", id, "err", err)
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// targets returns the hosts a scan of the scope covers.
+func (d *Discoverer) targets(onHost bool) ([]string, error) {
+	cfg := d.p.Config()
+	if onHost {
+		return []string{cfg.Host}, nil
+	}
+	if cfg.Scan != "" {
+		return ParseTargets(cfg.Scan, 0)
+	}
+	hosts, err := Neighbours()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(hosts, cfg.Host) {
+		hosts = append([]string{cfg.Host}, hosts...)
+	}
+	return hosts, nil
+}
+
+// Neighbours returns the IPv4 addresses in the kernel's neighbour table:
+// /proc/net/arp on Linux, else the output of `arp -a`.
+func Neighbours() ([]string, error) {
+	if data, err := os.ReadFile("/proc/net/arp"); err == nil {
+		return parseProcARP(data), nil
+	}
+	out, err := exec.Command("arp", "-a").Output()
+	if err != nil {
+		return nil, fmt.Errorf("reading the neighbour table: %w", err)
+	}
+	return parseARP(out), nil
+}
+
+// parseProcARP reads /proc/net/arp, keeping complete entries (flags 0x2).
+func parseProcARP(data []byte) []string {
+	var hosts []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Scan() // header
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 3 && f[2] != "0x0" && net.ParseIP(f[0]).To4() != nil && !slices.Contains(hosts, f[0]) {
+			hosts = append(hosts, f[0])
+		}
+	}
+	return hosts
+}
+
+var arpLine = regexp.MustCompile(`\((\d+\.\d+\.\d+\.\d+)\)`)
+
+// parseARP reads `arp -a` output: "host (1.2.3.4) at ...".
+func parseARP(out []byte) []string {
+	var hosts []string
+	for _, m := range arpLine.FindAllSubmatch(out, -1) {
+		if h := string(m[1]); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}

@@ -1,0 +1,12 @@
+// Package discovery owns how peers find each other and form one NATS
+// cluster.
+//
+// A [Scanner] probes hosts × ports with a bounded number of workers and
+// keeps the ports where an appnet peer greets it (a NATS server of the
+// appnet cluster whose server name is a peer ID); any other listener is
+// dropped after a short timeout. A [Discoverer] runs scans for one peer:
+// it fetches each new peer's info, routes the peer's embedded server to
+// it (NATS gossip then completes the mesh), caches what it found, and
+// answers [Discoverer.Peers] in the seed's shape, all peers by ID and one
+// list of IDs per group, with the seed's filters.
+package discovery

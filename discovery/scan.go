@@ -1,0 +1,207 @@
+package discovery
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// ErrTargets is wrapped by errors about the hosts to scan.
+var ErrTargets = errors.New("invalid scan target")
+
+// MaxHosts is the most hosts a scan takes unless the caller allows more:
+// a /16.
+const MaxHosts = 1 << 16
+
+// Hit is a port where an appnet peer answered a probe.
+type Hit struct {
+	Host string
+	Port int
+	// ID is the peer's ID, from the server name in its NATS greeting.
+	ID peer.ID
+}
+
+// Progress reports how far a scan has got.
+type Progress struct {
+	Done, Total, Hits int
+}
+
+// Scanner probes hosts × ports for appnet peers.
+type Scanner struct {
+	// Workers is how many probes run at once; 0 or less means one.
+	Workers int
+	// Timeout bounds each probe: the dial and the wait for the greeting.
+	Timeout time.Duration
+	// Skip, if set, names addresses ("host:port") not to probe.
+	Skip func(hostPort string) bool
+	// OnProgress, if set, is called after each probe.
+	OnProgress func(Progress)
+}
+
+// Scan probes every port of every host and returns the peers that
+// answered, ordered by host then port. Only a NATS server of the appnet
+// cluster whose server name is a peer ID counts: any other listener (a web
+// server, a silent socket) is dropped after at most Timeout. Scan stops
+// early, returning what it found, when ctx ends.
+func (s Scanner) Scan(ctx context.Context, hosts []string, ports []int) ([]Hit, error) {
+	workers := max(s.Workers, 1)
+	total := len(hosts) * len(ports)
+	jobs := make(chan string)
+	results := make(chan *Hit)
+	var wg sync.WaitGroup
+	for range min(workers, max(total, 1)) {
+		wg.Go(func() {
+			for addr := range jobs {
+				results <- s.probe(ctx, addr)
+			}
+		})
+	}
+	go func() {
+		defer close(jobs)
+		for _, h := range hosts {
+			for _, p := range ports {
+				addr := net.JoinHostPort(h, strconv.Itoa(p))
+				if s.Skip != nil && s.Skip(addr) {
+					continue
+				}
+				select {
+				case jobs <- addr:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+
+	var hits []Hit
+	done := 0
+	for h := range results {
+		done++
+		if h != nil {
+			hits = append(hits, *h)
+		}
+		if s.OnProgress != nil {
+			s.OnProgress(Progress{Done: done, Total: total, Hits: len(hits)})
+		}
+	}
+	sortHits(hits)
+	return hits, ctx.Err()
+}
+
+// probe dials addr and reads the NATS greeting, "INFO {json}\r\n".
+func (s Scanner) probe(ctx context.Context, addr string) *Hit {
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetReadDeadline(deadline)
+	// A greeting is a few hundred bytes; a listener that sends more
+	// without a line end is not NATS.
+	line, err := bufio.NewReaderSize(conn, 4096).ReadSlice('\n')
+	if err != nil {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(string(line), "INFO ")
+	if !ok {
+		return nil
+	}
+	var info struct {
+		Name    string `json:"server_name"`
+		Cluster string `json:"cluster"`
+	}
+	if json.Unmarshal([]byte(strings.TrimSpace(rest)), &info) != nil || info.Cluster != embedded.DefaultClusterName {
+		return nil
+	}
+	id, err := peer.ParseID(info.Name)
+	if err != nil {
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return &Hit{Host: host, Port: n, ID: id}
+}
+
+// ParseTargets turns a NET_SCAN value, a comma-separated list of IP
+// addresses and CIDR blocks, into the hosts to scan, without duplicates.
+// A block larger than maxHosts (0 means [MaxHosts]) or an entry that is
+// neither is an error wrapping [ErrTargets] that names it.
+func ParseTargets(list string, maxHosts int) ([]string, error) {
+	if maxHosts <= 0 {
+		maxHosts = MaxHosts
+	}
+	var hosts []string
+	seen := map[string]bool{}
+	add := func(a netip.Addr) {
+		if s := a.String(); !seen[s] {
+			seen[s] = true
+			hosts = append(hosts, s)
+		}
+	}
+	for _, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(entry); err == nil {
+			add(a)
+			continue
+		}
+		prefix, err := netip.ParsePrefix(entry)
+		if err != nil || !prefix.Addr().Is4() {
+			return nil, fmt.Errorf("%w %q: want an IPv4 address or CIDR block such as 127.0.0.0/27", ErrTargets, entry)
+		}
+		prefix = prefix.Masked()
+		size := 1 << (32 - prefix.Bits())
+		if size > maxHosts {
+			return nil, fmt.Errorf("%w %q: %d addresses, more than the %d allowed", ErrTargets, entry, size, maxHosts)
+		}
+		a := prefix.Addr()
+		for range size {
+			if len(seen) >= maxHosts {
+				return nil, fmt.Errorf("%w %q: more than %d hosts in all", ErrTargets, list, maxHosts)
+			}
+			if size <= 2 || (a != prefix.Addr() && !isBroadcast(a, prefix)) {
+				add(a)
+			}
+			a = a.Next()
+		}
+	}
+	return hosts, nil
+}
+
+func isBroadcast(a netip.Addr, p netip.Prefix) bool {
+	return !p.Contains(a.Next())
+}
+
+func sortHits(hits []Hit) {
+	slices.SortFunc(hits, func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) })
+}
+
+// compareAddr orders host:port pairs by address, then port.
+func compareAddr(ah string, ap int, bh string, bp int) int {
+	aa, _ := netip.ParseAddr(ah)
+	ba, _ := netip.ParseAddr(bh)
+	if c := aa.Compare(ba); c != 0 {
+		return c
+	}
+	return cmp.Compare(ap, bp)
+}
