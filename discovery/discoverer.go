@@ -195,22 +195,37 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 // in it, else over a connection of its own to the peer's server.
 func (d *Discoverer) info(ctx context.Context, h Hit, meshed bool) (peer.Info, error) {
 	timeout := d.p.Config().ScanTimeout * 4
+	if !meshed {
+		return FetchInfo(ctx, h, timeout)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	caller := d.p.Caller
-	if !meshed {
-		nc, err := nats.Connect("nats://"+net.JoinHostPort(h.Host, strconv.Itoa(h.Port)),
-			nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect())
-		if err != nil {
-			return peer.Info{}, err
-		}
-		defer nc.Close()
-		caller = peer.NewCaller(nc, d.p.Registry(), timeout)
-	}
-	out, err := caller.Call(ctx, h.ID, peer.ConnInfo, nil)
+	out, err := d.p.Call(ctx, h.ID, peer.ConnInfo, nil)
 	if err != nil {
 		return peer.Info{}, err
 	}
+	return decodeInfo(h, out)
+}
+
+// FetchInfo asks the peer of a hit for its info over a short-lived
+// connection to the peer's own server, without joining its cluster.
+func FetchInfo(ctx context.Context, h Hit, timeout time.Duration) (peer.Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nc, err := nats.Connect("nats://"+net.JoinHostPort(h.Host, strconv.Itoa(h.Port)),
+		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect())
+	if err != nil {
+		return peer.Info{}, err
+	}
+	defer nc.Close()
+	out, err := peer.NewCaller(nc, peer.NewRegistry(), timeout).Call(ctx, h.ID, peer.ConnInfo, nil)
+	if err != nil {
+		return peer.Info{}, err
+	}
+	return decodeInfo(h, out)
+}
+
+func decodeInfo(h Hit, out []byte) (peer.Info, error) {
 	info, err := peer.Decode[peer.Info](out)
 	if err == nil && info.ID != h.ID {
 		err = fmt.Errorf("peer %s answered info as %s", h.ID, info.ID)
@@ -276,7 +291,13 @@ func (d *Discoverer) waitCallable(ctx context.Context, id peer.ID) {
 
 // targets returns the hosts a scan of the scope covers.
 func (d *Discoverer) targets(onHost bool) ([]string, error) {
-	cfg := d.p.Config()
+	return Targets(d.p.Config(), onHost)
+}
+
+// Targets returns the hosts a discovery for cfg scans: cfg.Host alone when
+// onHost; else the hosts of cfg.Scan (NET_SCAN); else the kernel's
+// neighbour table and cfg.Host.
+func Targets(cfg peer.Config, onHost bool) ([]string, error) {
 	if onHost {
 		return []string{cfg.Host}, nil
 	}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/flags"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// demoPeerCommand is the hidden command the demo starts its peers with.
+const demoPeerCommand = "demo-peer"
+
+// contract is the demo's shared coding contract: what every demo process
+// registers, as app.go does in the examples.
+type contract struct {
+	greet  *bus.Connection[string, string]
+	shout  *bus.Connection[string, string]
+	lookup *bus.Connection[string, int]
+}
+
+var ages = map[string]int{"ada": 36, "alan": 41}
+
+// shout is registered without a tag: its name is derived, "main.shout".
+func shout(_ context.Context, s string) (string, error) { return strings.ToUpper(s) + "!", nil }
+
+func newContract(version int) (contract, error) {
+	// A flag is part of the contract: the answering peer checks that it
+	// exists, the caller resolves it.
+	err := bus.Flag("NOT_FOUND", func(_ context.Context, r flags.Request) (any, error) {
+		return -1, nil
+	})
+	return contract{
+		greet: bus.Connect("demo.greet", func(_ context.Context, name string) (string, error) {
+			return fmt.Sprintf("Hello, %s! (version %d)", name, version), nil
+		}),
+		shout: bus.Connect("", shout),
+		lookup: bus.Connect("demo.lookup", func(_ context.Context, name string) (int, error) {
+			age, ok := ages[strings.ToLower(name)]
+			if !ok {
+				return 0, flags.Raise("NOT_FOUND")
+			}
+			return age, nil
+		}),
+	}, err
+}
+
+// demoPeer runs one demo peer: the contract at the given version.
+func demoPeer(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet(demoPeerCommand, flag.ContinueOnError)
+	version := fs.Int("version", 1, "version of the contract to serve")
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if _, err := newContract(*version); err != nil {
+		return err
+	}
+	p, err := bus.New(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return announce(ctx, p, stdout)
+}
+
+// demo starts three peers as processes, finds them, calls across them and
+// stops them, saying what happens at each step.
+func demo(ctx context.Context, args []string, stdout io.Writer) error {
+	if err := parse(flag.NewFlagSet("demo", flag.ContinueOnError), args, 0, 0); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	// The demo stays on loopback: NET_HOST is honoured only inside 127.0.0.0/8.
+	if a, err := netip.ParseAddr(os.Getenv("NET_HOST")); err != nil || !a.IsLoopback() {
+		cfg.Host = "127.0.0.1"
+	}
+	cfg.Scan = cfg.Host
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
+
+	say("== appnet demo: three peers on %s, each a separate process (ports %d..%d)", cfg.Host, cfg.PortStart, cfg.PortStart+cfg.PortRange)
+	var children []*child
+	defer func() {
+		for _, c := range children {
+			c.stop()
+		}
+	}()
+	for i, version := range []int{1, 1, 2} {
+		c, err := startChild(ctx, exe, cfg, version)
+		if err != nil {
+			return fmt.Errorf("starting peer %d: %w", i+1, err)
+		}
+		children = append(children, c)
+		say("   peer%d  pid %-7d version %d  %s  (%s)", i+1, c.cmd.Process.Pid, version, c.id, decoded(c.id))
+	}
+
+	c, err := newContract(1)
+	if err != nil {
+		return err
+	}
+	cfg.Registry = bus.Registry()
+	me, err := bus.Start(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("starting the demo's own peer: %w", err)
+	}
+	defer me.Close()
+
+	say("\n== discovery: bus.Peers(ctx, bus.OnHost()) from the demo's own peer %s", decoded(me.ID()))
+	start := time.Now()
+	found, err := me.Peers(ctx, bus.OnHost(), bus.AllGroups(), bus.Refresh())
+	if err != nil {
+		return err
+	}
+	say("   found %d peers in %s:", len(found.Peers), time.Since(start).Round(time.Microsecond))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, id := range found.IDs() {
+		info := found.Peers[id]
+		fmt.Fprintf(tw, "   %s:%d\t%s\tgroup %s\t%d connections\n", info.Host, info.Port, id, info.Group, len(info.Connections))
+	}
+	tw.Flush()
+
+	say("\n== a tagged connection, \"demo.greet\", on each peer and locally")
+	for i, ch := range children {
+		out, err := c.greet.On(ch.id).Via(me).Call(ctx, "Ada")
+		report(say, fmt.Sprintf("peer%d  greet(\"Ada\")", i+1), out, err)
+	}
+	out, err := c.greet.Call(ctx, "Ada")
+	report(say, "local  greet(\"Ada\")", out, err)
+
+	say("\n== an untagged connection, registered as %q", c.shout.Name())
+	out, err = c.shout.On(children[1].id).Via(me).Call(ctx, "hello")
+	report(say, "peer2  shout(\"hello\")", out, err)
+
+	say("\n== flags: the peer answers with a flag, the caller's handler decides the result")
+	age, err := c.lookup.On(children[2].id).Via(me).Call(ctx, "Alan")
+	report(say, "peer3  lookup(\"Alan\")", age, err)
+	age, err = c.lookup.On(children[2].id).Via(me).Call(ctx, "Grace")
+	report(say, "peer3  lookup(\"Grace\") -> flag NOT_FOUND -> caller's handler", age, err)
+	raw, err := me.Call(ctx, children[0].id, peer.ConnNull, nil)
+	var null string
+	if err == nil {
+		null, err = peer.Decode[string](raw)
+	}
+	report(say, "peer1  null -> flag NULL", null, err)
+
+	say("\n== an unknown connection: the INVALID_CONNECTION flag becomes a clear error")
+	_, err = me.Call(ctx, children[0].id, "no.such.connection", nil)
+	report(say, "peer1  no.such.connection", nil, err)
+	if !errors.Is(err, bus.ErrInvalidConnection) {
+		return fmt.Errorf("unknown connection: got %v, want ErrInvalidConnection", err)
+	}
+
+	say("\n== stopping the peers")
+	for i, ch := range children {
+		ch.stop()
+		say("   peer%d stopped (%s)", i+1, ch.exit())
+	}
+	children = nil
+	_, err = me.Call(ctx, found.IDs()[0], peer.ConnInfo, nil)
+	report(say, "a call to a stopped peer", nil, err)
+	say("\ndone: inspect a live network with `nats micro list` against any peer (see the README)")
+	return nil
+}
+
+func report(say func(string, ...any), what string, out any, err error) {
+	if err != nil {
+		say("   %-46s error: %v", what, err)
+		return
+	}
+	say("   %-46s -> %#v", what, out)
+}
+
+func decoded(id peer.ID) string {
+	a, err := id.Decode()
+	if err != nil {
+		return "?"
+	}
+	return a.String()
+}
+
+// child is a demo peer process.
+type child struct {
+	cmd  *exec.Cmd
+	id   peer.ID
+	done chan struct{}
+	err  error
+}
+
+// startChild starts a demo peer and waits until it says it is ready.
+func startChild(ctx context.Context, exe string, cfg peer.Config, version int) (*child, error) {
+	cmd := exec.Command(exe, demoPeerCommand, fmt.Sprintf("--version=%d", version))
+	cmd.Env = append(os.Environ(),
+		"NET_HOST="+cfg.Host,
+		fmt.Sprintf("NET_PORT_START=%d", cfg.PortStart),
+		fmt.Sprintf("NET_PORT_RANGE=%d", cfg.PortRange),
+		"NET_SCAN="+cfg.Scan,
+		"NET_GROUP="+cfg.Group,
+	)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	ready := make(chan peer.ID, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
+				ready <- peer.ID(id)
+			}
+		}
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	select {
+	case c.id = <-ready:
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("peer process exited before it was ready: %v", c.err)
+	case <-ctx.Done():
+		c.stop()
+		return nil, fmt.Errorf("peer process not ready: %w", ctx.Err())
+	}
+}
+
+// stop interrupts the process and waits for it, killing it after 5s.
+func (c *child) stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+func (c *child) exit() string {
+	if c.err != nil {
+		return c.err.Error()
+	}
+	return "exit 0"
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/appnet-go/appnet/discovery"
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
+)
+
+// peers scans for peers without joining their cluster and prints them.
+func peers(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	onHost := fs.Bool("on-host", false, "scan this host only")
+	if err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	hosts, err := discovery.Targets(cfg, *onHost)
+	if err != nil {
+		return err
+	}
+	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout}
+	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	if err != nil {
+		return err
+	}
+	infos := make([]peer.Info, len(hits))
+	var wg sync.WaitGroup
+	for i, h := range hits {
+		wg.Go(func() {
+			info, err := discovery.FetchInfo(ctx, h, 4*cfg.ScanTimeout)
+			if err != nil {
+				info = peer.Info{ID: h.ID}
+				info.Host, info.Port = h.Host, h.Port
+			}
+			infos[i] = info
+		})
+	}
+	wg.Wait()
+	if *asJSON {
+		found := discovery.Peers{Peers: map[peer.ID]peer.Info{}, Groups: map[string][]peer.ID{}}
+		for _, info := range infos {
+			found.Peers[info.ID] = info
+			found.Groups[info.Group] = append(found.Groups[info.Group], info.ID)
+		}
+		return printJSON(stdout, found)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHOST\tPORT\tGROUP\tHUB\tCONNECTIONS")
+	for _, info := range infos {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%t\t%s\n", info.ID, info.Host, info.Port, info.Group, info.Hub, strings.Join(info.Connections, ","))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d peers on %d hosts × %d ports\n", len(infos), len(hosts), len(cfg.Ports()))
+	return nil
+}
+
+// info prints a peer's info.
+func info(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("info", flag.ContinueOnError)
+	if err := parse(fs, args, 1, 1); err != nil {
+		return err
+	}
+	out, err := callPeer(ctx, fs.Arg(0), peer.ConnInfo, nil)
+	if err != nil {
+		return err
+	}
+	return printRaw(stdout, out)
+}
+
+// call calls a connection on a peer and prints the JSON answer.
+func call(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	if err := parse(fs, args, 2, 3); err != nil {
+		return err
+	}
+	var arg []byte
+	if fs.NArg() == 3 {
+		arg = []byte(fs.Arg(2))
+		if !json.Valid(arg) {
+			return fmt.Errorf("argument %q is not JSON (a string needs quotes: '\"text\"')", fs.Arg(2))
+		}
+	}
+	out, err := callPeer(ctx, fs.Arg(0), fs.Arg(1), arg)
+	if err != nil {
+		return err
+	}
+	return printRaw(stdout, out)
+}
+
+// callPeer connects to the server of the peer the ID names and calls it.
+func callPeer(ctx context.Context, id, connection string, arg []byte) ([]byte, error) {
+	target, err := peer.ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	addr, _ := target.Decode()
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	url := "nats://" + net.JoinHostPort(addr.Host, strconv.Itoa(addr.Port))
+	nc, err := nats.Connect(url, nats.Name("appnet cli"), nats.Timeout(2*time.Second), nats.NoReconnect())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to peer %s at %s: %w", id, url, err)
+	}
+	defer nc.Close()
+	return peer.NewCaller(nc, peer.NewRegistry(), cfg.CallTimeout).Call(ctx, target, connection, arg)
+}
+
+// printRaw prints JSON indented, keeping numbers exactly as they came.
+func printRaw(w io.Writer, data []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, data, "", "  "); err != nil {
+		buf.Reset()
+		buf.Write(data)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
