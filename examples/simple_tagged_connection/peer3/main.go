@@ -1,0 +1,32 @@
+// Command peer3 calls the tagged connection on every other peer of its
+// group on this host: peer1 runs version 1 of the app, peer2 version 2, and
+// each answers with its own version.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	app "github.com/appnet-go/appnet/examples/simple_tagged_connection/app_v1"
+)
+
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer bus.Close()
+
+	peers, err := bus.Peers(ctx, bus.OnHost())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, target := range peers.Group("None") {
+		out, err := app.ConnectedFunction.On(target).Call(ctx, "My Message!")
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s:%d answered %q\n", peers.Peers[target].Host, peers.Peers[target].Port, out)
+	}
+}

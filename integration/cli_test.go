@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/discovery"
+	"github.com/appnet-go/appnet/peer"
+)
+
+func TestCLIServePeersInfoCall(t *testing.T) {
+	t.Parallel()
+	host, port, env := netEnv(t)
+	a := start(t, "appnet", env, "serve")
+	idA := a.waitLine("ready ", 10*time.Second)
+	b := start(t, "appnet", append(env, "NET_GROUP=other", "NET_IS_HUB=true"), "serve")
+	idB := b.waitLine("ready ", 10*time.Second)
+
+	out, errOut, err := run(t, 20*time.Second, "appnet", env, "peers", "--on-host", "--json")
+	if err != nil {
+		t.Fatalf("peers: %v %s", err, errOut)
+	}
+	var found discovery.Peers
+	if err := json.Unmarshal([]byte(out), &found); err != nil {
+		t.Fatalf("peers --json: %v\n%s", err, out)
+	}
+	if len(found.Peers) != 2 || found.Groups["None"][0] != peer.ID(idA) || found.Groups["other"][0] != peer.ID(idB) || !found.Peers[peer.ID(idB)].Hub {
+		t.Errorf("peers --json = %s", out)
+	}
+	out, _, err = run(t, 20*time.Second, "appnet", env, "peers", "--on-host")
+	if err != nil || !strings.Contains(out, idA) || !strings.Contains(out, fmt.Sprintf("%s  %d", host, port)) {
+		t.Errorf("peers table: %v\n%s", err, out)
+	}
+
+	out, _, err = run(t, 10*time.Second, "appnet", env, "info", idB)
+	var info peer.Info
+	if err != nil || json.Unmarshal([]byte(out), &info) != nil || info.Group != "other" || !info.Hub || info.Port != port+1 {
+		t.Errorf("info: %v\n%s", err, out)
+	}
+
+	out, _, err = run(t, 10*time.Second, "appnet", env, "call", idA, "pass_through", `{"n": 12345678901234567890, "s": "x"}`)
+	if err != nil || !strings.Contains(out, "12345678901234567890") {
+		t.Errorf("call pass_through: %v\n%s", err, out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"call", idA, "nope"}, 1, `has no connection "nope"; it has: connections, info, null, pass_through`},
+		{[]string{"call", idA, "pass_through", "{bad"}, 1, "is not JSON"},
+		{[]string{"call", "garbage", "info"}, 1, "invalid peer ID"},
+		{[]string{"info", peer.NewID(host, port+4, "None").String()}, 1, "connecting to peer"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"call", idA}, 2, "takes 2 to 3 arguments"},
+	} {
+		_, errOut, err := run(t, 10*time.Second, "appnet", env, tc.args...)
+		code := 0
+		if err != nil {
+			code = exitCode(err)
+		}
+		if code != tc.code || !strings.Contains(errOut, tc.says) {
+			t.Errorf("appnet %v: exit %d, stderr %q; want exit %d saying %q", tc.args, code, errOut, tc.code, tc.says)
+		}
+	}
+	// The peer served every bad request and still answers.
+	if out, _, err := run(t, 10*time.Second, "appnet", env, "call", idA, "null"); err != nil || strings.TrimSpace(out) != `"NULL"` {
+		t.Errorf("call null after bad requests: %v %q", err, out)
+	}
+}
+
+func TestCLIBadEnvironmentIsAClearError(t *testing.T) {
+	t.Parallel()
+	_, _, env := netEnv(t)
+	for _, tc := range []struct{ env, says string }{
+		{"NET_PORT_START=abc", "PORT_START"},
+		{"NET_GROUP=has space", "NET_GROUP"},
+		{"NET_PORT_RANGE=70000", "NET_PORT_RANGE"},
+		{"NET_IS_HUB=maybe", "IS_HUB"},
+	} {
+		_, errOut, err := run(t, 10*time.Second, "appnet", append(env, tc.env), "serve")
+		if err == nil || exitCode(err) != 1 || !strings.Contains(errOut, tc.says) {
+			t.Errorf("%s: %v, stderr %q; want exit 1 naming %s", tc.env, err, errOut, tc.says)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	_, _, env := netEnv(t)
+	out, errOut, err := run(t, 60*time.Second, "appnet", env, "demo")
+	if err != nil {
+		t.Fatalf("demo: %v\n%s\n%s", err, out, errOut)
+	}
+	for _, want := range []string{
+		"found 3 peers",
+		`"Hello, Ada! (version 1)"`,
+		`"Hello, Ada! (version 2)"`,
+		`"HELLO!"`,
+		"flag NOT_FOUND -> caller's handler -> -1",
+		`-> "NULL"`,
+		`has no connection "no.such.connection"`,
+		"peer3 stopped (exit 0)",
+		"peer unreachable",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/testnet"
+)
+
+// bin is the folder holding the binaries TestMain builds.
+var bin string
+
+// programs are built once per test run: name -> package.
+var programs = map[string]string{
+	"appnet":       "./cmd/appnet",
+	"simple-peer1": "./examples/simple_connection/peer1",
+	"simple-peer2": "./examples/simple_connection/peer2",
+	"tagged-peer1": "./examples/simple_tagged_connection/peer1",
+	"tagged-peer2": "./examples/simple_tagged_connection/peer2",
+	"tagged-peer3": "./examples/simple_tagged_connection/peer3",
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "appnet-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = dir
+	code := func() int {
+		defer os.RemoveAll(dir)
+		for name, pkg := range programs {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+			cmd.Dir = ".."
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// proc is a program started by a test. Its output is kept, line by line.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+
+	mu    sync.Mutex
+	lines []string
+	grew  chan struct{} // closed and replaced whenever a line arrives
+	err   error
+}
+
+// start runs a built program with env added to the environment. It is
+// stopped (SIGTERM, then SIGKILL) when the test ends.
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), grew: make(chan struct{})}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout // merged: one readable log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			close(p.grew)
+			p.grew = make(chan struct{})
+			p.mu.Unlock()
+		}
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.output())
+		}
+	})
+	return p
+}
+
+// waitLine waits until a line starting with prefix appears and returns the
+// rest of it; it fails the test after timeout or if the program exits.
+func (p *proc) waitLine(prefix string, timeout time.Duration) string {
+	p.t.Helper()
+	deadline := time.After(timeout)
+	seen := 0
+	for {
+		p.mu.Lock()
+		for ; seen < len(p.lines); seen++ {
+			if rest, ok := strings.CutPrefix(p.lines[seen], prefix); ok {
+				p.mu.Unlock()
+				return rest
+			}
+		}
+		grew := p.grew
+		p.mu.Unlock()
+		select {
+		case <-grew:
+		case <-p.done:
+			p.mu.Lock()
+			n := len(p.lines)
+			p.mu.Unlock()
+			if seen == n {
+				p.t.Fatalf("%s exited (%v) before printing %q:\n%s", p.name, p.exitErr(), prefix, p.output())
+			}
+		case <-deadline:
+			p.t.Fatalf("%s did not print %q within %s:\n%s", p.name, prefix, timeout, p.output())
+		}
+	}
+}
+
+// wait waits for the program to exit and returns its error.
+func (p *proc) wait(timeout time.Duration) error {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.exitErr()
+	case <-time.After(timeout):
+		p.t.Fatalf("%s still running after %s:\n%s", p.name, timeout, p.output())
+		return nil
+	}
+}
+
+// stop sends SIGTERM by PID and waits, killing the process after 5s.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// kill sends SIGKILL by PID and waits for the process to go.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *proc) exitErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// run runs a built program to completion and returns its stdout, stderr
+// and error; it fails the test if the program runs longer than timeout.
+func run(t *testing.T, timeout time.Duration, name string, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %v did not finish within %s:\n%s%s", name, args, timeout, stdout.String(), stderr.String())
+	}
+	return stdout.String(), stderr.String(), err
+}
+
+// netEnv returns a fresh loopback host, port range start, and the NET_*
+// variables that keep a peer process there.
+func netEnv(t *testing.T) (host string, port int, env []string) {
+	host, port = testnet.Host(t), testnet.Ports(t)
+	return host, port, testnet.Env(t, host, port)
+}
+
+// exitCode returns a finished program's exit code, or -1.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
