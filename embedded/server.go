@@ -115,6 +115,11 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 			Name: clusterName,
 			Host: cfg.Host,
 			Port: server.RANDOM_PORT,
+			// Gossip must tell other servers the address we listen on, not
+			// the source address of our outgoing routes (on loopback, a
+			// route from 127.0.0.2 leaves from 127.0.0.1). Port 0 stands
+			// for the port the listener gets.
+			Advertise: net.JoinHostPort(cfg.Host, "0"),
 		},
 	}
 	ns, err := server.NewServer(opts)
