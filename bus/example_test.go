@@ -1,0 +1,115 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/flags"
+	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// Echo is part of an application's shared contract: every peer that
+// imports the package serves it under the tag "example.echo".
+var Echo = bus.Connect("example.echo", func(_ context.Context, msg string) (string, error) {
+	return msg + " (echoed)", nil
+})
+
+// exampleConfig keeps the examples on a loopback address of their own.
+func exampleConfig() peer.Config {
+	cfg := peer.DefaultConfig()
+	cfg.Host, cfg.PortStart = testnet.RandomHost(), testnet.RandomPorts()
+	cfg.Registry = bus.Registry()
+	return cfg
+}
+
+// Run a connection locally, then on another peer: the results are equal.
+func ExampleConnect() {
+	ctx := context.Background()
+	cfg := exampleConfig()
+	first, err := bus.Start(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer first.Close()
+	second, err := bus.Start(ctx, cfg) // same host and range: meshes with first
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer second.Close()
+
+	local, _ := Echo.Call(ctx, "hi")
+	remote, err := Echo.On(first.ID()).Via(second).Call(ctx, "hi")
+	fmt.Println(local, "|", remote, err)
+	// Output: hi (echoed) | hi (echoed) <nil>
+}
+
+// Find the peers on this host, in the seed's shape: by ID and by group.
+func ExamplePeer_Peers() {
+	ctx := context.Background()
+	cfg := exampleConfig()
+	for _, group := range []string{"None", "billing"} {
+		cfg.Group = group
+		p, err := bus.Start(ctx, cfg)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer p.Close()
+	}
+	cfg.Group = "None"
+	me, err := bus.Start(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer me.Close()
+
+	mine, _ := me.Peers(ctx, bus.OnHost())
+	all, _ := me.Peers(ctx, bus.OnHost(), bus.AllGroups())
+	fmt.Println(len(mine.Group("None")), len(mine.Group("billing")))
+	fmt.Println(len(all.Group("None")), len(all.Group("billing")))
+	// Output:
+	// 1 0
+	// 1 1
+}
+
+// A connection answers with a flag; the caller's handler for the flag
+// decides what the call returns.
+func ExampleFlag() {
+	_ = bus.Flag("EXAMPLE_MISSING", func(_ context.Context, r flags.Request) (any, error) {
+		return "", fmt.Errorf("%s: nothing under that key", r.Connection)
+	})
+	lookup := bus.Connect("example.lookup", func(_ context.Context, key string) (string, error) {
+		if key != "answer" {
+			return "", flags.Raise("EXAMPLE_MISSING")
+		}
+		return "42", nil
+	})
+	ctx := context.Background()
+	fmt.Println(lookup.Call(ctx, "answer"))
+	fmt.Println(lookup.Call(ctx, "question"))
+	// Output:
+	// 42 <nil>
+	//  example.lookup: nothing under that key
+}
+
+// Calling a peer that has gone fails at once with ErrUnreachable.
+func ExampleRemote_Call() {
+	ctx := context.Background()
+	cfg := exampleConfig()
+	a, err := bus.Start(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	gone := peer.NewID(cfg.Host, cfg.PortStart+5, "None")
+	_, err = Echo.On(gone).Via(a).Call(ctx, "hello?")
+	fmt.Println(errors.Is(err, bus.ErrUnreachable))
+	// Output: true
+}
