@@ -183,3 +183,13 @@ func Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
 // registry: when a peer answers a call with the flag, the call returns
 // what fn returns.
 func Flag(name string, fn flags.Handler) error { return registry.Flag(name, fn) }
+
+// known returns how many peers of group this peer knows of, itself
+// included: the answers a scatter-gather waits for.
+func (p *Peer) known(group string) int {
+	n := p.disc.Known(group)
+	if p.Config().Group == group {
+		n++
+	}
+	return n
+}

@@ -86,12 +86,12 @@ func (c *Connection[Req, Resp]) On(target ID) Remote[Req, Resp] {
 type Remote[Req, Resp any] struct {
 	c      *Connection[Req, Resp]
 	target ID
-	via    *peer.Peer
+	via    *Peer
 }
 
 // Via makes the call from p instead of from the default peer.
 func (r Remote[Req, Resp]) Via(p *Peer) Remote[Req, Resp] {
-	r.via = p.Peer
+	r.via = p
 	return r
 }
 
@@ -99,20 +99,9 @@ func (r Remote[Req, Resp]) Via(p *Peer) Remote[Req, Resp] {
 // The errors are those of [peer.Caller.Call].
 func (r Remote[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	var zero Resp
-	if r.c.err != nil {
-		return zero, r.c.err
-	}
-	arg, err := peer.Encode(req)
+	from, arg, err := r.c.prepare(r.via, req)
 	if err != nil {
-		return zero, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	from := r.via
-	if from == nil {
-		p, err := Default()
-		if err != nil {
-			return zero, err
-		}
-		from = p.Peer
+		return zero, err
 	}
 	out, err := from.Call(ctx, r.target, r.c.name, arg)
 	if err != nil {
@@ -140,4 +129,87 @@ func derivedName(fn any) (string, error) {
 	}
 	name := full[strings.LastIndex(full, "/")+1:]
 	return name, peer.ValidateConnection(name)
+}
+
+// OnGroup returns the connection bound to a group: its Call runs on any
+// one peer of the group, chosen by NATS (a queue group).
+func (c *Connection[Req, Resp]) OnGroup(group string) Group[Req, Resp] {
+	return Group[Req, Resp]{c: c, group: group}
+}
+
+// Group is a connection bound to a group.
+type Group[Req, Resp any] struct {
+	c     *Connection[Req, Resp]
+	group string
+	via   *Peer
+}
+
+// Via makes the call from p instead of from the default peer.
+func (g Group[Req, Resp]) Via(p *Peer) Group[Req, Resp] {
+	g.via = p
+	return g
+}
+
+// Call runs the connection on one peer of the group and returns its result
+// and the ID of the peer that gave it.
+func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
+	var zero Resp
+	from, arg, err := g.c.prepare(g.via, req)
+	if err != nil {
+		return zero, "", err
+	}
+	out, id, err := from.CallGroup(ctx, g.group, g.c.name, arg)
+	if err != nil {
+		return zero, id, err
+	}
+	v, err := decodeResult[Resp](g.c.name, out)
+	return v, id, err
+}
+
+// Answer is one peer's answer to a scatter-gather call.
+type Answer[Resp any] struct {
+	Peer  ID
+	Value Resp
+	Err   error
+}
+
+// All runs the connection on every peer of the group at once and returns
+// each peer's answer or error. It returns as soon as every peer of the
+// group that the calling peer knows of (from its discoveries) has
+// answered, else when ctx ends (without a deadline: after the call
+// timeout) with the answers that came.
+func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], error) {
+	from, arg, err := g.c.prepare(g.via, req)
+	if err != nil {
+		return nil, err
+	}
+	results, err := from.CallAll(ctx, g.group, g.c.name, arg, from.known(g.group))
+	if err != nil {
+		return nil, err
+	}
+	answers := make([]Answer[Resp], 0, len(results))
+	for _, r := range results {
+		a := Answer[Resp]{Peer: r.Peer, Err: r.Err}
+		if r.Err == nil {
+			a.Value, a.Err = decodeResult[Resp](g.c.name, r.Value)
+		}
+		answers = append(answers, a)
+	}
+	return answers, nil
+}
+
+// prepare checks the connection, encodes req and picks the calling peer.
+func (c *Connection[Req, Resp]) prepare(via *Peer, req Req) (*Peer, []byte, error) {
+	if c.err != nil {
+		return nil, nil, c.err
+	}
+	arg, err := peer.Encode(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	if via != nil {
+		return via, arg, nil
+	}
+	p, err := Default()
+	return p, arg, err
 }

@@ -353,3 +353,19 @@ func parseARP(out []byte) []string {
 	}
 	return hosts
 }
+
+// Known returns how many peers of group the cache holds, whatever the
+// scope they were found in.
+func (d *Discoverer) Known(group string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := map[peer.ID]bool{}
+	for _, found := range d.cache {
+		for id, info := range found {
+			if info.Group == group {
+				seen[id] = true
+			}
+		}
+	}
+	return len(seen)
+}

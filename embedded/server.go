@@ -257,6 +257,12 @@ func (s *Server) Close() {
 	s.ns.WaitForShutdown()
 }
 
+// perConnection reports whether a server log line is about one client or
+// route connection ("<addr> - cid:7 - ...").
+func perConnection(msg string) bool {
+	return strings.Contains(msg, " - cid:") || strings.Contains(msg, " - rid:")
+}
+
 // logAdapter sends nats-server's log lines to slog.
 type logAdapter struct{ l *slog.Logger }
 
@@ -265,9 +271,10 @@ func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(fmt.Sprintf(f, v...))
 func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
 func (a logAdapter) Errorf(f string, v ...any) {
 	msg := fmt.Sprintf(f, v...)
-	if strings.HasPrefix(msg, "Error trying to connect to route") {
-		// A peer that has gone: discovery drops its route; until then the
-		// server retries every second, which is not worth a warning each.
+	if strings.HasPrefix(msg, "Error trying to connect to route") || perConnection(msg) {
+		// A peer that has gone (discovery drops its route; until then the
+		// server retries every second) or one connection's end (a scan
+		// probe hangs up after the greeting): not worth a warning each.
 		a.l.Debug(msg)
 		return
 	}

@@ -57,27 +57,12 @@ func (c *Caller) call(ctx context.Context, target ID, connection string, arg []b
 	if err := ValidateConnection(connection); err != nil {
 		return nil, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	deadline, _ := ctx.Deadline()
-	msg := &nats.Msg{
-		Subject: CallSubject(target, connection),
-		Data:    arg,
-		Header:  nats.Header{HeaderTimeout: []string{strconv.FormatInt(time.Until(deadline).Milliseconds(), 10)}},
-	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	msg := c.request(ctx, CallSubject(target, connection), arg)
 	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
-	switch {
-	case err == nil:
-	case errors.Is(err, nats.ErrNoResponders):
-		return nil, fmt.Errorf("%w: %s: nobody serves %s (the peer has stopped, or is not in this peer's cluster)",
-			ErrUnreachable, describe(target), msg.Subject)
-	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
-		return nil, fmt.Errorf("call %q on peer %s: %w", connection, describe(target), ErrClosed)
-	default:
-		return nil, fmt.Errorf("call %q on peer %s: no answer: %w", connection, describe(target), err)
+	if err != nil {
+		return nil, c.requestError(err, "peer "+describe(target), connection, msg.Subject)
 	}
 	return c.answer(ctx, target, connection, reply)
 }
@@ -170,4 +155,106 @@ func runHandler(ctx context.Context, h Handler, arg []byte) (out []byte, err err
 		}
 	}()
 	return h(ctx, arg)
+}
+
+// CallGroup runs connection on one peer of group, chosen by NATS (the
+// peers of a group form a queue group), and returns its answer and the ID
+// of the peer that gave it. Errors are those of [Caller.Call];
+// [ErrUnreachable] means no peer of the group serves the subject.
+func (c *Caller) CallGroup(ctx context.Context, group, connection string, arg []byte) ([]byte, ID, error) {
+	if err := ValidateGroup(group); err != nil {
+		return nil, "", err
+	}
+	if err := ValidateConnection(connection); err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	msg := c.request(ctx, GroupCallSubject(group, connection), arg)
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return nil, "", c.requestError(err, "group "+group, connection, msg.Subject)
+	}
+	from := ID(reply.Header.Get(HeaderPeer))
+	out, err := c.answer(ctx, from, connection, reply)
+	return out, from, err
+}
+
+// Result is one peer's answer to [Caller.CallAll].
+type Result struct {
+	Peer  ID
+	Value []byte
+	Err   error
+}
+
+// CallAll runs connection on every peer of group at once (scatter-gather)
+// and returns the answers in the order they came. It returns when expect
+// answers have come (if expect > 0) or when ctx ends (or, without a
+// deadline, after the call timeout); peers that had not answered by then
+// are simply absent. No peer in the group at all is [ErrUnreachable].
+func (c *Caller) CallAll(ctx context.Context, group, connection string, arg []byte, expect int) ([]Result, error) {
+	if err := ValidateGroup(group); err != nil {
+		return nil, err
+	}
+	if err := ValidateConnection(connection); err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	inbox := c.nc.NewInbox()
+	sub, err := c.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	msg := c.request(ctx, GroupAllSubject(group, connection), arg)
+	msg.Reply = inbox
+	if err := c.nc.PublishMsg(msg); err != nil {
+		return nil, c.requestError(err, "group "+group, connection, msg.Subject)
+	}
+	var results []Result
+	for expect <= 0 || len(results) < expect {
+		reply, err := sub.NextMsgWithContext(ctx)
+		if errors.Is(err, nats.ErrNoResponders) || (err == nil && reply.Header.Get("Status") == "503" && len(reply.Data) == 0) {
+			return nil, c.requestError(nats.ErrNoResponders, "group "+group, connection, msg.Subject)
+		}
+		if err != nil {
+			break // the time is up: return what came
+		}
+		from := ID(reply.Header.Get(HeaderPeer))
+		out, err := c.answer(ctx, from, connection, reply)
+		results = append(results, Result{Peer: from, Value: out, Err: err})
+	}
+	return results, nil
+}
+
+// bounded gives ctx the caller's timeout when it has no deadline.
+func (c *Caller) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// request builds a call message carrying the caller's remaining time.
+func (c *Caller) request(ctx context.Context, subject string, arg []byte) *nats.Msg {
+	deadline, _ := ctx.Deadline()
+	return &nats.Msg{
+		Subject: subject,
+		Data:    arg,
+		Header:  nats.Header{HeaderTimeout: []string{strconv.FormatInt(time.Until(deadline).Milliseconds(), 10)}},
+	}
+}
+
+// requestError turns a request's transport error into the call's error.
+func (c *Caller) requestError(err error, who, connection, subject string) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("%w: %s: nobody serves %s (the peer has stopped, or is not in this peer's cluster)",
+			ErrUnreachable, who, subject)
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
+		return fmt.Errorf("call %q on %s: %w", connection, who, ErrClosed)
+	default:
+		return fmt.Errorf("call %q on %s: no answer: %w", connection, who, err)
+	}
 }

@@ -41,6 +41,7 @@ type Peer struct {
 	handlers sync.WaitGroup
 	subs     []*nats.Subscription
 	stats    statsTable
+	slow     sync.Map // *nats.Subscription -> func(), told when NATS drops for it
 
 	closeOnce sync.Once
 }
@@ -67,6 +68,9 @@ type Info struct {
 	Connections   []string `json:"connections"`
 	Subscriptions []string `json:"subscriptions"`
 	Flags         []string `json:"flags"`
+	// EventsDropped counts the events this process's subscriptions lost
+	// because their handlers fell behind.
+	EventsDropped int64 `json:"events_dropped"`
 }
 
 // Start starts a peer from cfg with opts applied on top. It returns once the
@@ -126,6 +130,12 @@ func (p *Peer) connect() error {
 		nats.Name("appnet peer "+string(p.id)),
 		nats.NoReconnect(),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil && errors.Is(err, nats.ErrSlowConsumer) {
+				if fn, ok := p.slow.Load(sub); ok {
+					fn.(func())()
+					return
+				}
+			}
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
@@ -141,20 +151,36 @@ func (p *Peer) connect() error {
 	if p.cfg.Dev {
 		p.Caller.log = p.log
 	}
-	for subject, handler := range map[string]nats.MsgHandler{
-		callPrefix(p.id) + ">": p.dispatch,
-		serviceSubjects:        p.serveService,
+	group := p.cfg.Group
+	for _, s := range []struct {
+		subject, queue string
+		handler        nats.MsgHandler
+	}{
+		{callPrefix(p.id) + ">", "", p.dispatch(callPrefix(p.id), false)},
+		{groupCallPrefix(group) + ">", QueueGroup, p.dispatch(groupCallPrefix(group), true)},
+		{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},
+		{serviceSubjects, "", p.serveService},
 	} {
-		sub, err := nc.Subscribe(subject, handler)
+		sub, err := nc.QueueSubscribe(s.subject, s.queue, s.handler)
 		if err != nil {
-			return fmt.Errorf("subscribing to %s: %w", subject, err)
+			return fmt.Errorf("subscribing to %s: %w", s.subject, err)
 		}
-		// Calls are dispatched to goroutines at once, so the only backlog
-		// is a burst; keep the client's limits but never drop silently.
 		p.subs = append(p.subs, sub)
 	}
 	return nc.Flush()
 }
+
+// OnSlowConsumer calls fn whenever NATS starts dropping messages for sub
+// because its handler fell behind (once per episode). The returned
+// function stops that.
+func (p *Peer) OnSlowConsumer(sub *nats.Subscription, fn func()) (stop func()) {
+	p.slow.Store(sub, fn)
+	return func() { p.slow.Delete(sub) }
+}
+
+// Context returns a context that ends when the peer closes: the parent of
+// every handler's context.
+func (p *Peer) Context() context.Context { return p.base }
 
 // ID returns the peer's ID.
 func (p *Peer) ID() ID { return p.id }
@@ -184,6 +210,7 @@ func (p *Peer) Info() Info {
 		Connections:   p.reg.Connections(),
 		Subscriptions: p.reg.Subscriptions(),
 		Flags:         p.reg.Flags().Names(),
+		EventsDropped: p.reg.EventsDropped(),
 	}
 }
 

@@ -43,7 +43,7 @@ func ValidateConnection(name string) error {
 type Registry struct {
 	mu            sync.RWMutex
 	connections   map[string]Handler
-	subscriptions map[string]int
+	subscriptions map[string]map[*int]func() int64 // event -> live subscriptions' drop counters
 	flags         *flags.Set
 	log           *slog.Logger
 }
@@ -54,7 +54,7 @@ type Registry struct {
 func NewRegistry() *Registry {
 	r := &Registry{
 		connections:   make(map[string]Handler),
-		subscriptions: make(map[string]int),
+		subscriptions: make(map[string]map[*int]func() int64),
 		flags:         flags.NewSet(),
 	}
 	r.connections[ConnInfo] = infoHandler
@@ -138,23 +138,44 @@ func (r *Registry) Connections() []string {
 	return names
 }
 
-// AddSubscription records that the process listens to the named event;
-// the events package calls it so that info lists subscriptions. The
+// AddSubscription records that the process listens to the named event,
+// and how to read how many events that subscription dropped; the events
+// package calls it so that info lists subscriptions and drops. The
 // returned function removes the record.
-func (r *Registry) AddSubscription(event string) (remove func()) {
+func (r *Registry) AddSubscription(event string, dropped func() int64) (remove func()) {
+	key := new(int)
 	r.mu.Lock()
-	r.subscriptions[event]++
+	if r.subscriptions[event] == nil {
+		r.subscriptions[event] = map[*int]func() int64{}
+	}
+	r.subscriptions[event][key] = dropped
 	r.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			r.mu.Lock()
-			if r.subscriptions[event]--; r.subscriptions[event] <= 0 {
+			if delete(r.subscriptions[event], key); len(r.subscriptions[event]) == 0 {
 				delete(r.subscriptions, event)
 			}
 			r.mu.Unlock()
 		})
 	}
+}
+
+// EventsDropped returns how many events the live subscriptions dropped
+// because their handlers fell behind.
+func (r *Registry) EventsDropped() int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var n int64
+	for _, subs := range r.subscriptions {
+		for _, dropped := range subs {
+			if dropped != nil {
+				n += dropped()
+			}
+		}
+	}
+	return n
 }
 
 // Subscriptions returns the names of the events subscribed to, sorted.

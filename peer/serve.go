@@ -11,37 +11,49 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// dispatch hands each call to a goroutine of its own, so that a slow
-// handler never holds up the others, and answers 503 at once when
-// MaxInFlight calls are already running.
-func (p *Peer) dispatch(m *nats.Msg) {
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		p.respondError(m, CodeBusy, "peer busy: "+strconv.Itoa(cap(p.slots))+" calls in flight", nil, "")
-		return
-	}
-	p.handlers.Add(1)
-	go func() {
-		defer func() {
-			<-p.slots
-			p.handlers.Done()
+// dispatch returns the handler of the calls under prefix. It hands each
+// call to a goroutine of its own, so that a slow handler never holds up
+// the others, and answers 503 at once when MaxInFlight calls are already
+// running. Answers to group calls name the peer that gave them.
+func (p *Peer) dispatch(prefix string, group bool) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		c := &call{p: p, m: m, connection: connectionOf(prefix, m.Subject), group: group}
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			c.fail(CodeBusy, "peer busy: "+strconv.Itoa(cap(p.slots))+" calls in flight", nil, "")
+			return
+		}
+		p.handlers.Add(1)
+		go func() {
+			defer func() {
+				<-p.slots
+				p.handlers.Done()
+			}()
+			c.serve()
 		}()
-		p.serve(m)
-	}()
+	}
 }
 
-// serve runs one call and answers it.
-func (p *Peer) serve(m *nats.Msg) {
+// call is one request being served.
+type call struct {
+	p          *Peer
+	m          *nats.Msg
+	connection string
+	group      bool
+}
+
+// serve runs the call's handler and answers.
+func (c *call) serve() {
+	p, m := c.p, c.m
 	start := time.Now()
-	connection, _ := connectionOf(p.id, m.Subject)
 	if m.Reply == "" {
 		p.log.Debug("appnet: call without a reply subject ignored", "subject", m.Subject)
 		return
 	}
-	h, ok := p.reg.Lookup(connection)
+	h, ok := p.reg.Lookup(c.connection)
 	if !ok {
-		p.respondError(m, CodeUnknownConnection, p.reg.unknownConnection(p.id, connection), nil, flags.InvalidConnection)
+		c.fail(CodeUnknownConnection, p.reg.unknownConnection(p.id, c.connection), nil, flags.InvalidConnection)
 		return
 	}
 	ctx := NewContext(p.base, p)
@@ -53,45 +65,42 @@ func (p *Peer) serve(m *nats.Msg) {
 	out, err := runHandler(ctx, h, m.Data)
 	elapsed := time.Since(start)
 	if p.cfg.Dev {
-		p.log.Debug("appnet: served call", "connection", connection, "arg_bytes", len(m.Data), "duration", elapsed, "err", err)
+		p.log.Debug("appnet: served call", "subject", m.Subject, "arg_bytes", len(m.Data), "duration", elapsed, "err", err)
 	}
-	if err == nil {
-		p.stats.record(connection, elapsed, "")
-		p.respond(m, &nats.Msg{Data: out})
-		return
-	}
+	record := func(errText string) { p.stats.record(c.connection, elapsed, errText) }
 	var pe *panicError
 	var raised *flags.Raised
 	switch {
+	case err == nil:
+		record("")
+		c.respond(&nats.Msg{Data: out})
+	case errors.As(err, &raised) && !p.reg.Flags().Has(raised.Name):
+		msg := "connection " + strconv.Quote(c.connection) + " answered with flag " + strconv.Quote(raised.Name) +
+			", which this peer has not registered; its flags: " + strings.Join(p.reg.Flags().Names(), ", ")
+		record(msg)
+		c.fail(CodeHandler, msg, nil, "")
 	case errors.As(err, &raised):
-		if !p.reg.Flags().Has(raised.Name) {
-			p.stats.record(connection, elapsed, "unregistered flag "+raised.Name)
-			p.respondError(m, CodeHandler, "connection "+strconv.Quote(connection)+" answered with flag "+
-				strconv.Quote(raised.Name)+", which this peer has not registered; its flags: "+
-				strings.Join(p.reg.Flags().Names(), ", "), nil, "")
-			return
-		}
-		p.stats.record(connection, elapsed, "")
-		p.respond(m, &nats.Msg{Header: nats.Header{HeaderFlag: []string{raised.Name}}})
+		record("")
+		c.respond(&nats.Msg{Header: nats.Header{HeaderFlag: []string{raised.Name}}})
 	case errors.As(err, &pe):
-		p.stats.record(connection, elapsed, pe.Error())
-		p.log.Error("appnet: handler panicked", "connection", connection, "panic", pe.value)
-		p.respondError(m, CodeHandler, pe.Error(), pe.stack, "")
+		record(pe.Error())
+		p.log.Error("appnet: handler panicked", "connection", c.connection, "panic", pe.value)
+		c.fail(CodeHandler, pe.Error(), pe.stack, "")
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		p.stats.record(connection, elapsed, err.Error())
-		p.respondError(m, CodeTimeout, "handler ran out of the caller's time: "+err.Error(), nil, "")
+		record(err.Error())
+		c.fail(CodeTimeout, "handler ran out of the caller's time: "+err.Error(), nil, "")
 	case errors.Is(err, ErrBadRequest):
-		p.stats.record(connection, elapsed, err.Error())
-		p.respondError(m, CodeBadRequest, err.Error(), nil, "")
+		record(err.Error())
+		c.fail(CodeBadRequest, err.Error(), nil, "")
 	default:
-		p.stats.record(connection, elapsed, err.Error())
-		p.respondError(m, CodeHandler, err.Error(), nil, "")
+		record(err.Error())
+		c.fail(CodeHandler, err.Error(), nil, "")
 	}
 }
 
-// respondError answers with the NATS services error headers, and the flag
-// header when flag is not empty.
-func (p *Peer) respondError(m *nats.Msg, code int, description string, body []byte, flag string) {
+// fail answers with the NATS services error headers, and the flag header
+// when flag is not empty.
+func (c *call) fail(code int, description string, body []byte, flag string) {
 	h := nats.Header{
 		HeaderErrorCode: []string{strconv.Itoa(code)},
 		HeaderError:     []string{headerSafe(description)},
@@ -99,21 +108,25 @@ func (p *Peer) respondError(m *nats.Msg, code int, description string, body []by
 	if flag != "" {
 		h.Set(HeaderFlag, flag)
 	}
-	p.respond(m, &nats.Msg{Header: h, Data: body})
+	c.respond(&nats.Msg{Header: h, Data: body})
 }
 
-func (p *Peer) respond(m *nats.Msg, reply *nats.Msg) {
-	err := m.RespondMsg(reply)
+func (c *call) respond(reply *nats.Msg) {
+	if c.group {
+		if reply.Header == nil {
+			reply.Header = nats.Header{}
+		}
+		reply.Header.Set(HeaderPeer, string(c.p.id))
+	}
+	err := c.m.RespondMsg(reply)
 	if errors.Is(err, nats.ErrMaxPayload) {
 		// Say so rather than leave the caller waiting for its timeout.
-		err = m.RespondMsg(&nats.Msg{Header: nats.Header{
-			HeaderErrorCode: []string{strconv.Itoa(CodeHandler)},
-			HeaderError: []string{"answer of " + strconv.Itoa(len(reply.Data)) + " bytes exceeds the maximum payload of " +
-				strconv.FormatInt(p.nc.MaxPayload(), 10) + " bytes"},
-		}})
+		c.fail(CodeHandler, "answer of "+strconv.Itoa(len(reply.Data))+" bytes exceeds the maximum payload of "+
+			strconv.FormatInt(c.p.nc.MaxPayload(), 10)+" bytes", nil, "")
+		return
 	}
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		p.log.Warn("appnet: answering a call failed", "subject", m.Subject, "err", err)
+		c.p.log.Warn("appnet: answering a call failed", "subject", c.m.Subject, "err", err)
 	}
 }
 

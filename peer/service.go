@@ -2,6 +2,7 @@ package peer
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,12 +52,13 @@ func (p *Peer) serveService(m *nats.Msg) {
 	default:
 		return
 	}
-	data, err := json.Marshal(answer)
-	if err != nil { // cannot happen with these types; say so if it does
-		p.respondError(m, CodeHandler, err.Error(), nil, "")
-		return
+	data, err := json.Marshal(answer) // micro's plain types always encode
+	if err == nil {
+		err = m.Respond(data)
 	}
-	p.respond(m, &nats.Msg{Data: data})
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		p.log.Warn("appnet: answering a micro request failed", "subject", m.Subject, "err", err)
+	}
 }
 
 // identity is the peer as a micro service instance. Metadata is never nil.

@@ -14,6 +14,11 @@ const (
 
 	// HeaderFlag carries the name of the flag a peer answered with.
 	HeaderFlag = "Net-Flag"
+	// HeaderPeer carries the ID of the peer that answered a group call.
+	HeaderPeer = "Net-Peer"
+	// QueueGroup is the NATS queue group of group calls: one member of the
+	// group answers each.
+	QueueGroup = "q"
 	// HeaderTimeout carries the caller's remaining time in milliseconds;
 	// the handler's context ends when it runs out.
 	HeaderTimeout = "Net-Timeout"
@@ -44,11 +49,24 @@ func CallSubject(id ID, connection string) string {
 	return callPrefix(id) + connection
 }
 
-func callPrefix(id ID) string {
-	return SubjectRoot + ".peer." + string(id) + ".call."
+// GroupCallSubject returns the subject on which any one peer of group
+// serves connection (a queue group): net.group.<group>.call.<connection>.
+func GroupCallSubject(group, connection string) string {
+	return groupCallPrefix(group) + connection
 }
 
-// connectionOf returns the connection named by a call subject of id.
-func connectionOf(id ID, subject string) (string, bool) {
-	return strings.CutPrefix(subject, callPrefix(id))
+// GroupAllSubject returns the subject on which every peer of group serves
+// connection (scatter-gather): net.group.<group>.all.<connection>.
+func GroupAllSubject(group, connection string) string {
+	return groupAllPrefix(group) + connection
+}
+
+func callPrefix(id ID) string         { return SubjectRoot + ".peer." + string(id) + ".call." }
+func groupCallPrefix(g string) string { return SubjectRoot + ".group." + g + ".call." }
+func groupAllPrefix(g string) string  { return SubjectRoot + ".group." + g + ".all." }
+
+// connectionOf returns the connection named by a subject under prefix.
+func connectionOf(prefix, subject string) string {
+	c, _ := strings.CutPrefix(subject, prefix)
+	return c
 }

@@ -1,0 +1,283 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
+)
+
+// The wire contract of events.
+const (
+	// RoleHub and RolePeer are the role token of an event subject.
+	RoleHub  = "hub"
+	RolePeer = "peer"
+	// HeaderEmitter carries the emitter's peer ID.
+	HeaderEmitter = "Net-Emitter"
+	// HeaderEvent carries the event name.
+	HeaderEvent = "Net-Event"
+)
+
+// ErrInvalidEvent is wrapped by errors about a malformed event name.
+var ErrInvalidEvent = errors.New("invalid event name")
+
+var eventRE = regexp.MustCompile(`^[^\s.*>]+(\.[^\s.*>]+)*$`)
+
+// ValidateName returns an error wrapping [ErrInvalidEvent] unless name is
+// dot-separated tokens without whitespace, '*' or '>'.
+func ValidateName(name string) error {
+	if !eventRE.MatchString(name) {
+		return fmt.Errorf("%w %q: want dot-separated tokens without whitespace, '*' or '>'", ErrInvalidEvent, name)
+	}
+	return nil
+}
+
+// Subject returns the subject an event is emitted on:
+// net.event.<group>.<role>.<id>.<event>.
+func Subject(group string, hub bool, id peer.ID, event string) string {
+	return prefix(group, role(hub), string(id)) + event
+}
+
+func prefix(group, role, id string) string {
+	return peer.SubjectRoot + ".event." + group + "." + role + "." + id + "."
+}
+
+func role(hub bool) string {
+	if hub {
+		return RoleHub
+	}
+	return RolePeer
+}
+
+// Emit publishes value as event from p to every subscriber: JSON on the
+// event's subject, with the emitter and the event name in headers. It
+// never waits for, and never fails because of, a subscriber; only a bad
+// name, a value that does not encode or a closed peer is an error.
+func Emit(p *peer.Peer, event string, value any) error {
+	if err := ValidateName(event); err != nil {
+		return err
+	}
+	data, err := peer.Encode(value)
+	if err != nil {
+		return fmt.Errorf("event %q: %w", event, err)
+	}
+	cfg := p.Config()
+	msg := &nats.Msg{
+		Subject: Subject(cfg.Group, cfg.Hub, p.ID(), event),
+		Data:    data,
+		Header:  nats.Header{HeaderEmitter: []string{string(p.ID())}, HeaderEvent: []string{event}},
+	}
+	if err := p.Conn().PublishMsg(msg); err != nil {
+		return fmt.Errorf("emitting %q: %w", event, err)
+	}
+	return nil
+}
+
+// Delivery is one event as a subscriber receives it.
+type Delivery[T any] struct {
+	// From is the emitter's ID.
+	From peer.ID
+	// Event is the event name.
+	Event string
+	// Value is the emitted value, decoded.
+	Value T
+}
+
+// Option chooses the emitters a subscription hears, the seed's filters.
+type Option func(*options)
+
+type options struct {
+	groups   []string
+	hubsOnly bool
+	peers    []peer.ID
+	onHost   bool
+	onError  func(error)
+	buffer   int
+}
+
+// Groups hears the peers of the named groups (default: the subscriber's own group).
+func Groups(names ...string) Option {
+	return func(o *options) { o.groups = append(o.groups, names...) }
+}
+
+// HubsOnly hears hubs only.
+func HubsOnly() Option { return func(o *options) { o.hubsOnly = true } }
+
+// Peers hears the given peers only.
+func Peers(ids ...peer.ID) Option { return func(o *options) { o.peers = append(o.peers, ids...) } }
+
+// OnHost hears peers on the subscriber's own host only. The host is not a
+// subject token, so this one filter runs in the subscriber.
+func OnHost() Option { return func(o *options) { o.onHost = true } }
+
+// OnError receives what goes wrong in a subscription: a value that does
+// not decode, a handler panic, events dropped because the handler was too
+// slow. Without it, errors are logged through the peer's logger.
+func OnError(fn func(error)) Option { return func(o *options) { o.onError = fn } }
+
+// Buffer bounds how many events may wait for the handler (default: the
+// NATS client's 512K messages / 64 MiB). Beyond it NATS drops events for
+// this subscription, and the drops are counted and reported.
+func Buffer(events int) Option { return func(o *options) { o.buffer = events } }
+
+// Subscription is a live subscription to an event; Close ends it.
+type Subscription struct {
+	subs    []*nats.Subscription
+	unwatch []func()
+	remove  func()
+	dropped atomic.Int64
+	once    sync.Once
+}
+
+// Subscribe calls handler with every event named event emitted by the
+// peers the options choose, one at a time and, per emitter, in emit order.
+// Each filter is a subscription subject: groups and hubs-only are subject
+// tokens, peers are whole prefixes. Delivery is at most once, as core NATS
+// is: events emitted while nobody listens, or dropped because the handler
+// fell behind (counted and reported through OnError and info), are gone.
+func Subscribe[T any](p *peer.Peer, event string, handler func(context.Context, Delivery[T]), opts ...Option) (*Subscription, error) {
+	if err := ValidateName(event); err != nil {
+		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	subjects, err := o.subjects(p, event)
+	if err != nil {
+		return nil, err
+	}
+	report := o.onError
+	if report == nil {
+		report = func(err error) { p.Logger().Warn("appnet: subscription", "event", event, "err", err) }
+	}
+	s := &Subscription{}
+	host := p.Config().Host
+	deliver := func(m *nats.Msg) {
+		from, name := emitterOf(m, event)
+		if o.onHost {
+			if a, err := from.Decode(); err != nil || a.Host != host {
+				return
+			}
+		}
+		value, err := peer.Decode[T](m.Data)
+		if err != nil {
+			report(fmt.Errorf("event %q from %s: %w", name, from, err))
+			return
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				report(fmt.Errorf("event %q from %s: handler panicked: %v", name, from, r))
+			}
+		}()
+		handler(p.Context(), Delivery[T]{From: from, Event: name, Value: value})
+	}
+	for _, subject := range subjects {
+		sub, err := p.Conn().Subscribe(subject, deliver)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("subscribing to %s: %w", subject, err)
+		}
+		s.subs = append(s.subs, sub)
+		if o.buffer > 0 {
+			_ = sub.SetPendingLimits(o.buffer, -1)
+		}
+		s.unwatch = append(s.unwatch, p.OnSlowConsumer(sub, func() {
+			n, _ := sub.Dropped()
+			s.dropped.Store(int64(n))
+			report(fmt.Errorf("event %q: %w: %d events dropped so far on %s", event, ErrDropped, n, subject))
+		}))
+	}
+	s.remove = p.Registry().AddSubscription(event, s.Dropped)
+	if err := p.Conn().Flush(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// ErrDropped is reported when a subscriber fell behind and NATS dropped
+// events for it.
+var ErrDropped = errors.New("slow subscriber")
+
+// subjects maps the options to subscription subjects.
+func (o options) subjects(p *peer.Peer, event string) ([]string, error) {
+	r := "*"
+	if o.hubsOnly {
+		r = RoleHub
+	}
+	var subjects []string
+	if len(o.peers) > 0 {
+		for _, id := range o.peers {
+			a, err := id.Decode()
+			if err != nil {
+				return nil, err
+			}
+			subjects = append(subjects, prefix(a.Group, r, string(id))+event)
+		}
+		return subjects, nil
+	}
+	groups := o.groups
+	if len(groups) == 0 {
+		groups = []string{p.Config().Group}
+	}
+	for _, g := range groups {
+		if err := peer.ValidateGroup(g); err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, prefix(g, r, "*")+event)
+	}
+	return subjects, nil
+}
+
+// emitterOf reads the emitter and the event name from a message: from its
+// headers, or from its subject when it has none (published by another
+// NATS client, such as `nats pub`).
+func emitterOf(m *nats.Msg, event string) (peer.ID, string) {
+	if id := m.Header.Get(HeaderEmitter); id != "" {
+		return peer.ID(id), event
+	}
+	// net.event.<group>.<role>.<id>.<event...>
+	tokens := strings.SplitN(m.Subject, ".", 6)
+	if len(tokens) == 6 {
+		return peer.ID(tokens[4]), tokens[5]
+	}
+	return "", event
+}
+
+// Dropped returns how many events NATS dropped because the handler fell
+// behind.
+func (s *Subscription) Dropped() int64 {
+	var n int64
+	for _, sub := range s.subs {
+		if d, err := sub.Dropped(); err == nil {
+			n += int64(d)
+		}
+	}
+	return max(n, s.dropped.Load())
+}
+
+// Close ends the subscription. It is idempotent.
+func (s *Subscription) Close() error {
+	var err error
+	s.once.Do(func() {
+		for _, sub := range s.subs {
+			if e := sub.Unsubscribe(); e != nil && !errors.Is(e, nats.ErrConnectionClosed) {
+				err = errors.Join(err, e)
+			}
+		}
+		for _, u := range s.unwatch {
+			u()
+		}
+		if s.remove != nil {
+			s.remove()
+		}
+	})
+	return err
+}
