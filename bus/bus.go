@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -132,7 +133,24 @@ var (
 	registry    = peer.NewRegistry()
 	defaultMu   sync.Mutex
 	defaultPeer *Peer
+	defaultOpts []peer.Option
 )
+
+// ErrStarted is returned by [Configure] once the default peer runs.
+var ErrStarted = errors.New("the default peer has already started")
+
+// Configure sets options for the default peer, on top of the NET_*
+// environment; call it before anything starts the default peer (Default,
+// Peers, a remote call, an Emit or a Subscribe).
+func Configure(opts ...peer.Option) error {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if defaultPeer != nil {
+		return ErrStarted
+	}
+	defaultOpts = append(defaultOpts, opts...)
+	return nil
+}
 
 // Default returns the process's default peer, starting it from the NET_*
 // environment the first time. A failed start is retried on the next call.
@@ -144,7 +162,7 @@ func Default() (*Peer, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := New(ctx)
+	p, err := New(ctx, defaultOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting the default peer: %w", err)
 	}

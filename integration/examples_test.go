@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -44,4 +45,39 @@ func TestSimpleTaggedConnectionExample(t *testing.T) {
 	}
 	p1.waitLine("My Message!", 5*time.Second)
 	p2.waitLine("My Message!", 5*time.Second)
+}
+
+func TestSimpleSubscriptionExample(t *testing.T) {
+	t.Parallel()
+	_, _, env := netEnv(t)
+	p1 := start(t, "sub-peer1", env)
+	p1.waitLine("ready ", 10*time.Second)
+	p2 := start(t, "sub-peer2", env)
+	p2.waitLine("ready ", 10*time.Second)
+	hub, in := startWithInput(t, "sub-hub", env)
+	hub.waitLine("ready ", 10*time.Second)
+
+	lines := []string{"first line", "  second, with spaces around  ", "third"}
+	for _, l := range lines {
+		if _, err := io.WriteString(in, l+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Close()
+	if err := hub.wait(10 * time.Second); err != nil {
+		t.Fatalf("hub: %v\n%s", err, hub.output())
+	}
+	for _, p := range []*proc{p1, p2} {
+		p.waitLine("third", 5*time.Second)
+		var got []string
+		for _, l := range strings.Split(p.output(), "\n") {
+			if !strings.HasPrefix(l, "ready ") {
+				got = append(got, l)
+			}
+		}
+		want := []string{"first line", "second, with spaces around", "third"}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s printed %q, want %q once each, in order", p.name, got, want)
+		}
+	}
 }

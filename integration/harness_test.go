@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,9 @@ var programs = map[string]string{
 	"tagged-peer1": "./examples/simple_tagged_connection/peer1",
 	"tagged-peer2": "./examples/simple_tagged_connection/peer2",
 	"tagged-peer3": "./examples/simple_tagged_connection/peer3",
+	"sub-hub":      "./examples/simple_subscription/hub",
+	"sub-peer1":    "./examples/simple_subscription/peer1",
+	"sub-peer2":    "./examples/simple_subscription/peer2",
 }
 
 func TestMain(m *testing.M) {
@@ -70,7 +74,22 @@ type proc struct {
 // stopped (SIGTERM, then SIGKILL) when the test ends.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, name, exec.Command(filepath.Join(bin, name), args...), env)
+}
+
+// startWithInput is start with a pipe to the program's standard input.
+func startWithInput(t *testing.T, name string, env []string, args ...string) (*proc, io.WriteCloser) {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, name), args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startCmd(t, name, cmd, env), in
+}
+
+func startCmd(t *testing.T, name string, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), grew: make(chan struct{})}
 	out, err := cmd.StdoutPipe()

@@ -242,6 +242,9 @@ func (p *Peer) Close() error {
 			p.log.Warn("appnet: closing with handlers still running after 5s")
 		}
 		if p.nc != nil {
+			// Hand what this peer published (events, answers) to the
+			// server before it shuts down.
+			_ = p.nc.FlushTimeout(time.Second)
 			p.nc.Close()
 		}
 		p.srv.Close()

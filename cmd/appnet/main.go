@@ -4,6 +4,8 @@
 //	appnet peers [--json] [--on-host]     list the peers on the network (NET_SCAN, else the neighbour table)
 //	appnet info <peer>                    show a peer's info
 //	appnet call <peer> <connection> [json]  call a connection on a peer and print its JSON answer
+//	appnet emit [--hub] <group> <event> [json]  emit one event as a peer of the group
+//	appnet listen [--group G] [--peer ID] [--hubs-only] [--on-host] <event>  print every event heard
 //	appnet demo                           start three peers on 127.0.0.1, call across them, stop them
 //
 // Configuration comes from the NET_* environment variables (see the
@@ -28,6 +30,10 @@ usage:
   appnet peers [--json] [--on-host]       list the peers on the network
   appnet info <peer>                      show a peer's info
   appnet call <peer> <connection> [json]  call a connection on a peer, print its JSON answer
+  appnet emit [--hub] <group> <event> [json]
+                                          emit one event as a peer of the group
+  appnet listen [--group G]... [--peer ID]... [--hubs-only] [--on-host] <event>
+                                          print every event heard, with its emitter and time
   appnet demo                             start three peers on 127.0.0.1, call across them, stop them
 
 Configuration: NET_HOST, NET_PORT_START, NET_PORT_RANGE, NET_GROUP, NET_IS_HUB,
@@ -67,6 +73,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return info(ctx, args, stdout)
 	case "call":
 		return call(ctx, args, stdout)
+	case "emit":
+		return emit(ctx, args, stdout)
+	case "listen":
+		return listen(ctx, args, stdout)
 	case "demo":
 		return demo(ctx, args, stdout)
 	case demoPeerCommand:

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// emit joins the mesh as a peer of the group for a moment and emits one
+// event.
+func emit(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("emit", flag.ContinueOnError)
+	hub := fs.Bool("hub", false, "emit as a hub")
+	if err := parse(fs, args, 2, 3); err != nil {
+		return err
+	}
+	group, event := fs.Arg(0), fs.Arg(1)
+	var value json.RawMessage = []byte("null")
+	if fs.NArg() == 3 {
+		value = []byte(fs.Arg(2))
+		if !json.Valid(value) {
+			return fmt.Errorf("value %q is not JSON (a string needs quotes: '\"text\"')", fs.Arg(2))
+		}
+	}
+	if err := events.ValidateName(event); err != nil {
+		return err
+	}
+	p, err := bus.New(ctx, peer.WithGroup(group), peer.WithHub(*hub))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := events.Emit(p.Peer, event, value); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "emitted %s from %s\n", events.Subject(group, *hub, p.ID(), event), p.ID())
+	return nil
+}
+
+// listen prints every event it hears until interrupted.
+func listen(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	var groups, peers multi
+	fs.Var(&groups, "group", "hear the peers of this group (repeatable; default: NET_GROUP)")
+	fs.Var(&peers, "peer", "hear this peer only (repeatable)")
+	hubsOnly := fs.Bool("hubs-only", false, "hear hubs only")
+	onHost := fs.Bool("on-host", false, "hear peers on this host only")
+	if err := parse(fs, args, 1, 1); err != nil {
+		return err
+	}
+	opts := []events.Option{events.OnError(func(err error) { fmt.Fprintln(stdout, "error:", err) })}
+	if len(groups) > 0 {
+		opts = append(opts, events.Groups(groups...))
+	}
+	for _, id := range peers {
+		pid, err := peer.ParseID(id)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, events.Peers(pid))
+	}
+	if *hubsOnly {
+		opts = append(opts, events.HubsOnly())
+	}
+	if *onHost {
+		opts = append(opts, events.OnHost())
+	}
+	p, err := bus.New(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	sub, err := events.Subscribe(p.Peer, fs.Arg(0), func(_ context.Context, d events.Delivery[json.RawMessage]) {
+		fmt.Fprintf(stdout, "%s %s %s %s\n", time.Now().Format(time.RFC3339Nano), d.From, d.Event, d.Value)
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	fmt.Fprintf(stdout, "listening for %q as %s\n", fs.Arg(0), p.ID())
+	<-ctx.Done()
+	return nil
+}
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return fmt.Sprint([]string(*m)) }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }

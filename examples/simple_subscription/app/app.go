@@ -1,0 +1,36 @@
+// Package app is the shared contract of the simple_subscription example:
+// the hub emits every line typed into it as the "message" event, and every
+// peer of the group prints the messages it hears from hubs.
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// Group is the group every peer of this application joins.
+const Group = "myApp"
+
+// Message is the event the hub emits. Its transform cleans each line for
+// transit, as the seed's event function does.
+var Message = bus.NewEvent("message", func(line string) (any, error) {
+	return strings.TrimSpace(line), nil
+})
+
+// Join makes the default peer a member of the application's group, a hub
+// or not. Call it first.
+func Join(hub bool) error {
+	return bus.Configure(peer.WithGroup(Group), peer.WithHub(hub))
+}
+
+// Listen prints every message a hub of the group emits.
+func Listen() (*events.Subscription, error) {
+	return bus.Subscribe(Message.Name(), func(_ context.Context, d events.Delivery[string]) {
+		fmt.Println(d.Value)
+	}, events.HubsOnly())
+}
