@@ -77,11 +77,12 @@ type Discoverer struct {
 	mu     sync.Mutex                     // serialises scans and guards the fields below
 	cache  map[bool]map[peer.ID]peer.Info // found peers, by scope (on host or not)
 	routed map[string]peer.ID             // cluster URL -> peer, for routes this discoverer added
+	silent map[string]time.Time           // host:port -> when it last stayed silent
 }
 
 // New returns a Discoverer for p.
 func New(p *peer.Peer) *Discoverer {
-	return &Discoverer{p: p, cache: map[bool]map[peer.ID]peer.Info{}, routed: map[string]peer.ID{}}
+	return &Discoverer{p: p, cache: map[bool]map[peer.ID]peer.Info{}, routed: map[string]peer.ID{}, silent: map[string]time.Time{}}
 }
 
 // Mesh scans p's own host and routes p to every peer there: what a peer
@@ -138,31 +139,53 @@ func (d *Discoverer) filter(found map[peer.ID]peer.Info, q query) Peers {
 	return out
 }
 
-// discover scans the scope, fetches every hit's info, routes to peers not
-// yet in the cluster and drops routes to peers that have gone. d.mu is
-// held.
+// silentFor is how long an address that accepted a probe but never
+// greeted is left out of later scans.
+const silentFor = 30 * time.Second
+
+// discover finds the peers of the scope: the ones already in this peer's
+// cluster answer one scatter-gather request; the other addresses of the
+// scope are probed (minus listeners that recently stayed silent), and new
+// peers are routed to. Routes this discoverer added to peers no longer
+// found are dropped. d.mu is held.
 func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]peer.Info, error) {
 	cfg := d.p.Config()
 	hosts, err := d.targets(onHost)
 	if err != nil {
 		return nil, err
 	}
-	self := net.JoinHostPort(cfg.Host, strconv.Itoa(d.p.Info().Port))
+	inScope := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		inScope[h] = true
+	}
+	found := map[peer.ID]peer.Info{}
+	known := map[string]bool{net.JoinHostPort(cfg.Host, strconv.Itoa(d.p.Info().Port)): true}
+	for id, info := range d.gather(ctx) {
+		if inScope[info.Host] {
+			found[id] = info
+			known[net.JoinHostPort(info.Host, strconv.Itoa(info.Port))] = true
+		}
+	}
+	now := time.Now()
+	var silentMu sync.Mutex
 	scanner := Scanner{
 		Workers: cfg.ThreadLimit,
 		Timeout: cfg.ScanTimeout,
-		Skip:    func(addr string) bool { return addr == self },
+		Skip: func(addr string) bool {
+			silentMu.Lock()
+			defer silentMu.Unlock()
+			return known[addr] || now.Sub(d.silent[addr]) < silentFor
+		},
+		OnSilent: func(addr string) {
+			silentMu.Lock()
+			d.silent[addr] = now
+			silentMu.Unlock()
+		},
 	}
 	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
 	if err != nil {
 		return nil, err
 	}
-	meshed := map[string]bool{}
-	for _, name := range d.p.Server().RemoteNames() {
-		meshed[name] = true
-	}
-
-	found := map[peer.ID]peer.Info{}
 	var fresh []peer.Info
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -171,7 +194,7 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 		wg.Go(func() {
 			limit <- struct{}{}
 			defer func() { <-limit }()
-			info, err := d.info(ctx, h, meshed[string(h.ID)])
+			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout)
 			if err != nil {
 				d.p.Logger().Debug("appnet: discovery: peer did not answer info", "addr", net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), "err", err)
 				return
@@ -179,9 +202,7 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 			mu.Lock()
 			defer mu.Unlock()
 			found[info.ID] = info
-			if !meshed[string(h.ID)] {
-				fresh = append(fresh, info)
-			}
+			fresh = append(fresh, info)
 		})
 	}
 	wg.Wait()
@@ -191,20 +212,44 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 	return found, nil
 }
 
-// info fetches a hit's info: through the cluster when the peer is already
-// in it, else over a connection of its own to the peer's server.
-func (d *Discoverer) info(ctx context.Context, h Hit, meshed bool) (peer.Info, error) {
-	timeout := d.p.Config().ScanTimeout * 4
-	if !meshed {
-		return FetchInfo(ctx, h, timeout)
+// gather asks every peer of the cluster for its info with one request and
+// returns the answers of the servers this one has routes to. It waits for
+// as many answers as there are routed servers, or 4 × ScanTimeout.
+func (d *Discoverer) gather(ctx context.Context) map[peer.ID]peer.Info {
+	expect := map[peer.ID]bool{}
+	for _, name := range d.p.Server().RemoteNames() {
+		if id, err := peer.ParseID(name); err == nil {
+			expect[id] = true
+		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	out := map[peer.ID]peer.Info{}
+	if len(expect) == 0 {
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, 4*d.p.Config().ScanTimeout)
 	defer cancel()
-	out, err := d.p.Call(ctx, h.ID, peer.ConnInfo, nil)
+	nc := d.p.Conn()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return peer.Info{}, err
+		return out
 	}
-	return decodeInfo(h, out)
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest(peer.DiscoverSubject, inbox, nil); err != nil {
+		return out
+	}
+	for len(out) < len(expect) {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			break
+		}
+		info, err := peer.Decode[peer.Info](m.Data)
+		if err != nil || !expect[info.ID] {
+			continue // not a routed peer (ourselves, or a stranger on the subject)
+		}
+		out[info.ID] = info
+	}
+	return out
 }
 
 // FetchInfo asks the peer of a hit for its info over a short-lived

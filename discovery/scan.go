@@ -49,6 +49,10 @@ type Scanner struct {
 	Skip func(hostPort string) bool
 	// OnProgress, if set, is called after each probe.
 	OnProgress func(Progress)
+	// OnSilent, if set, is called with each address that accepted or
+	// dropped the connection but did not greet within Timeout: a listener
+	// worth not probing again soon.
+	OnSilent func(hostPort string)
 }
 
 // Scan probes every port of every host and returns the peers that
@@ -109,6 +113,7 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		s.silent(addr, err)
 		return nil
 	}
 	defer conn.Close()
@@ -118,6 +123,7 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	// without a line end is not NATS.
 	line, err := bufio.NewReaderSize(conn, 4096).ReadSlice('\n')
 	if err != nil {
+		s.silent(addr, err)
 		return nil
 	}
 	rest, ok := strings.CutPrefix(string(line), "INFO ")
@@ -138,6 +144,14 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	host, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
 	return &Hit{Host: host, Port: n, ID: id}
+}
+
+// silent reports addr to OnSilent when err is a timeout.
+func (s Scanner) silent(addr string, err error) {
+	var ne net.Error
+	if s.OnSilent != nil && (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)) {
+		s.OnSilent(addr)
+	}
 }
 
 // ParseTargets turns a NET_SCAN value, a comma-separated list of IP

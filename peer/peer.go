@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/user"
 	"strconv"
@@ -160,6 +161,7 @@ func (p *Peer) connect() error {
 		{groupCallPrefix(group) + ">", QueueGroup, p.dispatch(groupCallPrefix(group), true)},
 		{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},
 		{serviceSubjects, "", p.serveService},
+		{DiscoverSubject, "", p.serveDiscover},
 	} {
 		sub, err := nc.QueueSubscribe(s.subject, s.queue, s.handler)
 		if err != nil {
@@ -252,6 +254,20 @@ func (p *Peer) Close() error {
 	return nil
 }
 
+// serveDiscover answers a cluster-wide discovery request with the info.
+func (p *Peer) serveDiscover(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	data, err := encode(p.Info())
+	if err == nil {
+		err = m.Respond(data)
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		p.log.Warn("appnet: answering discovery failed", "err", err)
+	}
+}
+
 // infoHandler is the default info connection.
 func infoHandler(ctx context.Context, _ []byte) ([]byte, error) {
 	p, ok := FromContext(ctx)
@@ -278,8 +294,8 @@ func executable() string {
 // timeoutFrom reads the caller's remaining time from a request header.
 func timeoutFrom(h nats.Header) (time.Duration, bool) {
 	ms, err := strconv.ParseInt(h.Get(HeaderTimeout), 10, 64)
-	if err != nil || ms <= 0 {
-		return 0, false
+	if err != nil || ms <= 0 || ms > int64(math.MaxInt64/time.Millisecond) {
+		return 0, false // absent, garbage, or longer than a Duration holds: no deadline
 	}
 	return time.Duration(ms) * time.Millisecond, true
 }

@@ -332,3 +332,15 @@ func TestCloseReleasesPortsAndGoroutines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestHugeTimeoutHeaderMeansNoDeadline(t *testing.T) {
+	t.Parallel()
+	a, b := routed(t)
+	for _, v := range []string{"9300000000000", "9223372036854775807", "-5", "soon"} {
+		msg := &nats.Msg{Subject: peer.CallSubject(a.ID(), "slow"), Data: []byte(`10`), Header: nats.Header{peer.HeaderTimeout: []string{v}}}
+		reply, err := b.Conn().RequestMsg(msg, 5*time.Second)
+		if err != nil || string(reply.Data) != `"done"` || reply.Header.Get(peer.HeaderErrorCode) != "" {
+			t.Errorf("Net-Timeout %s: %v %q %v", v, err, reply.Data, reply.Header)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -61,6 +62,9 @@ func NewRegistry() *Registry {
 	r.connections[ConnPassThrough] = func(_ context.Context, arg []byte) ([]byte, error) {
 		if len(arg) == 0 {
 			return []byte("null"), nil
+		}
+		if !json.Valid(arg) {
+			return nil, fmt.Errorf("%w: argument %s is not JSON", ErrBadRequest, preview(arg))
 		}
 		return arg, nil
 	}

@@ -43,6 +43,10 @@ const (
 	CodeTimeout = 504
 )
 
+// DiscoverSubject is where every peer answers with its [Info]: one
+// request gathers the whole cluster (discovery's refresh once meshed).
+const DiscoverSubject = SubjectRoot + ".discover"
+
 // CallSubject returns the subject on which the peer id serves connection:
 // net.peer.<id>.call.<connection>.
 func CallSubject(id ID, connection string) string {
