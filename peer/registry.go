@@ -64,7 +64,7 @@ func NewRegistry() *Registry {
 			return []byte("null"), nil
 		}
 		if !json.Valid(arg) {
-			return nil, fmt.Errorf("%w: argument %s is not JSON", ErrBadRequest, preview(arg))
+			return nil, fmt.Errorf("%w: argument %s is not JSON (or nests deeper than 10,000 levels)", ErrBadRequest, preview(arg))
 		}
 		return arg, nil
 	}
