@@ -69,6 +69,8 @@ type Info struct {
 	Connections   []string `json:"connections"`
 	Subscriptions []string `json:"subscriptions"`
 	Flags         []string `json:"flags"`
+	// Routes lists the IDs of the peers this peer's server has a route to.
+	Routes []string `json:"routes"`
 	// EventsDropped counts the events this process's subscriptions lost
 	// because their handlers fell behind.
 	EventsDropped int64 `json:"events_dropped"`
@@ -213,6 +215,7 @@ func (p *Peer) Info() Info {
 		Subscriptions: p.reg.Subscriptions(),
 		Flags:         p.reg.Flags().Names(),
 		EventsDropped: p.reg.EventsDropped(),
+		Routes:        nonNil(p.srv.RemoteNames()),
 	}
 }
 
@@ -289,6 +292,13 @@ func executable() string {
 		return exe
 	}
 	return os.Args[0]
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // timeoutFrom reads the caller's remaining time from a request header.

@@ -20,9 +20,10 @@ import (
 )
 
 // peers scans for peers without joining their cluster and prints them.
-func peers(ctx context.Context, args []string, stdout io.Writer) error {
+func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	graph := fs.Bool("graph", false, "print the route mesh as Graphviz DOT instead of a table")
 	onHost := fs.Bool("on-host", false, "scan this host only")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
@@ -35,8 +36,10 @@ func peers(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout}
+	progress := newScanProgress(stderr)
+	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, OnProgress: progress.update}
 	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	progress.finish()
 	if err != nil {
 		return err
 	}
@@ -53,6 +56,9 @@ func peers(ctx context.Context, args []string, stdout io.Writer) error {
 		})
 	}
 	wg.Wait()
+	if *graph {
+		return printGraph(stdout, infos)
+	}
 	if *asJSON {
 		found := discovery.Peers{Peers: map[peer.ID]peer.Info{}, Groups: map[string][]peer.ID{}}
 		for _, info := range infos {

@@ -1,7 +1,7 @@
 // Command appnet runs, finds, inspects and calls appnet peers.
 //
 //	appnet serve                          run a peer with the default connections until interrupted
-//	appnet peers [--json] [--on-host]     list the peers on the network (NET_SCAN, else the neighbour table)
+//	appnet peers [--json|--graph] [--on-host]  list the peers on the network (NET_SCAN, else the neighbour table)
 //	appnet info <peer>                    show a peer's info
 //	appnet call <peer> <connection> [json]  call a connection on a peer and print its JSON answer
 //	appnet emit [--hub] <group> <event> [json]  emit one event as a peer of the group
@@ -27,7 +27,8 @@ const usage = `appnet: peer-to-peer calls and events over NATS
 
 usage:
   appnet serve                            run a peer with the default connections until interrupted
-  appnet peers [--json] [--on-host]       list the peers on the network
+  appnet peers [--json|--graph] [--on-host]
+                                          list the peers on the network (a table, JSON, or the route mesh as DOT)
   appnet info <peer>                      show a peer's info
   appnet call <peer> <connection> [json]  call a connection on a peer, print its JSON answer
   appnet emit [--hub] <group> <event> [json]
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, args, stdout)
 	case "peers":
-		return peers(ctx, args, stdout)
+		return peers(ctx, args, stdout, stderr)
 	case "info":
 		return info(ctx, args, stdout)
 	case "call":

@@ -1,0 +1,30 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"syscall"
+	"time"
+)
+
+// childAttr is nil where the kernel offers no parent-death signal: a child
+// still stops when its stdin closes.
+func childAttr() *syscall.SysProcAttr { return nil }
+
+// readRSS needs /proc; elsewhere the RSS is not measured.
+func readRSS(int) (int64, error) {
+	return 0, errors.New("RSS is read from /proc, which only Linux has")
+}
+
+// cpuTime needs /proc; elsewhere the CPU time is not measured.
+func cpuTime(int) (time.Duration, error) {
+	return 0, errors.New("CPU time is read from /proc, which only Linux has")
+}
+
+// busyCPU needs /proc; elsewhere the machine's load is not measured.
+func busyCPU() (time.Duration, error) {
+	return 0, errors.New("the machine's CPU time is read from /proc, which only Linux has")
+}
+
+func ownCPU() time.Duration { return 0 }

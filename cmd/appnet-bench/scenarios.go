@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
+)
+
+// Port offsets from -port.
+const (
+	peerPortRange    = 5  // peers: port..port+5
+	standaloneOffset = 10 // raw standalone server
+	directOffset     = 12 // raw direct: the responder's server
+	routedOffset     = 20 // raw routed: the child's server; the bench's is the next port
+	portSpan         = routedOffset + 1
+)
+
+// A scenario is one topology measured.
+type scenario struct {
+	key   string // its name for -only
+	title string // its row in the table
+}
+
+// The scenarios, in the order of the table.
+var (
+	rawStandalone = scenario{"standalone", "raw NATS, one standalone server (TCP clients)"}
+	rawDirect     = scenario{"direct", "raw NATS, requester TCP client of the responder's server (responder in-process)"}
+	rawRoutedTCP  = scenario{"routed", "raw NATS, two routed servers (TCP clients)"}
+	rawRoutedIn   = scenario{"routed-inprocess", "raw NATS, two routed servers (in-process clients)"}
+	appnetCall    = scenario{"appnet", "appnet remote call, two peer processes"}
+
+	allScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall}
+)
+
+// selectScenarios returns the scenarios whose keys only lists
+// (comma-separated), or all of them when only is empty.
+func selectScenarios(only string) ([]scenario, error) {
+	if only == "" {
+		return allScenarios, nil
+	}
+	var out []scenario
+	for _, key := range strings.Split(only, ",") {
+		i := slices.IndexFunc(allScenarios, func(s scenario) bool { return s.key == strings.TrimSpace(key) })
+		if i < 0 {
+			return nil, fmt.Errorf("-only: unknown scenario %q (want some of standalone, direct, routed, routed-inprocess, appnet)", key)
+		}
+		out = append(out, allScenarios[i])
+	}
+	return out, nil
+}
+
+// results holds every sample, by scenario, one per repetition.
+type results struct {
+	seq, conc map[scenario][]sample
+	idleRSS   []int64 // of the responder peer before any caller joined
+	loadRSS   []int64 // of the same peer after the calls
+
+	wall        time.Duration // of the whole run
+	otherCPU    float64       // share of the machine's CPUs busy with other processes during the run; -1 if unknown
+	load0, load string        // /proc/loadavg before and after
+}
+
+// measureAll runs every scenario o.reps times, starting each repetition
+// with a different scenario so that none is always first.
+func measureAll(ctx context.Context, exe string, o options, progress io.Writer) (*results, error) {
+	res := &results{seq: map[scenario][]sample{}, conc: map[scenario][]sample{}, otherCPU: -1}
+	res.load0 = loadAverage()
+	start, own0 := time.Now(), ownCPU()
+	busy0, busyErr := busyCPU()
+	defer func() {
+		res.wall = time.Since(start)
+		res.load = loadAverage()
+		busy1, err := busyCPU()
+		if busyErr == nil && err == nil {
+			other := (busy1 - busy0) - (ownCPU() - own0)
+			res.otherCPU = max(0, float64(other)/float64(res.wall)/float64(runtime.NumCPU()))
+		}
+	}()
+	for rep := range o.reps {
+		for i := range o.scenarios {
+			sc := o.scenarios[(rep+i)%len(o.scenarios)]
+			fmt.Fprintf(progress, "rep %d/%d: %s\n", rep+1, o.reps, sc.title)
+			if err := runScenario(ctx, exe, o, sc, rep, res); err != nil {
+				return nil, fmt.Errorf("rep %d, %s: %w", rep+1, sc.title, err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// runScenario sets a scenario up, measures it sequentially and with
+// o.callers callers, and stops its processes, on every path.
+func runScenario(ctx context.Context, exe string, o options, sc scenario, rep int, res *results) error {
+	var cs children
+	defer cs.stopAll()
+	var (
+		call    callFunc
+		closeFn func()
+		err     error
+	)
+	// Children write a CPU profile each when -cpuprofile is set.
+	var profile []string
+	if o.cpuprofile != "" {
+		profile = []string{"-cpuprofile", filepath.Join(o.cpuprofile, fmt.Sprintf("%s-rep%d-child.pprof", sc.key, rep+1))}
+	}
+	switch sc {
+	case rawStandalone:
+		call, closeFn, err = setupRawStandalone(ctx, exe, o, &cs, o.port+standaloneOffset, false, profile)
+	case rawDirect:
+		call, closeFn, err = setupRawStandalone(ctx, exe, o, &cs, o.port+directOffset, true, profile)
+	case rawRoutedTCP:
+		call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, false, profile)
+	case rawRoutedIn:
+		call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, true, profile)
+	case appnetCall:
+		call, closeFn, err = setupAppnet(ctx, exe, o, &cs, res, profile)
+	default:
+		err = fmt.Errorf("unknown scenario %q", sc.key)
+	}
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	warm := max(200, o.n/10)
+	if err := warmUp(ctx, call, warm, 1); err != nil {
+		return cs.explain(fmt.Errorf("warm-up: %w", err))
+	}
+	pids := []int{os.Getpid()}
+	for _, c := range cs {
+		pids = append(pids, c.pid())
+	}
+	seq, err := measure(ctx, call, o.n, 1, pids)
+	if err != nil {
+		return cs.explain(fmt.Errorf("sequential: %w", err))
+	}
+	if err := warmUp(ctx, call, warm, o.callers); err != nil {
+		return cs.explain(fmt.Errorf("concurrent warm-up: %w", err))
+	}
+	conc, err := measure(ctx, call, o.n, o.callers, pids)
+	if err != nil {
+		return cs.explain(fmt.Errorf("%d callers: %w", o.callers, err))
+	}
+	res.seq[sc] = append(res.seq[sc], seq)
+	res.conc[sc] = append(res.conc[sc], conc)
+	if sc == appnetCall {
+		if rss, err := readRSS(cs[0].pid()); err == nil {
+			res.loadRSS = append(res.loadRSS, rss)
+		}
+	}
+	return nil
+}
+
+// rawCall is a request-reply as a nats.go user writes it.
+func rawCall(nc *nats.Conn) callFunc {
+	return func(ctx context.Context) error {
+		m, err := nc.RequestWithContext(ctx, rawSubject, payload)
+		if err != nil {
+			return err
+		}
+		return checkEcho(m.Data)
+	}
+}
+
+// waitReady polls call until it succeeds, for at most 5 s.
+func waitReady(ctx context.Context, call callFunc) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		err := call(c)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("the responder never answered: %w", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func loopback(urls ...string) error {
+	for _, u := range urls {
+		if err := testnet.Loopback(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupRawStandalone: a child runs a server and a responder, a TCP client
+// of it or (inProcess, the "direct" scenario) an in-process one; this
+// process is a TCP client requester.
+func setupRawStandalone(ctx context.Context, exe string, o options, cs *children, port int, inProcess bool, profile []string) (callFunc, func(), error) {
+	args := append([]string{"-role", roleRaw, "-host", o.host, "-port", strconv.Itoa(port)}, profile...)
+	if inProcess {
+		args = append(args, "-inprocess")
+	}
+	c, err := startChild(ctx, exe, nil, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs.add(c)
+	if len(c.ready) != 2 {
+		return nil, nil, fmt.Errorf("raw child said %q", c.ready)
+	}
+	if err := loopback(c.ready...); err != nil {
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(c.ready[0], nats.NoReconnect(), nats.Name("appnet-bench requester"))
+	if err != nil {
+		return nil, nil, err
+	}
+	call := rawCall(nc)
+	if err := waitReady(ctx, call); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return call, nc.Close, nil
+}
+
+// setupRawRouted: a child runs a server and a responder; this process
+// runs a server routed to the child's and a requester, each client TCP or
+// in-process.
+func setupRawRouted(ctx context.Context, exe string, o options, cs *children, inProcess bool, profile []string) (callFunc, func(), error) {
+	args := append([]string{"-role", roleRaw, "-host", o.host, "-port", strconv.Itoa(o.port + routedOffset)}, profile...)
+	if inProcess {
+		args = append(args, "-inprocess")
+	}
+	c, err := startChild(ctx, exe, nil, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs.add(c)
+	if len(c.ready) != 2 {
+		return nil, nil, fmt.Errorf("raw child said %q", c.ready)
+	}
+	if err := loopback(c.ready...); err != nil {
+		return nil, nil, err
+	}
+	s, nc, err := rawServer(ctx, o.host, o.port+routedOffset+1, inProcess)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeFn := func() { nc.Close(); s.Close() }
+	if err := s.AddRoutes(c.ready[1]); err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	call := rawCall(nc)
+	if err := waitReady(ctx, call); err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return call, closeFn, nil
+}
+
+// setupAppnet: a child runs the responder peer; once it has settled, its
+// RSS is read; then this process starts the caller peer, which meshes with
+// it by scanning the host's port range.
+func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *results, profile []string) (callFunc, func(), error) {
+	env := []string{
+		"NET_HOST=" + o.host,
+		"NET_PORT_START=" + strconv.Itoa(o.port),
+		"NET_PORT_RANGE=" + strconv.Itoa(peerPortRange),
+		"NET_SCAN=" + o.host,
+	}
+	c, err := startChild(ctx, exe, env, append([]string{"-role", rolePeer}, profile...)...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs.add(c)
+	if len(c.ready) != 1 {
+		return nil, nil, fmt.Errorf("peer child said %q", c.ready)
+	}
+	target, err := peer.ParseID(c.ready[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	rss, err := settledRSS(ctx, c.pid())
+	if err != nil {
+		return nil, nil, fmt.Errorf("idle RSS: %w", err)
+	}
+	res.idleRSS = append(res.idleRSS, rss)
+
+	cfg := peer.DefaultConfig()
+	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = o.host, o.port, peerPortRange, o.host
+	cfg.Registry = peer.NewRegistry()
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	start, cancel := context.WithTimeout(ctx, 10*time.Second)
+	p, err := bus.Start(start, cfg)
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	call := func(ctx context.Context) error {
+		out, err := p.Call(ctx, target, peer.ConnPassThrough, payload)
+		if err != nil {
+			return err
+		}
+		return checkEcho(out)
+	}
+	if err := waitReady(ctx, call); err != nil {
+		p.Close()
+		return nil, nil, err
+	}
+	return call, func() { p.Close() }, nil
+}
+
+// loadAverage returns the first three fields of /proc/loadavg, or "?".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
