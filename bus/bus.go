@@ -52,8 +52,9 @@ func HubsOnly() PeersOption { return discovery.HubsOnly() }
 func Refresh() PeersOption { return discovery.Refresh() }
 
 // Peer is a running peer with discovery: it found and routed to the other
-// peers on its host when it started, rescans its host every
-// Config.ScanInterval, and finds peers further away on request.
+// peers on its host when it started, rescans its host (and the hosts of
+// NET_SCAN, if set) every Config.ScanInterval, and finds peers further
+// away on request.
 type Peer struct {
 	*peer.Peer
 	disc *discovery.Discoverer
@@ -89,9 +90,28 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 }
 
 // rescan meshes with the peers on this host every interval, which heals
-// peers that started at the same instant and missed each other.
+// peers that started at the same instant and missed each other. When
+// NET_SCAN names hosts, it also scans them: at once, then every interval
+// (peers already in the cluster cost nothing; see discovery).
 func (p *Peer) rescan(every time.Duration) {
 	defer close(p.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-p.stop; cancel() }()
+	network := p.Config().Scan != ""
+	scan := func(first bool) {
+		if !first {
+			if err := p.disc.Mesh(ctx); err != nil && ctx.Err() == nil {
+				p.Logger().Debug("appnet: rescan of this host failed", "err", err)
+			}
+		}
+		if network {
+			if _, err := p.disc.Peers(ctx, discovery.Refresh()); err != nil && ctx.Err() == nil {
+				p.Logger().Warn("appnet: scan of NET_SCAN failed", "err", err)
+			}
+		}
+	}
+	scan(true)
 	if every <= 0 {
 		return
 	}
@@ -99,14 +119,10 @@ func (p *Peer) rescan(every time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-p.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			if err := p.disc.Mesh(ctx); err != nil {
-				p.Logger().Debug("appnet: rescan failed", "err", err)
-			}
-			cancel()
+			scan(false)
 		}
 	}
 }

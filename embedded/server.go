@@ -111,6 +111,12 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 		NoLog:           true,
 		NoSigs:          true,
 		NoSystemAccount: true,
+		// A route or client that vanishes without closing (a cut cable,
+		// a frozen host) is dropped after about 3 × 2s, not the NATS
+		// default of 4 minutes, so its subjects lose their interest and
+		// calls to it fail fast again.
+		PingInterval: 2 * time.Second,
+		MaxPingsOut:  3,
 		Cluster: server.ClusterOpts{
 			Name: clusterName,
 			Host: cfg.Host,

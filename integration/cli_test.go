@@ -54,7 +54,7 @@ func TestCLIServePeersInfoCall(t *testing.T) {
 		{[]string{"call", idA, "nope"}, 1, `has no connection "nope"; it has: connections, info, null, pass_through`},
 		{[]string{"call", idA, "pass_through", "{bad"}, 1, "is not JSON"},
 		{[]string{"call", "garbage", "info"}, 1, "invalid peer ID"},
-		{[]string{"info", peer.NewID(host, port+4, "None").String()}, 1, "connecting to peer"},
+		{[]string{"info", peer.NewID(host, port+4, "None").String()}, 1, "no servers available"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"call", idA}, 2, "takes 2 to 3 arguments"},
 	} {

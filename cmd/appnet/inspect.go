@@ -82,10 +82,11 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // info prints a peer's info.
 func info(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
+	via, timeout := callFlags(fs)
 	if err := parse(fs, args, 1, 1); err != nil {
 		return err
 	}
-	out, err := callPeer(ctx, fs.Arg(0), peer.ConnInfo, nil)
+	out, err := callPeer(ctx, *via, *timeout, fs.Arg(0), peer.ConnInfo, nil)
 	if err != nil {
 		return err
 	}
@@ -95,6 +96,7 @@ func info(ctx context.Context, args []string, stdout io.Writer) error {
 // call calls a connection on a peer and prints the JSON answer.
 func call(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	via, timeout := callFlags(fs)
 	if err := parse(fs, args, 2, 3); err != nil {
 		return err
 	}
@@ -105,31 +107,48 @@ func call(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("argument %q is not JSON (a string needs quotes: '\"text\"')", fs.Arg(2))
 		}
 	}
-	out, err := callPeer(ctx, fs.Arg(0), fs.Arg(1), arg)
+	out, err := callPeer(ctx, *via, *timeout, fs.Arg(0), fs.Arg(1), arg)
 	if err != nil {
 		return err
 	}
 	return printRaw(stdout, out)
 }
 
-// callPeer connects to the server of the peer the ID names and calls it.
-func callPeer(ctx context.Context, id, connection string, arg []byte) ([]byte, error) {
+// callFlags adds the flags of the commands that call a peer.
+func callFlags(fs *flag.FlagSet) (via *string, timeout *time.Duration) {
+	via = fs.String("via", "", "call through the peer server at `host:port` (and its cluster) instead of the target's own server")
+	timeout = fs.Duration("timeout", 0, "give up after this long (default NET_CALL_TIMEOUT)")
+	return via, timeout
+}
+
+// callPeer calls a peer: through its own server, whose address the ID
+// names, or through the server at via, whose cluster routes the call.
+func callPeer(ctx context.Context, via string, timeout time.Duration, id, connection string, arg []byte) ([]byte, error) {
 	target, err := peer.ParseID(id)
 	if err != nil {
 		return nil, err
 	}
-	addr, _ := target.Decode()
 	cfg, err := peer.ConfigFromEnv()
 	if err != nil {
 		return nil, err
 	}
-	url := "nats://" + net.JoinHostPort(addr.Host, strconv.Itoa(addr.Port))
-	nc, err := nats.Connect(url, nats.Name("appnet cli"), nats.Timeout(2*time.Second), nats.NoReconnect())
+	if timeout <= 0 {
+		timeout = cfg.CallTimeout
+	}
+	addr, _ := target.Decode()
+	server := net.JoinHostPort(addr.Host, strconv.Itoa(addr.Port))
+	if via != "" {
+		server = via
+	}
+	url := "nats://" + server
+	nc, err := nats.Connect(url, nats.Name("appnet cli"), nats.Timeout(min(timeout, 2*time.Second)), nats.NoReconnect())
 	if err != nil {
-		return nil, fmt.Errorf("connecting to peer %s at %s: %w", id, url, err)
+		return nil, fmt.Errorf("connecting to %s for peer %s: %w", url, id, err)
 	}
 	defer nc.Close()
-	return peer.NewCaller(nc, peer.NewRegistry(), cfg.CallTimeout).Call(ctx, target, connection, arg)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return peer.NewCaller(nc, peer.NewRegistry(), timeout).Call(ctx, target, connection, arg)
 }
 
 // printRaw prints JSON indented, keeping numbers exactly as they came.

@@ -29,8 +29,10 @@ usage:
   appnet serve                            run a peer with the default connections until interrupted
   appnet peers [--json|--graph] [--on-host]
                                           list the peers on the network (a table, JSON, or the route mesh as DOT)
-  appnet info <peer>                      show a peer's info
-  appnet call <peer> <connection> [json]  call a connection on a peer, print its JSON answer
+  appnet info [--via host:port] [--timeout d] <peer>
+                                          show a peer's info
+  appnet call [--via host:port] [--timeout d] <peer> <connection> [json]
+                                          call a connection on a peer, print its JSON answer
   appnet emit [--hub] <group> <event> [json]
                                           emit one event as a peer of the group
   appnet listen [--group G]... [--peer ID]... [--hubs-only] [--on-host] <event>
