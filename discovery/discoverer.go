@@ -77,7 +77,7 @@ type Discoverer struct {
 	mu     sync.Mutex                     // serialises scans and guards the fields below
 	cache  map[bool]map[peer.ID]peer.Info // found peers, by scope (on host or not)
 	routed map[string]peer.ID             // cluster URL -> peer, for routes this discoverer added
-	silent map[string]time.Time           // host:port -> when it last stayed silent
+	silent map[string]time.Time           // host:port -> not probed again until then
 }
 
 // New returns a Discoverer for p.
@@ -139,9 +139,14 @@ func (d *Discoverer) filter(found map[peer.ID]peer.Info, q query) Peers {
 	return out
 }
 
-// silentFor is how long an address that accepted a probe but never
-// greeted is left out of later scans.
-const silentFor = 30 * time.Second
+// How long an address that did not answer a probe is left out of later
+// scans: a listener that accepted and never greeted is not a peer and
+// seldom becomes one; a dial that got no answer (no such host, a cut
+// link) is retried sooner, so a peer behind a healed link rejoins.
+const (
+	silentListenerFor = 30 * time.Second
+	silentHostFor     = 5 * time.Second
+)
 
 // discover finds the peers of the scope: the ones already in this peer's
 // cluster answer one scatter-gather request; the other addresses of the
@@ -174,11 +179,15 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 		Skip: func(addr string) bool {
 			silentMu.Lock()
 			defer silentMu.Unlock()
-			return known[addr] || now.Sub(d.silent[addr]) < silentFor
+			return known[addr] || now.Before(d.silent[addr])
 		},
-		OnSilent: func(addr string) {
+		OnSilent: func(addr string, connected bool) {
+			until := now.Add(silentHostFor)
+			if connected {
+				until = now.Add(silentListenerFor)
+			}
 			silentMu.Lock()
-			d.silent[addr] = now
+			d.silent[addr] = until
 			silentMu.Unlock()
 		},
 	}

@@ -49,10 +49,11 @@ type Scanner struct {
 	Skip func(hostPort string) bool
 	// OnProgress, if set, is called after each probe.
 	OnProgress func(Progress)
-	// OnSilent, if set, is called with each address that accepted or
-	// dropped the connection but did not greet within Timeout: a listener
-	// worth not probing again soon.
-	OnSilent func(hostPort string)
+	// OnSilent, if set, is called with each address that did not answer
+	// within Timeout: connected tells a listener that accepted and said
+	// nothing from a dial that got no answer at all (no such host, or a
+	// filtered port).
+	OnSilent func(hostPort string, connected bool)
 }
 
 // Scan probes every port of every host and returns the peers that
@@ -113,7 +114,7 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		s.silent(addr, err)
+		s.silent(addr, false, err)
 		return nil
 	}
 	defer conn.Close()
@@ -123,7 +124,7 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	// without a line end is not NATS.
 	line, err := bufio.NewReaderSize(conn, 4096).ReadSlice('\n')
 	if err != nil {
-		s.silent(addr, err)
+		s.silent(addr, true, err)
 		return nil
 	}
 	rest, ok := strings.CutPrefix(string(line), "INFO ")
@@ -147,10 +148,10 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 }
 
 // silent reports addr to OnSilent when err is a timeout.
-func (s Scanner) silent(addr string, err error) {
+func (s Scanner) silent(addr string, connected bool, err error) {
 	var ne net.Error
 	if s.OnSilent != nil && (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)) {
-		s.OnSilent(addr)
+		s.OnSilent(addr, connected)
 	}
 }
 
