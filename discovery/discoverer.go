@@ -74,15 +74,17 @@ func Refresh() Option { return func(q *query) { q.refresh = true } }
 type Discoverer struct {
 	p *peer.Peer
 
-	mu     sync.Mutex                     // serialises scans and guards the fields below
-	cache  map[bool]map[peer.ID]peer.Info // found peers, by scope (on host or not)
-	routed map[string]peer.ID             // cluster URL -> peer, for routes this discoverer added
-	silent map[string]time.Time           // host:port -> not probed again until then
+	mu    sync.Mutex                     // serialises scans and guards the fields below
+	cache map[bool]map[peer.ID]peer.Info // found peers, by scope (on host or not)
+	// cacheRoutes is the server's route count when the cache was filled.
+	cacheRoutes map[bool]int
+	routed      map[string]peer.ID   // cluster URL -> peer, for routes this discoverer added
+	silent      map[string]time.Time // host:port -> not probed again until then
 }
 
 // New returns a Discoverer for p.
 func New(p *peer.Peer) *Discoverer {
-	return &Discoverer{p: p, cache: map[bool]map[peer.ID]peer.Info{}, routed: map[string]peer.ID{}, silent: map[string]time.Time{}}
+	return &Discoverer{p: p, cache: map[bool]map[peer.ID]peer.Info{}, routed: map[string]peer.ID{}, silent: map[string]time.Time{}, cacheRoutes: map[bool]int{}}
 }
 
 // Mesh scans p's own host and routes p to every peer there: what a peer
@@ -94,7 +96,8 @@ func (d *Discoverer) Mesh(ctx context.Context) error {
 }
 
 // Peers returns the peers other than p, scanning (and routing to new
-// peers) when nothing is cached for the scope yet or [Refresh] is given.
+// peers) when nothing is cached for the scope yet, when a route to p's
+// server came or went since, or when [Refresh] is given.
 // The scope is p's own host with [OnHost]; else the hosts in NET_SCAN
 // (Config.Scan); else the kernel's neighbour table and p's host.
 func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
@@ -103,14 +106,18 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 		o(&q)
 	}
 	d.mu.Lock()
+	routes := d.p.Server().NATS().NumRoutes()
 	found, cached := d.cache[q.onHost]
-	if !cached || q.refresh {
+	if !cached || q.refresh || d.cacheRoutes[q.onHost] != routes {
+		// The cache is also stale once a route came or went: a peer
+		// joined the cluster (and routed to us) or left it.
 		var err error
 		if found, err = d.discover(ctx, q.onHost); err != nil {
 			d.mu.Unlock()
 			return Peers{}, err
 		}
 		d.cache[q.onHost] = found
+		d.cacheRoutes[q.onHost] = d.p.Server().NATS().NumRoutes()
 	}
 	d.mu.Unlock()
 	return d.filter(found, q), nil
@@ -215,7 +222,15 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 		})
 	}
 	wg.Wait()
-	if err := d.route(ctx, fresh, found); err != nil {
+	if err := ctx.Err(); err != nil {
+		// A scan cut short proves nothing about who has gone.
+		return nil, err
+	}
+	answered := map[peer.ID]bool{}
+	for _, h := range hits {
+		answered[h.ID] = true // greeted the probe, even if info came too late
+	}
+	if err := d.route(ctx, fresh, found, answered); err != nil {
 		return nil, err
 	}
 	return found, nil
@@ -237,27 +252,12 @@ func (d *Discoverer) gather(ctx context.Context) map[peer.ID]peer.Info {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*d.p.Config().ScanTimeout)
 	defer cancel()
-	nc := d.p.Conn()
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return out
-	}
-	defer sub.Unsubscribe()
-	if err := nc.PublishRequest(peer.DiscoverSubject, inbox, nil); err != nil {
-		return out
-	}
-	for len(out) < len(expect) {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			break
+	_ = d.p.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(m *nats.Msg) bool {
+		if info, err := peer.Decode[peer.Info](m.Data); err == nil && expect[info.ID] {
+			out[info.ID] = info // else: ourselves, or a stranger on the subject
 		}
-		info, err := peer.Decode[peer.Info](m.Data)
-		if err != nil || !expect[info.ID] {
-			continue // not a routed peer (ourselves, or a stranger on the subject)
-		}
-		out[info.ID] = info
-	}
+		return len(out) < len(expect)
+	})
 	return out
 }
 
@@ -289,12 +289,15 @@ func decodeInfo(h Hit, out []byte) (peer.Info, error) {
 
 // route adds routes to the fresh peers, waits (up to two seconds) until
 // each answers through the cluster, and drops the routes this discoverer
-// added earlier to peers no longer found.
-func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[peer.ID]peer.Info) error {
+// added earlier to peers that have gone: not found and not answering a
+// probe, or found again at another cluster URL (restarted: same ID, new
+// cluster port), whose old route would otherwise be redialled forever.
+func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[peer.ID]peer.Info, answered map[peer.ID]bool) error {
 	srv := d.p.Server()
 	var gone []string
 	for url, id := range d.routed {
-		if _, ok := found[id]; !ok {
+		info, ok := found[id]
+		if (ok && info.Cluster != url) || (!ok && !answered[id]) {
 			gone = append(gone, url)
 			delete(d.routed, url)
 		}

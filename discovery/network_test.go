@@ -118,3 +118,65 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A peer restarted on its port keeps its ID but gets a new cluster port:
+// the route to the old one must go, or the server redials it forever.
+func TestRestartedPeerLeavesNoStaleRoute(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	cfg := peer.DefaultConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry, cfg.ScanInterval = host, port, peer.NewRegistry(), 0
+	b, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	old := b.Info().Cluster
+	if got := a.Server().Routes(); len(got) != 1 || got[0] != old {
+		t.Fatalf("a's routes = %v, want [%s]", got, old)
+	}
+	b.Close()
+	b2, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if b2.ID() != b.ID() || b2.Info().Cluster == old {
+		t.Fatalf("restart: ID %s cluster %s", b2.ID(), b2.Info().Cluster)
+	}
+	if _, err := a.Peers(context.Background(), bus.OnHost(), bus.Refresh()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range a.Server().Routes() {
+		if r == old {
+			t.Errorf("stale route to %s kept: %v", old, a.Server().Routes())
+		}
+	}
+	callOK(t, a, b2.ID())
+}
+
+// The cached answer notices a peer that joined since.
+func TestCacheSeesNewRoutes(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	cfg := peer.DefaultConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry, cfg.ScanInterval = host, port, peer.NewRegistry(), 0
+	a, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := bus.Start(context.Background(), cfg) // routes to a
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	waitFor(t, func() bool {
+		found, err := a.Peers(context.Background(), bus.OnHost())
+		return err == nil && len(found.Peers) == 1
+	})
+}

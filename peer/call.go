@@ -23,6 +23,7 @@ type Caller struct {
 	reg     *Registry
 	timeout time.Duration
 	log     *slog.Logger // nil unless calls are logged (Dev)
+	gather  gatherer
 }
 
 // NewCaller returns a Caller over nc that resolves flags with reg's
@@ -201,31 +202,26 @@ func (c *Caller) CallAll(ctx context.Context, group, connection string, arg []by
 	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	inbox := c.nc.NewInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, err
-	}
-	defer sub.Unsubscribe()
 	msg := c.request(ctx, GroupAllSubject(group, connection), arg)
-	msg.Reply = inbox
-	if err := c.nc.PublishMsg(msg); err != nil {
-		return nil, c.requestError(err, "group "+group, connection, msg.Subject)
-	}
 	var results []Result
-	for expect <= 0 || len(results) < expect {
-		reply, err := sub.NextMsgWithContext(ctx)
-		if errors.Is(err, nats.ErrNoResponders) || (err == nil && reply.Header.Get("Status") == "503" && len(reply.Data) == 0) {
-			return nil, c.requestError(nats.ErrNoResponders, "group "+group, connection, msg.Subject)
-		}
-		if err != nil {
-			break // the time is up: return what came
+	var none bool
+	err := c.Gather(ctx, msg, func(reply *nats.Msg) bool {
+		if reply.Header.Get("Status") == "503" && len(reply.Data) == 0 {
+			none = true // no responders: nobody in the group
+			return false
 		}
 		from := ID(reply.Header.Get(HeaderPeer))
 		out, err := c.answer(ctx, from, connection, reply)
 		results = append(results, Result{Peer: from, Value: out, Err: err})
+		return expect <= 0 || len(results) < expect
+	})
+	if none {
+		return nil, c.requestError(nats.ErrNoResponders, "group "+group, connection, msg.Subject)
 	}
-	return results, nil
+	if err != nil && ctx.Err() == nil {
+		return nil, c.requestError(err, "group "+group, connection, msg.Subject)
+	}
+	return results, nil // the time may be up: these are the answers that came
 }
 
 // bounded gives ctx the caller's timeout when it has no deadline.
