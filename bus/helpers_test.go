@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,3 +22,5 @@ func equalJSON(t *testing.T, a, b any) bool {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func fmtV(v any) string { return fmt.Sprintf("%v %+v %#v", v, v, v) }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -80,11 +82,21 @@ type Discoverer struct {
 	cacheRoutes map[bool]int
 	routed      map[string]peer.ID   // cluster URL -> peer, for routes this discoverer added
 	silent      map[string]time.Time // host:port -> not probed again until then
+
+	warnMu sync.Mutex
+	warned map[peer.ID]bool // peers already said to refuse our credentials
 }
 
 // New returns a Discoverer for p.
 func New(p *peer.Peer) *Discoverer {
-	return &Discoverer{p: p, cache: map[bool]map[peer.ID]peer.Info{}, routed: map[string]peer.ID{}, silent: map[string]time.Time{}, cacheRoutes: map[bool]int{}}
+	return &Discoverer{
+		p:           p,
+		cache:       map[bool]map[peer.ID]peer.Info{},
+		cacheRoutes: map[bool]int{},
+		routed:      map[string]peer.ID{},
+		silent:      map[string]time.Time{},
+		warned:      map[peer.ID]bool{},
+	}
 }
 
 // Mesh scans p's own host and routes p to every peer there: what a peer
@@ -202,6 +214,10 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 	if err != nil {
 		return nil, err
 	}
+	clientOpts, err := cfg.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
 	var fresh []peer.Info
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -210,9 +226,9 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 		wg.Go(func() {
 			limit <- struct{}{}
 			defer func() { <-limit }()
-			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout)
+			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, clientOpts...)
 			if err != nil {
-				d.p.Logger().Debug("appnet: discovery: peer did not answer info", "addr", net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), "err", err)
+				d.refused(h, err)
 				return
 			}
 			mu.Lock()
@@ -261,15 +277,45 @@ func (d *Discoverer) gather(ctx context.Context) map[peer.ID]peer.Info {
 	return out
 }
 
+// refused notes a peer that greeted the probe but would not talk: a peer
+// that wants another secret or certificate is said once, as a warning;
+// anything else (a peer going away mid-scan) at debug level.
+func (d *Discoverer) refused(h Hit, err error) {
+	addr := net.JoinHostPort(h.Host, strconv.Itoa(h.Port))
+	if !isAuthError(err) {
+		d.p.Logger().Debug("appnet: discovery: peer did not answer info", "addr", addr, "err", err)
+		return
+	}
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	if d.warned[h.ID] {
+		return
+	}
+	d.warned[h.ID] = true
+	d.p.Logger().Warn("appnet: discovery: a peer refuses this peer's credentials (NET_SECRET, NET_TLS_*), so it is not listed",
+		"peer", h.ID, "addr", addr, "err", err)
+}
+
+// isAuthError reports whether err is a refusal of credentials.
+func isAuthError(err error) bool {
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrSecureConnRequired) {
+		return true
+	}
+	var certErr *tls.CertificateVerificationError
+	msg := strings.ToLower(err.Error())
+	return errors.As(err, &certErr) || strings.Contains(msg, "authorization") || strings.Contains(msg, "tls") || strings.Contains(msg, "certificate")
+}
+
 // FetchInfo asks the peer of a hit for its info over a short-lived
-// connection to the peer's own server, without joining its cluster.
-func FetchInfo(ctx context.Context, h Hit, timeout time.Duration) (peer.Info, error) {
+// connection to the peer's own server, without joining its cluster. opts
+// are the client's credentials ([peer.Config.ClientOptions]).
+func FetchInfo(ctx context.Context, h Hit, timeout time.Duration, opts ...nats.Option) (peer.Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	nc, err := nats.Connect("nats://"+net.JoinHostPort(h.Host, strconv.Itoa(h.Port)),
-		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect())
+	nc, err := nats.Connect("nats://"+net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), append(opts,
+		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect())...)
 	if err != nil {
-		return peer.Info{}, err
+		return peer.Info{}, fmt.Errorf("connecting to peer %s at %s:%d: %w", h.ID, h.Host, h.Port, err)
 	}
 	defer nc.Close()
 	out, err := peer.NewCaller(nc, peer.NewRegistry(), timeout).Call(ctx, h.ID, peer.ConnInfo, nil)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,12 +57,48 @@ type Scanner struct {
 	OnSilent func(hostPort string, connected bool)
 }
 
+// AllowEnv names the process-wide guard every scan honours: when the
+// environment variable is set (to comma-separated CIDR blocks), a scan
+// that would probe any address outside them fails instead, whatever the
+// configuration asked for. The test helpers set it to 127.0.0.0/8.
+const AllowEnv = "NET_SCAN_ALLOW"
+
+// checkAllowed enforces [AllowEnv] on the hosts of a scan.
+func checkAllowed(hosts []string) error {
+	list, set := os.LookupEnv(AllowEnv)
+	if !set {
+		return nil
+	}
+	var allowed []netip.Prefix
+	for _, entry := range strings.Split(list, ",") {
+		if entry = strings.TrimSpace(entry); entry == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(entry)
+		if err != nil {
+			return fmt.Errorf("%w: %s=%q: %q is not a CIDR block", ErrTargets, AllowEnv, list, entry)
+		}
+		allowed = append(allowed, p)
+	}
+	for _, h := range hosts {
+		a, err := netip.ParseAddr(h)
+		if err != nil || !slices.ContainsFunc(allowed, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) }) {
+			return fmt.Errorf("%w: refusing to probe %s: outside %s=%s", ErrTargets, h, AllowEnv, list)
+		}
+	}
+	return nil
+}
+
 // Scan probes every port of every host and returns the peers that
-// answered, ordered by host then port. Only a NATS server of the appnet
+// answered, ordered by host then port. Hosts outside [AllowEnv], when it
+// is set, make it fail before any probe. Only a NATS server of the appnet
 // cluster whose server name is a peer ID counts: any other listener (a web
 // server, a silent socket) is dropped after at most Timeout. Scan stops
 // early, returning what it found, when ctx ends.
 func (s Scanner) Scan(ctx context.Context, hosts []string, ports []int) ([]Hit, error) {
+	if err := checkAllowed(hosts); err != nil {
+		return nil, err
+	}
 	workers := max(s.Workers, 1)
 	total := len(hosts) * len(ports)
 	jobs := make(chan string)

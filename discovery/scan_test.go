@@ -115,3 +115,19 @@ func TestParseTargets(t *testing.T) {
 		t.Errorf("an explicit larger limit: %v", err)
 	}
 }
+
+func TestScanRefusesTargetsOutsideTheAllowList(t *testing.T) {
+	t.Parallel()
+	// testnet set NET_SCAN_ALLOW=127.0.0.0/8 for this process. Skip every
+	// address, so that even a broken guard could not send a packet.
+	never := func(string) bool { return true }
+	_, err := discovery.Scanner{Workers: 1, Timeout: time.Millisecond, Skip: never}.
+		Scan(context.Background(), []string{"127.0.0.1", "192.0.2.1"}, []int{1})
+	if !errors.Is(err, discovery.ErrTargets) || !strings.Contains(err.Error(), "192.0.2.1") {
+		t.Errorf("err = %v, want a refusal naming 192.0.2.1", err)
+	}
+	if _, err := (discovery.Scanner{Workers: 1, Timeout: time.Millisecond, Skip: never}).
+		Scan(context.Background(), []string{"127.3.2.1"}, []int{1}); err != nil {
+		t.Errorf("a loopback target: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,15 +42,27 @@ type Config struct {
 	// MaxPayload is the largest message the server accepts, in bytes; zero
 	// means the NATS default (1 MiB).
 	MaxPayload int32
+	// Secret, if set, is required of every client (as its token) and of
+	// every route (as its password).
+	Secret string
+	// TLS, if set, is required on the client and cluster ports, and the
+	// peer's certificate verified on both (it must carry ClientCAs,
+	// RootCAs and a certificate). In-process clients skip the handshake.
+	TLS *tls.Config
 	// Logger receives the server's warnings and errors (and its notices at
 	// debug level); nil discards them.
 	Logger *slog.Logger
 }
 
+// routeUser is the user name routes authenticate as; the secret is the
+// password.
+const routeUser = "appnet"
+
 // Server is a running embedded nats-server.
 type Server struct {
-	ns  *server.Server
-	log *slog.Logger
+	ns     *server.Server
+	log    *slog.Logger
+	secret string
 
 	mu   sync.Mutex // guards opts.Routes and the reloads that change them
 	opts *server.Options
@@ -128,6 +141,14 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 			Advertise: net.JoinHostPort(cfg.Host, "0"),
 		},
 	}
+	if cfg.Secret != "" {
+		opts.Authorization = cfg.Secret
+		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
+	}
+	if cfg.TLS != nil {
+		opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, true, cfg.TLS, 2
+		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.TLS.Clone(), 2
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: configuring nats-server: %w", err)
@@ -159,7 +180,7 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	}
 	log = log.With("component", "nats-server")
 	ns.SetLoggerV2(logAdapter{log}, true, false, false)
-	return &Server{ns: ns, opts: opts, log: log}, nil
+	return &Server{ns: ns, opts: opts, log: log, secret: cfg.Secret}, nil
 }
 
 // NATS returns the underlying server, for in-process client connections
@@ -195,8 +216,12 @@ func (s *Server) AddRoutes(urls ...string) error {
 		if err != nil || u.Host == "" {
 			return fmt.Errorf("embedded: route URL %q: want nats://host:port", raw)
 		}
-		if raw == self || slices.ContainsFunc(routes, func(r *url.URL) bool { return r.String() == u.String() }) {
+		u.User = nil
+		if u.String() == self || slices.ContainsFunc(routes, func(r *url.URL) bool { return r.Host == u.Host }) {
 			continue
+		}
+		if s.secret != "" {
+			u.User = url.UserPassword(routeUser, s.secret)
 		}
 		routes = append(routes, u)
 	}
@@ -209,7 +234,7 @@ func (s *Server) RemoveRoutes(urls ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	routes := slices.DeleteFunc(slices.Clone(s.opts.Routes), func(r *url.URL) bool {
-		return slices.Contains(urls, r.String())
+		return slices.Contains(urls, withoutUser(r))
 	})
 	return s.setRoutes(routes)
 }
@@ -228,15 +253,23 @@ func (s *Server) setRoutes(routes []*url.URL) error {
 	return nil
 }
 
-// Routes returns the cluster URLs of the explicit routes.
+// Routes returns the cluster URLs of the explicit routes, without
+// credentials.
 func (s *Server) Routes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, len(s.opts.Routes))
 	for i, r := range s.opts.Routes {
-		out[i] = r.String()
+		out[i] = withoutUser(r)
 	}
 	return out
+}
+
+// withoutUser returns the URL without its credentials.
+func withoutUser(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
 }
 
 // RemoteNames returns the names of the servers this one has a route to,

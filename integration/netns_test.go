@@ -124,6 +124,7 @@ func TestNetnsMeshCutAndHeal(t *testing.T) {
 			"NET_SCAN=" + lab.subnet + ".0/29",
 			"NET_SCAN_INTERVAL=300ms",
 			"NET_SCAN_TIMEOUT=200ms",
+			"NET_SCAN_ALLOW=127.0.0.0/8," + lab.subnet + ".0/24", // the lab's own subnet, nothing else
 		}
 	}
 	var ids []peer.ID

@@ -53,6 +53,15 @@ type Config struct {
 	// callers get a 503 answer instead of queueing without bound.
 	MaxInFlight int `envconfig:"MAX_IN_FLIGHT" default:"1024"`
 
+	// Secret, when set, is required of every client and every route: a
+	// peer or client without it cannot call, emit, subscribe or join.
+	Secret Redacted `envconfig:"SECRET"`
+	// TLSCert, TLSKey and TLSCA (PEM files) turn on TLS for clients and
+	// routes, with certificates verified both ways; all three or none.
+	TLSCert string `envconfig:"TLS_CERT"`
+	TLSKey  string `envconfig:"TLS_KEY"`
+	TLSCA   string `envconfig:"TLS_CA"`
+
 	// Registry holds the connections and flags the peer serves; nil means
 	// a fresh [NewRegistry].
 	Registry *Registry `ignored:"true"`
@@ -135,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.CallTimeout <= 0 {
 		return fmt.Errorf("%w: NET_CALL_TIMEOUT=%s: want a positive duration", ErrConfig, c.CallTimeout)
+	}
+	if _, err := c.TLSConfig(); err != nil {
+		return err
 	}
 	if c.MaxInFlight < 1 {
 		return fmt.Errorf("%w: NET_MAX_IN_FLIGHT=%d: want at least 1", ErrConfig, c.MaxInFlight)

@@ -97,11 +97,17 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 	}
+	tlsConfig, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
 	srv, err := embedded.Start(ctx, embedded.Config{
 		Host:      cfg.Host,
 		PortStart: cfg.PortStart,
 		PortRange: cfg.PortRange,
 		Name:      func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
+		Secret:    cfg.Secret.reveal(),
+		TLS:       tlsConfig,
 		Logger:    log,
 	})
 	if err != nil {
@@ -119,6 +125,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	p.self = FriendlyID{Host: cfg.Host, Port: srv.Port(), Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
 	p.log = log.With("peer", p.id)
 	p.base, p.stop = context.WithCancel(context.Background())
+	p.warnExposed()
 	if err := p.connect(); err != nil {
 		p.Close()
 		return nil, err
@@ -128,7 +135,11 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 
 // connect opens the in-process connection and the peer's subscriptions.
 func (p *Peer) connect() error {
-	nc, err := nats.Connect(p.srv.ClientURL(),
+	secret := []nats.Option{}
+	if p.cfg.Secret != "" {
+		secret = append(secret, nats.Token(p.cfg.Secret.reveal()))
+	}
+	nc, err := nats.Connect(p.srv.ClientURL(), append(secret,
 		nats.InProcessServer(p.srv.NATS()),
 		nats.Name("appnet peer "+string(p.id)),
 		nats.NoReconnect(),
@@ -145,7 +156,7 @@ func (p *Peer) connect() error {
 			}
 			p.log.Warn("appnet: NATS connection error", "subject", subject, "err", err)
 		}),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("connecting to the embedded server: %w", err)
 	}

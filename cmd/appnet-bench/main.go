@@ -10,6 +10,9 @@
 //   - raw NATS, standalone: a child process runs one embedded nats-server
 //     and a responder that is a TCP client of it; the bench process is a
 //     TCP client requester;
+//   - raw NATS, direct: the same, but the responder talks to its server
+//     in-process, so the requester is a TCP client of the responder's own
+//     server (what a call path without the route would cost);
 //   - raw NATS, routed: the child's server and one in the bench process
 //     are joined by a route, each process a TCP client of its own server;
 //   - raw NATS, routed in-process: the same, each process talking to its
@@ -27,10 +30,11 @@
 //
 //	go run ./cmd/appnet-bench
 //	go run ./cmd/appnet-bench -reps 5 -n 20000
+//	go run ./cmd/appnet-bench -only standalone,appnet -cpuprofile /tmp/prof
 //
 // Every process stays on -host, which must be in 127.0.0.0/8, and on
-// ports from -port (the peers use -port..-port+5, the raw servers -port+10
-// and -port+20..21; cluster listeners take ephemeral ports). Children are
+// ports from -port (the peers use -port..-port+5, the raw servers -port+10,
+// -port+12 and -port+20..21; cluster listeners take ephemeral ports). Children are
 // the bench binary itself (os.Executable) started with a hidden role
 // argument; they are stopped with SIGTERM, then SIGKILL, when the command
 // ends, and die with it (parent-death signal, and their stdin closing).
@@ -90,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.n, "n", 20000, "calls per measurement (sequential, and in all for the concurrent one)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; the table shows medians")
 	fs.StringVar(&o.host, "host", "127.0.0.1", "address every process binds: must be in 127.0.0.0/8")
-	fs.IntVar(&o.port, "port", 24000, "first port: peers use port..port+5, raw servers port+10 and port+20..21")
+	fs.IntVar(&o.port, "port", 24000, "first port: peers use port..port+5, raw servers port+10, port+12 and port+20..21")
 	fs.IntVar(&o.callers, "callers", 8, "concurrent callers of the concurrent measurement")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound of one measurement")
 	only := fs.String("only", "", "measure only these scenarios, comma-separated: standalone, direct, routed, routed-inprocess, appnet")

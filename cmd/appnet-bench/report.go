@@ -59,7 +59,7 @@ func printReport(w io.Writer, o options, r *results) {
 	if r.otherCPU >= 0 {
 		other = fmt.Sprintf("%.0f%%", 100*r.otherCPU)
 	}
-	fmt.Fprintf(w, "noise: run took %s; other processes kept %s of the CPUs busy; load average %s before, %s after\n",
+	fmt.Fprintf(w, "noise: run took %s; CPU busy outside this run's processes (other programs, uncharged kernel time): %s of the CPUs; load average %s before, %s after\n",
 		r.wall.Round(time.Second), other, r.load0, r.load)
 	fmt.Fprintln(w)
 

@@ -69,7 +69,7 @@ type results struct {
 	loadRSS   []int64 // of the same peer after the calls
 
 	wall        time.Duration // of the whole run
-	otherCPU    float64       // share of the machine's CPUs busy with other processes during the run; -1 if unknown
+	otherCPU    float64       // share of the machine's CPUs busy outside this run's processes; -1 if unknown
 	load0, load string        // /proc/loadavg before and after
 }
 

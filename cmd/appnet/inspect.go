@@ -43,12 +43,17 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	clientOpts, err := cfg.ClientOptions()
+	if err != nil {
+		return err
+	}
 	infos := make([]peer.Info, len(hits))
 	var wg sync.WaitGroup
 	for i, h := range hits {
 		wg.Go(func() {
-			info, err := discovery.FetchInfo(ctx, h, 4*cfg.ScanTimeout)
+			info, err := discovery.FetchInfo(ctx, h, 4*cfg.ScanTimeout, clientOpts...)
 			if err != nil {
+				fmt.Fprintf(stderr, "appnet: %v\n", err)
 				info = peer.Info{ID: h.ID}
 				info.Host, info.Port = h.Host, h.Port
 			}
@@ -141,7 +146,11 @@ func callPeer(ctx context.Context, via string, timeout time.Duration, id, connec
 		server = via
 	}
 	url := "nats://" + server
-	nc, err := nats.Connect(url, nats.Name("appnet cli"), nats.Timeout(min(timeout, 2*time.Second)), nats.NoReconnect())
+	clientOpts, err := cfg.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(clientOpts, nats.Name("appnet cli"), nats.Timeout(min(timeout, 2*time.Second)), nats.NoReconnect())...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s for peer %s: %w", url, id, err)
 	}

@@ -6,6 +6,7 @@
 //	appnet call <peer> <connection> [json]  call a connection on a peer and print its JSON answer
 //	appnet emit [--hub] <group> <event> [json]  emit one event as a peer of the group
 //	appnet listen [--group G] [--peer ID] [--hubs-only] [--on-host] <event>  print every event heard
+//	appnet certs <dir>                    write a throwaway CA and peer certificate for trying TLS
 //	appnet demo                           start three peers on 127.0.0.1, call across them, stop them
 //
 // Configuration comes from the NET_* environment variables (see the
@@ -37,10 +38,13 @@ usage:
                                           emit one event as a peer of the group
   appnet listen [--group G]... [--peer ID]... [--hubs-only] [--on-host] <event>
                                           print every event heard, with its emitter and time
+  appnet certs [--hosts a,b] [--days n] <dir>
+                                          write a throwaway CA and peer certificate for NET_TLS_*
   appnet demo                             start three peers on 127.0.0.1, call across them, stop them
 
 Configuration: NET_HOST, NET_PORT_START, NET_PORT_RANGE, NET_GROUP, NET_IS_HUB,
-NET_DEV, NET_THREAD_LIMIT, NET_SCAN, NET_SCAN_TIMEOUT (see the README).
+NET_DEV, NET_THREAD_LIMIT, NET_SCAN, NET_SCAN_TIMEOUT, NET_SECRET,
+NET_TLS_CERT, NET_TLS_KEY, NET_TLS_CA (see the README).
 `
 
 // errUsage marks an error in how the command was called: exit code 2.
@@ -80,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return emit(ctx, args, stdout)
 	case "listen":
 		return listen(ctx, args, stdout)
+	case "certs":
+		return certsCmd(ctx, args, stdout)
 	case "demo":
 		return demo(ctx, args, stdout)
 	case demoPeerCommand:

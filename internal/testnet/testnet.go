@@ -5,9 +5,21 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
+
+// allowEnv is discovery.AllowEnv (not imported, to keep this package a
+// leaf): every scan in a test process, and in the peer processes a test
+// starts, which inherit the environment, refuses anything outside it.
+const allowEnv = "NET_SCAN_ALLOW"
+
+func init() {
+	if _, set := os.LookupEnv(allowEnv); !set {
+		os.Setenv(allowEnv, "127.0.0.0/8")
+	}
+}
 
 // Host returns a random address of 127.0.0.0/8 for the test (never
 // 127.0.0.x, which other programs on the machine use).

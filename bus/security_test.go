@@ -1,0 +1,208 @@
+package bus_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/certs"
+	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// syncBuffer is a log sink safe for the goroutines of several peers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-do-not-print"
+	host, port := testnet.Host(t), testnet.Ports(t)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	start := func(opts ...peer.Option) *bus.Peer {
+		cfg := peer.DefaultConfig()
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Dev, cfg.Logger = host, port, bus.Registry(), true, log
+		p, err := bus.Start(context.Background(), cfg, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a := start(peer.WithSecret(secret))
+	b := start(peer.WithSecret(secret))
+	ctx := context.Background()
+	if _, err := a.Call(ctx, b.ID(), "info", nil); err != nil {
+		t.Fatalf("peers sharing the secret: %v", err)
+	}
+
+	// A peer without the secret (or with another) neither lists nor reaches them.
+	for _, opts := range [][]peer.Option{nil, {peer.WithSecret("wrong")}} {
+		stranger := start(opts...)
+		found, err := stranger.Peers(ctx, bus.OnHost(), bus.AllGroups(), bus.Refresh())
+		_, seesA := found.Peers[a.ID()]
+		_, seesB := found.Peers[b.ID()]
+		if err != nil || seesA || seesB {
+			t.Errorf("a stranger lists %v (%v)", found.IDs(), err)
+		}
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		_, err = stranger.Call(c, a.ID(), "info", nil)
+		cancel()
+		if !errors.Is(err, bus.ErrUnreachable) {
+			t.Errorf("a stranger's call: %v, want ErrUnreachable", err)
+		}
+		// Not even a route forced by hand gets in.
+		if err := stranger.Server().AddRoutes(a.Info().Cluster); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Count(logs.String(), "refuses this peer's credentials"); got < 2 {
+		t.Errorf("discovery said %d times why it lists no one, want once per peer per stranger:\n%s", got, logs.String())
+	}
+	time.Sleep(200 * time.Millisecond) // give the forced routes time to fail (they must)
+	for _, name := range a.Server().RemoteNames() {
+		if name != string(b.ID()) {
+			t.Errorf("a stranger joined a's cluster: %s", name)
+		}
+	}
+
+	// Plain NATS clients: refused without the token, served with it.
+	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("a client without the secret was let in")
+	} else if !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("refusal: %v, want an authorization error", err)
+	}
+	nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Request(peer.CallSubject(b.ID(), "info"), nil, time.Second); err != nil {
+		t.Errorf("a client with the secret: %v", err)
+	}
+	if _, err := events.Subscribe(a.Peer, "x", func(context.Context, events.Delivery[int]) {}); err != nil {
+		t.Error(err)
+	}
+
+	// The secret shows nowhere: info, micro metadata, config, errors, logs.
+	msg, err := nc.Request("$SRV.INFO", nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc micro.Info
+	_ = json.Unmarshal(msg.Data, &svc)
+	info, _ := json.Marshal(a.Info())
+	cfgText, _ := json.Marshal(a.Config())
+	for what, text := range map[string]string{
+		"info": string(info), "micro info": string(msg.Data), "config JSON": string(cfgText),
+		"config %v": fmtV(a.Config()), "logs": logs.String(),
+	} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the secret leaks through %s", what)
+		}
+	}
+	if len(svc.Metadata) == 0 {
+		t.Error("micro metadata missing")
+	}
+}
+
+func TestTLSMeshRefusesPlainText(t *testing.T) {
+	t.Parallel()
+	cidr, hosts := testnet.Subnet(t, 3)
+	port := testnet.Ports(t)
+	files, err := certs.Write(t.TempDir(), hosts, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []*bus.Peer
+	for _, h := range hosts {
+		cfg := peer.DefaultConfig()
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Scan = h, port, bus.Registry(), cidr
+		p, err := bus.Start(context.Background(), cfg, peer.WithTLS(files.Cert, files.Key, files.CA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		ps = append(ps, p)
+	}
+	// Routes over TLS: b and c route to a; gossip joins b and c.
+	for _, p := range ps[1:] {
+		if err := p.Server().AddRoutes(ps[0].Info().Cluster); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, from := range ps {
+		for _, to := range ps {
+			if from != to {
+				waitCall(t, from, to.ID())
+			}
+		}
+	}
+	// A plain-text client is refused; so is a TLS client without a certificate.
+	if nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("a plain-text client was let in")
+	}
+	if nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA)); err == nil {
+		nc.Close()
+		t.Error("a client without a certificate was let in")
+	}
+	nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key))
+	if err != nil {
+		t.Fatalf("a client with the peer certificate: %v", err)
+	}
+	nc.Close()
+	// Discovery over TLS: the cluster answers, every peer is listed.
+	found, err := ps[0].Peers(context.Background(), bus.Refresh())
+	if err != nil || len(found.Peers) != 2 {
+		t.Errorf("peers of a over TLS: %v, %v", found.IDs(), err)
+	}
+	// Bad TLS settings fail at start and name the variable.
+	_, err = bus.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(hosts[0]), peer.WithTLS(files.Cert, "", files.CA))
+	if !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), "NET_TLS_KEY") {
+		t.Errorf("half a TLS setup: %v", err)
+	}
+}
+
+func waitCall(t *testing.T, from *bus.Peer, to bus.ID) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := from.Call(ctx, to, "info", nil)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s cannot call %s: %v", from.ID(), to, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
