@@ -377,8 +377,10 @@ func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[pee
 // waitCallable polls until id answers through the cluster or ctx ends.
 func (d *Discoverer) waitCallable(ctx context.Context, id peer.ID) {
 	for {
+		// Through this peer's own server and the route, on purpose: a call
+		// could also go straight to the other server.
 		callCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		_, err := d.p.Call(callCtx, id, peer.ConnInfo, nil)
+		_, err := d.p.Conn().RequestWithContext(callCtx, peer.CallSubject(id, peer.ConnInfo), nil)
 		cancel()
 		if err == nil {
 			return

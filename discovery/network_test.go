@@ -91,13 +91,13 @@ func TestNetworkOfLoopbackHosts(t *testing.T) {
 	callOK(t, ps[0], back.ID())
 }
 
+// callOK waits until from reaches to through the cluster (its own server
+// and the routes), not only over a direct connection.
 func callOK(t *testing.T, from *bus.Peer, to peer.ID) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := from.Call(ctx, to, peer.ConnInfo, nil)
-		cancel()
+		_, err := from.Conn().Request(peer.CallSubject(to, peer.ConnInfo), nil, time.Second)
 		if err == nil {
 			return
 		}

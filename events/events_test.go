@@ -304,9 +304,7 @@ func waitMeshed(t *testing.T, a, b *bus.Peer) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		_, err := a.Call(ctx, b.ID(), "info", nil)
-		cancel()
+		_, err := a.Conn().Request(peer.CallSubject(b.ID(), "info"), nil, 200*time.Millisecond)
 		if err == nil {
 			return
 		}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/appnet-go/appnet/flags"
@@ -24,6 +27,10 @@ type Caller struct {
 	timeout time.Duration
 	log     *slog.Logger // nil unless calls are logged (Dev)
 	gather  gatherer
+	direct  *direct // nil: every call goes through nc
+
+	addrs     sync.Map // ID -> "host:port", for IDs already checked
+	addrCount atomic.Int64
 }
 
 // NewCaller returns a Caller over nc that resolves flags with reg's
@@ -52,21 +59,72 @@ func (c *Caller) Call(ctx context.Context, target ID, connection string, arg []b
 }
 
 func (c *Caller) call(ctx context.Context, target ID, connection string, arg []byte) ([]byte, error) {
-	if _, err := target.Decode(); err != nil {
+	addr, err := c.addrOf(target)
+	if err != nil {
 		return nil, err
 	}
 	if err := ValidateConnection(connection); err != nil {
 		return nil, err
 	}
-	ctx, cancel := c.bounded(ctx)
-	defer cancel()
 	msg := c.request(ctx, CallSubject(target, connection), arg)
-	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	var reply *nats.Msg
+	if dc := c.directConn(addr); dc != nil {
+		reply, err = c.send(ctx, dc, msg)
+		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) {
+			reply, err = c.send(ctx, c.nc, msg) // the target's server went: ask the cluster
+		}
+	} else {
+		reply, err = c.send(ctx, c.nc, msg)
+	}
 	if err != nil {
 		return nil, c.requestError(err, "peer "+describe(target), connection, msg.Subject)
 	}
 	return c.answer(ctx, target, connection, reply)
 }
+
+// send makes one request, bounded by ctx's deadline or, without one, by
+// the caller's timeout (without a context timer: nats.go has its own).
+func (c *Caller) send(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
+	if _, ok := ctx.Deadline(); ok || ctx.Done() != nil {
+		if !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.timeout)
+			defer cancel()
+		}
+		return nc.RequestMsgWithContext(ctx, msg)
+	}
+	return nc.RequestMsg(msg, c.timeout)
+}
+
+// directConn returns the direct connection to the server at addr, if the
+// caller keeps them and one is up.
+func (c *Caller) directConn(addr string) *nats.Conn {
+	if c.direct == nil {
+		return nil
+	}
+	return c.direct.conn(addr)
+}
+
+// addrOf returns the server address a peer ID names, checking the ID. IDs
+// once checked are remembered (up to a bound), so a call does not decode
+// base64 each time.
+func (c *Caller) addrOf(target ID) (string, error) {
+	if a, ok := c.addrs.Load(target); ok {
+		return a.(string), nil
+	}
+	a, err := target.Decode()
+	if err != nil {
+		return "", err
+	}
+	addr := net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
+	if c.addrCount.Add(1) <= maxRememberedIDs {
+		c.addrs.Store(target, addr)
+	}
+	return addr, nil
+}
+
+// maxRememberedIDs bounds the IDs a caller remembers as checked.
+const maxRememberedIDs = 4096
 
 // answer turns a reply into the call's result.
 func (c *Caller) answer(ctx context.Context, target ID, connection string, reply *nats.Msg) ([]byte, error) {
@@ -232,14 +290,14 @@ func (c *Caller) bounded(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// request builds a call message carrying the caller's remaining time.
+// request builds a call message; when ctx has a deadline, the message
+// carries the caller's remaining time so the handler's context ends with it.
 func (c *Caller) request(ctx context.Context, subject string, arg []byte) *nats.Msg {
-	deadline, _ := ctx.Deadline()
-	return &nats.Msg{
-		Subject: subject,
-		Data:    arg,
-		Header:  nats.Header{HeaderTimeout: []string{strconv.FormatInt(time.Until(deadline).Milliseconds(), 10)}},
+	msg := &nats.Msg{Subject: subject, Data: arg}
+	if deadline, ok := ctx.Deadline(); ok {
+		msg.Header = nats.Header{HeaderTimeout: []string{strconv.FormatInt(time.Until(deadline).Milliseconds(), 10)}}
 	}
+	return msg
 }
 
 // requestError turns a request's transport error into the call's error.

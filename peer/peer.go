@@ -36,13 +36,14 @@ type Peer struct {
 	started time.Time
 	self    FriendlyID
 
-	base     context.Context // ends when the peer closes; parent of handler contexts
-	stop     context.CancelFunc
-	slots    chan struct{} // one token per call being served
-	handlers sync.WaitGroup
-	subs     []*nats.Subscription
-	stats    statsTable
-	slow     sync.Map // *nats.Subscription -> func(), told when NATS drops for it
+	base       context.Context // ends when the peer closes; parent of handler contexts
+	handlerCtx context.Context // base carrying the peer, for FromContext
+	stop       context.CancelFunc
+	slots      chan struct{} // one token per call being served
+	handlers   sync.WaitGroup
+	subs       []*nats.Subscription
+	stats      statsTable
+	slow       sync.Map // *nats.Subscription -> func(), told when NATS drops for it
 
 	closeOnce sync.Once
 }
@@ -125,6 +126,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	p.self = FriendlyID{Host: cfg.Host, Port: srv.Port(), Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
 	p.log = log.With("peer", p.id)
 	p.base, p.stop = context.WithCancel(context.Background())
+	p.handlerCtx = NewContext(p.base, p)
 	p.warnExposed()
 	if err := p.connect(); err != nil {
 		p.Close()
@@ -165,6 +167,11 @@ func (p *Peer) connect() error {
 	if p.cfg.Dev {
 		p.Caller.log = p.log
 	}
+	clientOpts, err := p.cfg.ClientOptions()
+	if err != nil {
+		return err
+	}
+	p.Caller.direct = newDirect(clientOpts, p.log)
 	group := p.cfg.Group
 	for _, s := range []struct {
 		subject, queue string
@@ -256,6 +263,9 @@ func (p *Peer) Close() error {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			p.log.Warn("appnet: closing with handlers still running after 5s")
+		}
+		if p.Caller != nil && p.Caller.direct != nil {
+			p.Caller.direct.close()
 		}
 		if p.nc != nil {
 			// Hand what this peer published (events, answers) to the

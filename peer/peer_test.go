@@ -84,14 +84,14 @@ func routed(t *testing.T) (a, b *peer.Peer) {
 	return a, b
 }
 
-// waitCallable polls until from can call info on to, or fails after 5s.
+// waitCallable polls until from can call info on to through its own
+// server and the route (not only over a direct connection), or fails
+// after 5s.
 func waitCallable(t *testing.T, from *peer.Peer, to peer.ID) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := from.Call(ctx, to, "info", nil)
-		cancel()
+		_, err := from.Conn().Request(peer.CallSubject(to, "info"), nil, time.Second)
 		if err == nil {
 			return
 		}
@@ -339,7 +339,10 @@ func TestHugeTimeoutHeaderMeansNoDeadline(t *testing.T) {
 	for _, v := range []string{"9300000000000", "9223372036854775807", "-5", "soon"} {
 		msg := &nats.Msg{Subject: peer.CallSubject(a.ID(), "slow"), Data: []byte(`10`), Header: nats.Header{peer.HeaderTimeout: []string{v}}}
 		reply, err := b.Conn().RequestMsg(msg, 5*time.Second)
-		if err != nil || string(reply.Data) != `"done"` || reply.Header.Get(peer.HeaderErrorCode) != "" {
+		if err != nil {
+			t.Fatalf("Net-Timeout %s: %v", v, err)
+		}
+		if string(reply.Data) != `"done"` || reply.Header.Get(peer.HeaderErrorCode) != "" {
 			t.Errorf("Net-Timeout %s: %v %q %v", v, err, reply.Data, reply.Header)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"sync"
 
@@ -26,16 +25,34 @@ const (
 	ConnNull        = "null"
 )
 
-var connectionRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
-
 // ValidateConnection returns an error wrapping [ErrInvalidName] unless name
 // is dot-separated tokens of letters, digits, '_' and '-', so that it is
 // the tail of a NATS subject without wildcards.
 func ValidateConnection(name string) error {
-	if !connectionRE.MatchString(name) {
+	if !validConnection(name) {
 		return fmt.Errorf("%w %q: want dot-separated tokens of letters, digits, '_' or '-'", ErrInvalidName, short(name))
 	}
 	return nil
+}
+
+// validConnection checks a connection name without a regexp: it runs on
+// every call.
+func validConnection(name string) bool {
+	dot := true // at the start of a token
+	for i := 0; i < len(name); i++ {
+		switch ch := name[i]; {
+		case ch == '.':
+			if dot {
+				return false // empty token
+			}
+			dot = true
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '_', ch == '-':
+			dot = false
+		default:
+			return false
+		}
+	}
+	return !dot
 }
 
 // Registry is the set of connections and flags a peer serves: the seed's

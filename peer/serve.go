@@ -56,7 +56,7 @@ func (c *call) serve() {
 		c.fail(CodeUnknownConnection, p.reg.unknownConnection(p.id, c.connection), nil, flags.InvalidConnection)
 		return
 	}
-	ctx := NewContext(p.base, p)
+	ctx := p.handlerCtx
 	if d, ok := timeoutFrom(m.Header); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)

@@ -1,0 +1,51 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSecretRefusesCLIsWithoutIt(t *testing.T) {
+	t.Parallel()
+	const secret = "integration-s3cret"
+	_, _, env := netEnv(t)
+	withSecret := append(env, "NET_SECRET="+secret)
+	p := start(t, "appnet", withSecret, "serve")
+	id := p.waitLine("ready ", 10*time.Second)
+	cli := newNATSCLI(t, peerURL(t, id))
+
+	// The nats CLI: refused without the token, served with it.
+	if out, errOut, err := cli.run(30*time.Second, "micro", "list"); err == nil {
+		t.Errorf("nats micro list without the secret succeeded:\n%s", out)
+	} else if !strings.Contains(strings.ToLower(errOut+out), "authorization") {
+		t.Errorf("refusal does not say why: %s%s", out, errOut)
+	}
+	if out := cli.must("--token", secret, "micro", "list"); !strings.Contains(out, id) {
+		t.Errorf("nats micro list with the secret:\n%s", out)
+	}
+	if out := cli.must("--token", secret, "request", "net.peer."+id+".call.pass_through", `{"ok":true}`); !strings.Contains(out, `{"ok":true}`) {
+		t.Errorf("nats request with the secret:\n%s", out)
+	}
+
+	// The appnet CLI: the same.
+	if out, errOut, err := run(t, 10*time.Second, "appnet", env, "call", id, "info"); err == nil || !strings.Contains(strings.ToLower(errOut), "authorization") {
+		t.Errorf("appnet call without the secret: %v\n%s%s", err, out, errOut)
+	}
+	if out, errOut, err := run(t, 10*time.Second, "appnet", withSecret, "call", id, "info"); err != nil || !strings.Contains(out, id) {
+		t.Errorf("appnet call with the secret: %v\n%s%s", err, out, errOut)
+	}
+
+	// A peer without the secret does not list it, and says why.
+	out, errOut, err := run(t, 20*time.Second, "appnet", env, "peers", "--on-host", "--json")
+	if err != nil || strings.Contains(out, `"connections": [`) && strings.Contains(out, id+`": {`) && !strings.Contains(errOut, "uthorization") {
+		t.Errorf("peers without the secret: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(strings.ToLower(errOut), "authorization") {
+		t.Errorf("peers without the secret does not say why: %s", errOut)
+	}
+	// Nothing printed the secret.
+	if strings.Contains(p.output(), secret) {
+		t.Errorf("the peer printed its secret:\n%s", p.output())
+	}
+}

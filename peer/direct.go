@@ -1,0 +1,88 @@
+package peer
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// direct keeps one client connection to each target's own server, so that
+// a call takes one TCP hop, straight to the server the target runs in,
+// instead of going through this peer's server and a route (the ID names
+// that server's address). It is the fast path: the first call to a target
+// goes through the cluster while the connection is dialled in the
+// background, and any call whose connection is lost falls back to the
+// cluster, which is always right.
+type direct struct {
+	opts []nats.Option // the client's credentials
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[string]*directConn // host:port -> connection
+	closed bool
+	dials  sync.WaitGroup
+}
+
+type directConn struct {
+	nc      *nats.Conn // nil while dialling, or after a failure
+	retryAt time.Time  // no new dial before then
+}
+
+// directRetry is how long a failed dial keeps a target on the cluster path.
+const directRetry = 5 * time.Second
+
+func newDirect(opts []nats.Option, log *slog.Logger) *direct {
+	return &direct{opts: opts, log: log, conns: map[string]*directConn{}}
+}
+
+// conn returns a live connection to the server at addr, or nil (the
+// caller then uses the cluster) while one is being dialled or after a
+// recent failure.
+func (d *direct) conn(addr string) *nats.Conn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.conns[addr]
+	if e != nil && e.nc != nil && !e.nc.IsClosed() {
+		return e.nc
+	}
+	if d.closed || (e != nil && (e.nc == nil && time.Now().Before(e.retryAt))) {
+		return nil
+	}
+	// Dial in the background; mark it so only one dial runs per target.
+	d.conns[addr] = &directConn{retryAt: time.Now().Add(directRetry)}
+	d.dials.Add(1)
+	go d.dial(addr)
+	return nil
+}
+
+func (d *direct) dial(addr string) {
+	defer d.dials.Done()
+	nc, err := nats.Connect("nats://"+addr, append(d.opts,
+		nats.Name("appnet direct"), nats.Timeout(time.Second), nats.NoReconnect())...)
+	if err != nil {
+		d.log.Debug("appnet: direct connection failed; calls go through the cluster", "addr", addr, "err", err)
+		return // the entry keeps retryAt
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		nc.Close()
+		return
+	}
+	d.conns[addr] = &directConn{nc: nc}
+}
+
+// close closes every connection and waits for dials in flight.
+func (d *direct) close() {
+	d.mu.Lock()
+	d.closed = true
+	for _, e := range d.conns {
+		if e.nc != nil {
+			e.nc.Close()
+		}
+	}
+	d.mu.Unlock()
+	d.dials.Wait()
+}
