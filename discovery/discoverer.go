@@ -407,7 +407,7 @@ func Targets(cfg peer.Config, onHost bool) ([]string, error) {
 		return []string{cfg.Host}, nil
 	}
 	if cfg.Scan != "" {
-		return ParseTargets(cfg.Scan, 0)
+		return ParseTargets(cfg.Scan, cfg.ScanMaxHosts)
 	}
 	hosts, err := Neighbours()
 	if err != nil {

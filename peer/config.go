@@ -40,6 +40,9 @@ type Config struct {
 	// CIDR blocks, comma-separated (at most a /16). Empty means the
 	// kernel's neighbour table and this host.
 	Scan string `envconfig:"SCAN"`
+	// ScanMaxHosts is the most hosts Scan may name: a /16 unless raised
+	// on purpose.
+	ScanMaxHosts int `envconfig:"SCAN_MAX_HOSTS" default:"65536"`
 	// ScanTimeout bounds each probe of a scan: the TCP dial and the wait
 	// for the NATS greeting.
 	ScanTimeout time.Duration `envconfig:"SCAN_TIMEOUT" default:"250ms"`
@@ -135,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if err := ValidateGroup(c.Group); err != nil {
 		return fmt.Errorf("%w: NET_GROUP: %v", ErrConfig, err)
+	}
+	if c.ScanMaxHosts < 1 {
+		return fmt.Errorf("%w: NET_SCAN_MAX_HOSTS=%d: want at least 1", ErrConfig, c.ScanMaxHosts)
 	}
 	if c.ScanTimeout <= 0 {
 		return fmt.Errorf("%w: NET_SCAN_TIMEOUT=%s: want a positive duration", ErrConfig, c.ScanTimeout)
