@@ -83,6 +83,7 @@ func DefaultConfig() Config {
 		PortRange:    5,
 		Group:        "None",
 		ThreadLimit:  5,
+		ScanMaxHosts: 1 << 16,
 		ScanTimeout:  250 * time.Millisecond,
 		ScanInterval: 5 * time.Second,
 		CallTimeout:  10 * time.Second,
