@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
@@ -137,6 +138,8 @@ type Subscription struct {
 
 // Subscribe calls handler with every event named event emitted by the
 // peers the options choose, one at a time and, per emitter, in emit order.
+// It returns once every peer routed to p has learnt of the subscription
+// (up to a second), so events emitted after that reach it.
 // Each filter is a subscription subject: groups and hubs-only are subject
 // tokens, peers are whole prefixes. Delivery is at most once, as core NATS
 // is: events emitted while nobody listens, or dropped because the handler
@@ -199,6 +202,11 @@ func Subscribe[T any](p *peer.Peer, event string, handler func(context.Context, 
 		s.Close()
 		return nil, err
 	}
+	// Return once the rest of the cluster knows of the subscription, so
+	// that an event emitted anywhere after Subscribe returns reaches it.
+	ctx, cancel := context.WithTimeout(p.Context(), time.Second)
+	p.Sync(ctx)
+	cancel()
 	return s, nil
 }
 

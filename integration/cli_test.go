@@ -104,6 +104,8 @@ func TestDemo(t *testing.T) {
 		"flag NOT_FOUND -> caller's handler -> -1",
 		`-> "NULL"`,
 		`has no connection "no.such.connection"`,
+		`heard "extra, extra" from`,
+		"every peer of the group answered: 4 answers",
 		"peer3 stopped (exit 0)",
 		"peer unreachable",
 	} {

@@ -204,6 +204,29 @@ func (p *Peer) OnSlowConsumer(sub *nats.Subscription, fn func()) (stop func()) {
 // every handler's context.
 func (p *Peer) Context() context.Context { return p.base }
 
+// Sync returns once every server this peer's server has a route to has
+// seen what the peer sent before the call (new subscriptions above all): a
+// round trip through every route, as one scatter-gather. It gives up
+// quietly when ctx ends; then some servers may not have caught up yet.
+func (p *Peer) Sync(ctx context.Context) {
+	remotes := 0
+	for _, name := range p.srv.RemoteNames() {
+		if _, err := ParseID(name); err == nil {
+			remotes++
+		}
+	}
+	if remotes == 0 {
+		return
+	}
+	answered := 0
+	_ = p.Gather(ctx, &nats.Msg{Subject: DiscoverSubject}, func(m *nats.Msg) bool {
+		if info, err := Decode[Info](m.Data); err == nil && info.ID != p.id {
+			answered++
+		}
+		return answered < remotes
+	})
+}
+
 // ID returns the peer's ID.
 func (p *Peer) ID() ID { return p.id }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/events"
 	"github.com/appnet-go/appnet/flags"
 	"github.com/appnet-go/appnet/peer"
 )
@@ -26,10 +27,14 @@ const demoPeerCommand = "demo-peer"
 // contract is the demo's shared coding contract: what every demo process
 // registers, as app.go does in the examples.
 type contract struct {
-	greet  *bus.Connection[string, string]
-	shout  *bus.Connection[string, string]
-	lookup *bus.Connection[string, int]
+	greet    *bus.Connection[string, string]
+	shout    *bus.Connection[string, string]
+	lookup   *bus.Connection[string, int]
+	announce *bus.Connection[string, bool]
 }
+
+// newsEvent is the event the announce connection emits.
+const newsEvent = "demo.news"
 
 var ages = map[string]int{"ada": 36, "alan": 41}
 
@@ -53,6 +58,14 @@ func newContract(version int) (contract, error) {
 				return 0, flags.Raise("NOT_FOUND")
 			}
 			return age, nil
+		}),
+		// announce emits an event from the peer that runs it.
+		announce: bus.Connect("demo.announce", func(ctx context.Context, text string) (bool, error) {
+			p, ok := peer.FromContext(ctx)
+			if !ok {
+				return false, fmt.Errorf("announce: no peer runs here")
+			}
+			return true, events.Emit(p, newsEvent, text)
 		}),
 	}, err
 }
@@ -162,6 +175,39 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 		null, err = peer.Decode[string](raw)
 	}
 	report(say, "peer1  null -> flag NULL", null, err)
+
+	say("\n== events: the demo subscribes to %q; peer2 emits it", newsEvent)
+	heard := make(chan events.Delivery[string], 1)
+	sub, err := events.Subscribe(me.Peer, newsEvent, func(_ context.Context, d events.Delivery[string]) {
+		select {
+		case heard <- d:
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	_, err = c.announce.On(children[1].id).Via(me).Call(ctx, "extra, extra")
+	report(say, "peer2  announce(\"extra, extra\")", "emitted", err)
+	select {
+	case d := <-heard:
+		say("   heard %q from %s", d.Value, decoded(d.From))
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("the event from peer2 never arrived")
+	}
+
+	say("\n== a group call and a scatter-gather over group %q", cfg.Group)
+	out, from, err := c.greet.OnGroup(cfg.Group).Via(me).Call(ctx, "Grace")
+	report(say, "any one  greet(\"Grace\") answered by "+decoded(from), out, err)
+	answers, err := c.greet.OnGroup(cfg.Group).Via(me).All(ctx, "Grace")
+	if err != nil {
+		return err
+	}
+	say("   every peer of the group answered: %d answers", len(answers))
+	for _, a := range answers {
+		report(say, "   from "+decoded(a.Peer), a.Value, a.Err)
+	}
 
 	say("\n== an unknown connection: the INVALID_CONNECTION flag becomes a clear error")
 	_, err = me.Call(ctx, children[0].id, "no.such.connection", nil)
