@@ -22,7 +22,7 @@ func (Redacted) String() string               { return redacted }
 func (Redacted) GoString() string             { return redacted }
 func (Redacted) LogValue() slog.Value         { return slog.StringValue(redacted) }
 func (Redacted) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
-func (r Redacted) Format(f fmt.State, _ rune) { fmt.Fprint(f, redacted) }
+func (Redacted) Format(f fmt.State, _ rune)   { fmt.Fprint(f, redacted) }
 func (r Redacted) reveal() string             { return string(r) }
 
 // WithSecret sets the shared secret every client and route must present.
