@@ -30,9 +30,18 @@ var ErrInvalidEvent = errors.New("invalid event name")
 
 var eventRE = regexp.MustCompile(`^[^\s.*>]+(\.[^\s.*>]+)*$`)
 
+// MaxNameLen bounds an event name, so that its subject stays well inside
+// the NATS control line (4 KiB); a longer one would make the server drop
+// the peer's connection.
+const MaxNameLen = 1024
+
 // ValidateName returns an error wrapping [ErrInvalidEvent] unless name is
-// dot-separated tokens without whitespace, '*' or '>'.
+// dot-separated tokens without whitespace, '*' or '>', at most MaxNameLen
+// bytes long.
 func ValidateName(name string) error {
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidEvent, len(name), MaxNameLen)
+	}
 	if !eventRE.MatchString(name) {
 		return fmt.Errorf("%w %q: want dot-separated tokens without whitespace, '*' or '>'", ErrInvalidEvent, name)
 	}

@@ -17,6 +17,12 @@ package integration
 //	<tag> probe target=<id> within=D timeout=T
 //	    calls the target (timeout T each) until a call succeeds or D has
 //	    passed; prints "<tag> result <loadResult JSON>".
+//	<tag> emit event=E count=N [rate=R] [size=B] [underway=K] [key=warm] [from=F]
+//	    emits N events named E, {"n":F+k} (with a pad of B bytes), or
+//	    {"warm":F+k} with key=warm, at most R per second when R > 0;
+//	    prints "<tag> underway" once K are out, then "<tag> result
+//	    <loadResult JSON>" (calls: emits, ok: nil errors, max latency: the
+//	    longest Emit). See events_harness_test.go.
 //
 // It exits when stdin closes or on SIGTERM.
 
@@ -180,6 +186,9 @@ func runCommand(ctx context.Context, p *peer.Peer, line string, say func(string,
 			num("rate", 0), num("underway", -1), func() { say("%s underway", tag) })
 	case "probe":
 		res = runProbe(ctx, p, target, dur("within", 5*time.Second), dur("timeout", 500*time.Millisecond))
+	case "emit":
+		res = runEmit(ctx, p, args["event"], num("count", 1), num("rate", 0), num("size", 0), num("from", 0), args["key"],
+			num("underway", -1), func() { say("%s underway", tag) })
 	default:
 		say("%s unknown verb %q", tag, verb)
 		return

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/events"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
 )
@@ -21,8 +22,12 @@ import (
 // duration; default 5s, "APPNET_SOAK=60s" for the long run reported in
 // BENCHMARKS.md). APPNET_SOAK_MAX_CALLS bounds the calls of the whole run
 // (default 50,000 per second of the longest warm-up plus soak).
+// APPNET_SOAK_EVENT_RATE is the emitter's pace in events per second
+// (default 2,000).
 const (
 	soakDefault  = 5 * time.Second
+	soakEvent    = "soak.seq"
+	soakRate     = 2000
 	soakWorkers  = 8
 	soakTimeout  = 2 * time.Second
 	soakRSSLimit = 10.0 // percent of growth allowed after the warm-up
@@ -96,8 +101,13 @@ func vmRSS(t *testing.T, pid int) int64 {
 // for APPNET_SOAK after a warm-up (at least APPNET_SOAK/10 clamped to
 // 1s..5s, then until the targets' RSS is flat). No call may fail; the targets' RSS may
 // grow less than 10% from the end of the warm-up to the end of the run,
-// and the caller's goroutines must return to their baseline. The figures
-// are logged on one line starting with "SOAK:".
+// and the caller's goroutines must return to their baseline. Meanwhile
+// the caller's peer emits numbered events at APPNET_SOAK_EVENT_RATE to
+// three `appnet listen` processes: no Emit may fail, and once the
+// emitter stops every listener must have printed every event exactly
+// once and in order (at-most-once delivery loses nothing while the
+// subscribers keep up). The figures are logged on one line starting with
+// "SOAK:".
 func TestSoak(t *testing.T) {
 	// Not parallel: the figures should not depend on this package's other
 	// tests.
@@ -121,9 +131,21 @@ func TestSoak(t *testing.T) {
 		}
 		maxCalls = n
 	}
+	eventRate := soakRate
+	if v := os.Getenv("APPNET_SOAK_EVENT_RATE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("APPNET_SOAK_EVENT_RATE=%q: want a positive number", v)
+		}
+		eventRate = n
+	}
+	maxEvents := int64((maxWarmup + soak + 30*time.Second).Seconds() * float64(eventRate))
 
 	host, port, env := netEnv(t)
 	testnet.MustLoopback(t, host)
+	// Seven peers: a port range of twelve (the host is the test's own).
+	const portRange = 11
+	env = append(env, fmt.Sprintf("NET_PORT_RANGE=%d", portRange))
 	var targets []*proc
 	var ids []peer.ID
 	for i := range 3 {
@@ -132,9 +154,13 @@ func TestSoak(t *testing.T) {
 		targets = append(targets, p)
 		ids = append(ids, peer.ID(p.waitLine("ready ", 20*time.Second)))
 	}
+	var listeners []*listener
+	for i := range 3 {
+		listeners = append(listeners, startListener(t, fmt.Sprintf("listener%d", i+1), env, soakEvent))
+	}
 
 	cfg := peer.DefaultConfig()
-	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = host, port, 5, host
+	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = host, port, portRange, host
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	caller, err := bus.Start(ctx, cfg)
 	cancel()
@@ -154,6 +180,29 @@ func TestSoak(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the caller does not reach %s after meshing: %v", id, err)
 		}
+	}
+	warmUp(t, func(k int) error { return events.Emit(caller.Peer, soakEvent, warmValue{Warm: k}) }, listeners...)
+	// The first calls to a target go through the cluster while a direct
+	// connection to its server is dialled, and the first call on that
+	// connection adds its reply subscription: the baseline is taken once
+	// rounds of calls leave the count of goroutines unchanged ten times in
+	// a row (at most 5s).
+	steady, last := 0, -1
+	for round := 0; round < 250 && steady < 10; round++ {
+		for _, id := range ids {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := caller.Call(ctx, id, peer.ConnPassThrough, []byte(`1`))
+			cancel()
+			if err != nil {
+				t.Fatalf("call to %s before the soak: %v", id, err)
+			}
+		}
+		if n := runtime.NumGoroutine(); n == last {
+			steady++
+		} else {
+			steady, last = 0, n
+		}
+		time.Sleep(20 * time.Millisecond) // pacing the rounds of a bounded poll of a count
 	}
 	goroutinesBefore := runtime.NumGoroutine()
 
@@ -204,6 +253,42 @@ func TestSoak(t *testing.T) {
 			}
 		})
 	}
+	// The emitter: events {"n":0}, {"n":1}, ... paced at eventRate, each
+	// second's share emitted as soon as it is due.
+	var (
+		emitted    atomic.Int64 // events emitted: n = 0..emitted-1
+		emitErrs   atomic.Int64
+		emitSample atomic.Value
+		emitMax    atomic.Int64 // nanoseconds
+	)
+	emitDone := make(chan struct{})
+	go func() {
+		defer close(emitDone)
+		for k := int64(0); k < maxEvents; {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if time.Now().After(hardEnd) {
+				return
+			}
+			due := min(int64(time.Since(begin).Seconds()*float64(eventRate))+1, maxEvents)
+			for ; k < due; k++ {
+				t0 := time.Now()
+				err := events.Emit(caller.Peer, soakEvent, seqValue{N: int(k)})
+				d := time.Since(t0)
+				if d > time.Duration(emitMax.Load()) {
+					emitMax.Store(int64(d))
+				}
+				if err != nil && emitErrs.Add(1) == 1 {
+					emitSample.Store(err.Error())
+				}
+				emitted.Store(k + 1)
+			}
+			time.Sleep(time.Millisecond) // pacing
+		}
+	}()
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
 
@@ -235,6 +320,7 @@ warming:
 		rssStart[i] = vmRSS(t, p.cmd.Process.Pid)
 	}
 	callsAtStart := made.Load()
+	eventsAtStart := emitted.Load()
 	measuring.Store(true)
 	measureStart := time.Now()
 	select {
@@ -243,6 +329,7 @@ warming:
 	}
 	measured := time.Since(measureStart)
 	callsInPhase := min(made.Load(), maxCalls) - callsAtStart
+	eventsInPhase := emitted.Load() - eventsAtStart
 	rssEnd := make([]int64, len(targets))
 	for i, p := range targets {
 		rssEnd[i] = vmRSS(t, p.cmd.Process.Pid)
@@ -252,6 +339,32 @@ warming:
 	case <-finished:
 	case <-time.After(soakTimeout + 10*time.Second):
 		t.Fatal("soak workers did not stop")
+	}
+	select {
+	case <-emitDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the soak emitter did not stop")
+	}
+	// Every event emitted reaches every listener once they have caught up.
+	totalEvents := int(emitted.Load())
+	var lost, disorder, listenerErrs int
+	var streams []string
+	for _, l := range listeners {
+		l.wait(30*time.Second, func() bool { s := l.streams[string(caller.ID())]; return s != nil && s.next >= totalEvents })
+		s := l.stream(caller.ID())
+		lost += s.gaps + totalEvents - s.next
+		disorder += s.backwards
+		listenerErrs += len(l.errorLines())
+		streams = append(streams, fmt.Sprintf("%s: %s", l.name, s))
+		if !s.exactly(totalEvents) {
+			t.Errorf("%s: want events 0..%d exactly once and in order, got %s", l.name, totalEvents-1, s)
+		}
+		if errs := l.errorLines(); len(errs) > 0 {
+			t.Errorf("%s reported errors: %q", l.name, errs)
+		}
+		if done, err := l.exited(); done {
+			t.Errorf("%s exited during the soak: %v", l.name, err)
+		}
 	}
 
 	goroutinesAfter := runtime.NumGoroutine()
@@ -272,14 +385,24 @@ warming:
 		starts = append(starts, strconv.FormatInt(rssStart[i], 10))
 		ends = append(ends, strconv.FormatInt(rssEnd[i], 10))
 	}
-	t.Logf("SOAK: duration=%s warmup=%s workers=%d calls=%d total_calls=%d calls_per_s=%.0f p50_us=%d p99_us=%d max_us=%d errors=%d rss_kb_start=%s rss_kb_end=%s rss_growth_pct_max=%.1f goroutines_before=%d goroutines_after=%d",
+	t.Logf("SOAK: duration=%s warmup=%s workers=%d calls=%d total_calls=%d calls_per_s=%.0f p50_us=%d p99_us=%d max_us=%d errors=%d rss_kb_start=%s rss_kb_end=%s rss_growth_pct_max=%.1f goroutines_before=%d goroutines_after=%d "+
+		"listeners=%d events=%d total_events=%d events_per_s=%.0f events_lost=%d events_disordered=%d emit_errors=%d emit_max_us=%d listener_errors=%d",
 		measured.Round(time.Millisecond), warmup.Round(time.Millisecond), soakWorkers, callsInPhase, min(made.Load(), maxCalls),
 		float64(callsInPhase)/measured.Seconds(),
 		all.quantile(0.50).Microseconds(), all.quantile(0.99).Microseconds(), all.max.Microseconds(),
-		errCount, strings.Join(starts, ","), strings.Join(ends, ","), growth, goroutinesBefore, goroutinesAfter)
+		errCount, strings.Join(starts, ","), strings.Join(ends, ","), growth, goroutinesBefore, goroutinesAfter,
+		len(listeners), eventsInPhase, totalEvents, float64(eventsInPhase)/measured.Seconds(), lost, disorder,
+		emitErrs.Load(), time.Duration(emitMax.Load()).Microseconds(), listenerErrs)
+	t.Logf("listeners: %s", strings.Join(streams, "; "))
 
 	if errCount != 0 {
 		t.Errorf("%d calls failed; first: %s", errCount, errSample)
+	}
+	if n := emitErrs.Load(); n != 0 {
+		t.Errorf("%d emits failed; first: %v", n, emitSample.Load())
+	}
+	if eventsInPhase <= 0 {
+		t.Errorf("no event was emitted after the warm-up (max events %d)", maxEvents)
 	}
 	if callsInPhase <= 0 {
 		t.Errorf("no call was made after the warm-up (max calls %d)", maxCalls)

@@ -116,9 +116,15 @@ func ConfigFromEnv() (Config, error) {
 
 var groupRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// maxGroupLen bounds a group name (a token of every subject).
+const maxGroupLen = 64
+
 // ValidateGroup returns an error unless group is usable as a subject token
-// and a micro service name: [A-Za-z0-9_-]+.
+// and a micro service name: [A-Za-z0-9_-]+, at most 64 bytes.
 func ValidateGroup(group string) error {
+	if len(group) > maxGroupLen {
+		return fmt.Errorf("group of %d bytes: want at most %d", len(group), maxGroupLen)
+	}
 	if !groupRE.MatchString(group) {
 		return fmt.Errorf("group %q: want letters, digits, '_' or '-'", short(group))
 	}

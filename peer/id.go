@@ -60,7 +60,7 @@ func (id ID) Decode() (Address, error) {
 		return Address{}, fmt.Errorf("%w %q: decodes to %q, want \"<host>:<port> -> <group>\"", ErrInvalidID, short(string(id)), short(plain))
 	}
 	host, portText, err := net.SplitHostPort(hostPort)
-	if err != nil || host == "" {
+	if err != nil || host == "" || len(host) > 253 || strings.ContainsAny(host, " \t\r\n*>") {
 		return Address{}, fmt.Errorf("%w %q: address %q is not host:port", ErrInvalidID, short(string(id)), short(hostPort))
 	}
 	port, err := strconv.Atoi(portText)

@@ -2,6 +2,7 @@ package peer_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -345,5 +346,24 @@ func TestHugeTimeoutHeaderMeansNoDeadline(t *testing.T) {
 		if string(reply.Data) != `"done"` || reply.Header.Get(peer.HeaderErrorCode) != "" {
 			t.Errorf("Net-Timeout %s: %v %q %v", v, err, reply.Data, reply.Header)
 		}
+	}
+}
+
+func TestOverlongNamesAreRefusedAndThePeerLives(t *testing.T) {
+	t.Parallel()
+	a, b := routed(t)
+	long := strings.Repeat("a", 5000)
+	if _, err := b.Call(context.Background(), a.ID(), long, nil); !errors.Is(err, peer.ErrInvalidName) {
+		t.Errorf("a 5000-byte connection name: %v, want ErrInvalidName", err)
+	}
+	hostile := peer.ID(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("h", 5000) + ":1 -> None")))
+	if _, err := b.Call(context.Background(), hostile, "info", nil); !errors.Is(err, peer.ErrInvalidID) {
+		t.Errorf("an ID with a 5000-byte host: %v, want ErrInvalidID", err)
+	}
+	if _, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost("127.0.0.1"), peer.WithGroup(strings.Repeat("g", 65))); !errors.Is(err, peer.ErrConfig) {
+		t.Errorf("a 65-byte group: %v, want ErrConfig", err)
+	}
+	if _, err := b.Call(context.Background(), a.ID(), "info", nil); err != nil {
+		t.Errorf("the caller no longer calls: %v", err)
 	}
 }

@@ -25,10 +25,19 @@ const (
 	ConnNull        = "null"
 )
 
+// MaxNameLen bounds a connection name, so that a call's subject stays well
+// inside the NATS control line (4 KiB); a longer one would make the server
+// drop the caller's connection.
+const MaxNameLen = 1024
+
 // ValidateConnection returns an error wrapping [ErrInvalidName] unless name
-// is dot-separated tokens of letters, digits, '_' and '-', so that it is
-// the tail of a NATS subject without wildcards.
+// is dot-separated tokens of letters, digits, '_' and '-', at most
+// MaxNameLen bytes, so that it is the tail of a NATS subject without
+// wildcards.
 func ValidateConnection(name string) error {
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidName, len(name), MaxNameLen)
+	}
 	if !validConnection(name) {
 		return fmt.Errorf("%w %q: want dot-separated tokens of letters, digits, '_' or '-'", ErrInvalidName, short(name))
 	}

@@ -52,6 +52,7 @@ func listen(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Var(&peers, "peer", "hear this peer only (repeatable)")
 	hubsOnly := fs.Bool("hubs-only", false, "hear hubs only")
 	onHost := fs.Bool("on-host", false, "hear peers on this host only")
+	buffer := fs.Int("buffer", 0, "at most this many events wait to be printed; beyond, NATS drops them and says so (default: the NATS client's 512K messages / 64 MiB)")
 	if err := parse(fs, args, 1, 1); err != nil {
 		return err
 	}
@@ -71,6 +72,9 @@ func listen(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *onHost {
 		opts = append(opts, events.OnHost())
+	}
+	if *buffer > 0 {
+		opts = append(opts, events.Buffer(*buffer))
 	}
 	p, err := bus.New(ctx)
 	if err != nil {
