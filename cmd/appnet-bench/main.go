@@ -1,8 +1,9 @@
-// Command appnet-bench measures an appnet remote call between two peer
-// processes against raw nats.go request-reply and against the Python
-// original, on this machine, in one run.
+// Command appnet-bench measures appnet on this machine, in one run, next
+// to raw nats.go doing the same over the same topology and against the
+// Python original's figures.
 //
-// It measures, with a 64-byte JSON argument (a JSON string):
+// The call scenarios measure a remote call between two peer processes,
+// with a 64-byte JSON argument (a JSON string):
 //
 //   - appnet: the bench process is the caller peer (bus.Start); a child
 //     process runs the responder peer (bus.New); pass_through is called
@@ -17,27 +18,51 @@
 //     are joined by a route, each process a TCP client of its own server;
 //   - raw NATS, routed in-process: the same, each process talking to its
 //     own server in-process (nats.InProcessServer), which is the topology
-//     of an appnet call without appnet;
+//     of an appnet call through the cluster without appnet;
 //   - the idle RSS of one peer process (VmRSS of the child once it has
 //     settled, before any caller joins).
 //
+// The other scenarios, each on hosts of its own /27 of -subnet:
+//
+//   - mesh: 10 peer processes on one host and an 11-port range call
+//     bus.New at the same instant; the time until each reaches every
+//     other through its own server, and the routes (info.Routes, and the
+//     route TCP connections counted in /proc);
+//   - join: a peer process started next to a running one, from the fork
+//     until bus.New returned and until a call through the running peer's
+//     server reaches it; a lone peer process; peer.Start in-process;
+//   - memory: the RSS of one idle peer, and of 30 idle peers (5 hosts × 6
+//     ports) in one cluster and in 5 clusters of 6;
+//   - discovery-host: on-host refresh and cached answer with 5 peers;
+//   - discovery-net: the first scan of a /27 with 10 peers on 5 hosts and
+//     a silent listener, and a refresh once meshed;
+//   - events: one emitter (the bench process) to 1 and to 4 subscriber
+//     processes, appnet (bus.Event, events.Subscribe) and raw nats.go,
+//     the rate measured at each subscriber;
+//   - group: a group call to 3 responder processes (sequential and from
+//     8 callers) and a scatter-gather over 5, appnet and raw nats.go.
+//
 // Each measurement is repeated -reps times, with fresh processes each
-// time, and the table shows medians (min..max). The Python figures are
-// the constants of the project's ANCHORS.md. The ratios are checked
+// time, and the tables show medians (min..max). The Python figures are
+// the constants of the project's ANCHORS.md. The figures are checked
 // against the project's targets.
 //
 // Run it from the module root:
 //
 //	go run ./cmd/appnet-bench
 //	go run ./cmd/appnet-bench -reps 5 -n 20000
+//	go run ./cmd/appnet-bench -only calls
 //	go run ./cmd/appnet-bench -only standalone,appnet -cpuprofile /tmp/prof
+//	go run ./cmd/appnet-bench -only mesh,join,events
 //
-// Every process stays on -host, which must be in 127.0.0.0/8, and on
-// ports from -port (the peers use -port..-port+5, the raw servers -port+10,
-// -port+12 and -port+20..21; cluster listeners take ephemeral ports). Children are
-// the bench binary itself (os.Executable) started with a hidden role
-// argument; they are stopped with SIGTERM, then SIGKILL, when the command
-// ends, and die with it (parent-death signal, and their stdin closing).
+// Every process stays on loopback: the call scenarios on -host, which
+// must be in 127.0.0.0/8, on ports from -port (the peers use
+// -port..-port+5, the raw servers -port+10, -port+12 and -port+20..21);
+// the others on -subnet (a /24 of 127.0.0.0/8), on ports -port..-port+25;
+// cluster listeners take ephemeral ports. Children are the bench binary
+// itself (os.Executable) started with a hidden role argument; they are
+// stopped with SIGTERM, then SIGKILL, when their measurement ends, and
+// die with the bench (parent-death signal, and their stdin closing).
 package main
 
 import (
@@ -67,6 +92,12 @@ type options struct {
 
 	scenarios  []scenario // what to measure, from -only
 	cpuprofile string     // directory for CPU profiles, or ""
+
+	// The scenarios beyond the call benchmarks.
+	subnet       [3]byte       // the first three bytes of the -subnet /24
+	events       int           // events per events measurement
+	gather       int           // scatter-gather calls per measurement
+	meshInterval time.Duration // NET_SCAN_INTERVAL of the mesh peers; 0: the library default
 }
 
 func main() {
@@ -94,14 +125,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.n, "n", 20000, "calls per measurement (sequential, and in all for the concurrent one)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; the table shows medians")
 	fs.StringVar(&o.host, "host", "127.0.0.1", "address every process binds: must be in 127.0.0.0/8")
-	fs.IntVar(&o.port, "port", 24000, "first port: peers use port..port+5, raw servers port+10, port+12 and port+20..21")
+	fs.IntVar(&o.port, "port", 24000, "first port: call peers use port..port+5, raw servers port+10, port+12 and port+20..21; the other scenarios port..port+25 on -subnet")
 	fs.IntVar(&o.callers, "callers", 8, "concurrent callers of the concurrent measurement")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound of one measurement")
-	only := fs.String("only", "", "measure only these scenarios, comma-separated: standalone, direct, routed, routed-inprocess, appnet")
+	only := fs.String("only", "", "measure only these scenarios, comma-separated: "+scenarioKeys()+"; or the sets calls, discovery")
+	subnet := fs.String("subnet", "127.77.0.0/24", "a /24 of 127.0.0.0/8: the hosts of the mesh, join, memory, discovery, events and group scenarios (one /27 each)")
+	fs.IntVar(&o.events, "events", 200000, "events emitted per events measurement")
+	fs.IntVar(&o.gather, "gather", 2000, "scatter-gather calls per measurement")
+	fs.DurationVar(&o.meshInterval, "mesh-scan-interval", 0, "NET_SCAN_INTERVAL of the mesh-formation peers (0: the library default)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the bench process and of every child into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var err error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -112,14 +148,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-n %d: want 100..10000000", o.n)
 	case o.reps < 1 || o.reps > 100:
 		return fmt.Errorf("-reps %d: want 1..100", o.reps)
-	case o.port < 1024 || o.port+portSpan > 65535:
-		return fmt.Errorf("-port %d: want 1024..%d", o.port, 65535-portSpan)
+	case o.port < 1024 || o.port+max(portSpan, extraPortSpan) > 65535:
+		return fmt.Errorf("-port %d: want 1024..%d", o.port, 65535-max(portSpan, extraPortSpan))
 	case o.callers < 1 || o.callers > 1024:
 		return fmt.Errorf("-callers %d: want 1..1024", o.callers)
 	case o.timeout <= 0:
 		return fmt.Errorf("-timeout %s: want a positive duration", o.timeout)
+	case o.events < 1000 || o.events > 10_000_000:
+		return fmt.Errorf("-events %d: want 1000..10000000", o.events)
+	case o.gather < 10 || o.gather > 1_000_000:
+		return fmt.Errorf("-gather %d: want 10..1000000", o.gather)
+	case o.meshInterval < 0:
+		return fmt.Errorf("-mesh-scan-interval %s: want 0 or more", o.meshInterval)
 	}
-	var err error
+	if o.subnet, err = parseSubnet(*subnet); err != nil {
+		return err
+	}
 	if o.scenarios, err = selectScenarios(*only); err != nil {
 		return err
 	}

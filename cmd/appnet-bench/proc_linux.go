@@ -115,3 +115,67 @@ func ownCPU() time.Duration {
 	}
 	return total
 }
+
+// routeConns returns, for each process of pids, how many of its TCP
+// connections are established to or from one of the cluster listener
+// addresses ("host:port"): its route connections. It reads the sockets
+// of /proc/net/tcp and each process's file descriptors.
+func routeConns(pids []int, cluster map[string]bool) ([]int, error) {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return nil, err
+	}
+	routes := map[string]bool{} // socket inodes of established route connections
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "01" { // ESTABLISHED
+			continue
+		}
+		local, err1 := procAddr(f[1])
+		remote, err2 := procAddr(f[2])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if cluster[local] || cluster[remote] {
+			routes[f[9]] = true
+		}
+	}
+	out := make([]int, len(pids))
+	for i, pid := range pids {
+		dir := fmt.Sprintf("/proc/%d/fd", pid)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			link, err := os.Readlink(dir + "/" + e.Name())
+			if err != nil {
+				continue // closed meanwhile
+			}
+			if inode, ok := strings.CutPrefix(link, "socket:["); ok && routes[strings.TrimSuffix(inode, "]")] {
+				out[i]++
+			}
+		}
+	}
+	return out, nil
+}
+
+// procAddr turns an IPv4 address of /proc/net/tcp ("0100007F:1F90": the
+// address's bytes as a number in host byte order, here little-endian,
+// which amd64 and arm64 are) into "127.0.0.1:8080".
+func procAddr(s string) (string, error) {
+	ipHex, portHex, ok := strings.Cut(s, ":")
+	if !ok || len(ipHex) != 8 {
+		return "", fmt.Errorf("address %q", s)
+	}
+	ip, err := strconv.ParseUint(ipHex, 16, 32)
+	if err != nil {
+		return "", err
+	}
+	port, err := strconv.ParseUint(portHex, 16, 16)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d.%d.%d.%d:%d", ip&0xff, ip>>8&0xff, ip>>16&0xff, ip>>24, port), nil
+}

@@ -61,17 +61,30 @@ func printReport(w io.Writer, o options, r *results) {
 	}
 	fmt.Fprintf(w, "noise: run took %s; CPU busy outside this run's processes (other programs, uncharged kernel time): %s of the CPUs; load average %s before, %s after\n",
 		r.wall.Round(time.Second), other, r.load0, r.load)
-	fmt.Fprintln(w)
+	var calls []scenario
+	for _, sc := range o.scenarios {
+		if isCall(sc) {
+			calls = append(calls, sc)
+		}
+	}
+	if len(calls) > 0 {
+		printCalls(w, o, r, calls)
+	}
+	printExtra(w, o, r)
+}
 
+// printCalls prints the table and the targets of the call scenarios.
+func printCalls(w io.Writer, o options, r *results, calls []scenario) {
+	fmt.Fprintln(w)
 	python := "Python app-net 0.6.2 (ANCHORS.md; 8 threads)"
 	width := len(python)
-	for _, sc := range o.scenarios {
+	for _, sc := range calls {
 		width = max(width, len(sc.title))
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%-*s\tseq p50 us\tseq p99 us\tseq calls/s\tseq CPU us/call\t%d-conc p50 us\t%d-conc p99 us\t%d-conc calls/s\t%d-conc CPU us/call\t\n",
 		width, "topology", o.callers, o.callers, o.callers, o.callers)
-	for _, sc := range o.scenarios {
+	for _, sc := range calls {
 		seq, conc := r.seq[sc], r.conc[sc]
 		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", width, sc.title,
 			fmtStat(collect(seq, func(s sample) float64 { return us(s.p50) }), "%.1f"),
@@ -124,6 +137,8 @@ func printReport(w io.Writer, o options, r *results) {
 		fmt.Sprintf("<= %.0f", targetRSS), func(v float64) bool { return v <= targetRSS })
 	row("(context) appnet seq p50 / raw routed in-process seq p50", ratioOf(r.seq[app], r.seq[rawRoutedIn], p50), "%.2f", "", nil)
 	row("(context) raw direct seq p50 / raw standalone seq p50", ratioOf(r.seq[rawDirect], r.seq[rawStandalone], p50), "%.2f", "", nil)
+	row("(context) appnet seq p50 / raw direct seq p50 (the same TCP hop)", ratioOf(r.seq[app], r.seq[rawDirect], p50), "%.2f", "", nil)
+	row(fmt.Sprintf("(context) appnet %d-conc calls/s / raw direct", o.callers), ratioOf(r.conc[app], r.conc[rawDirect], rate), "%.2f", "", nil)
 	row(fmt.Sprintf("(context) appnet %d-conc calls/s / raw routed in-process", o.callers), ratioOf(r.conc[app], r.conc[rawRoutedIn], rate), "%.2f", "", nil)
 	tw.Flush()
 }

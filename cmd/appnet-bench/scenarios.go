@@ -34,7 +34,7 @@ type scenario struct {
 	title string // its row in the table
 }
 
-// The scenarios, in the order of the table.
+// The call scenarios, in the order of the table.
 var (
 	rawStandalone = scenario{"standalone", "raw NATS, one standalone server (TCP clients)"}
 	rawDirect     = scenario{"direct", "raw NATS, requester TCP client of the responder's server (responder in-process)"}
@@ -42,24 +42,56 @@ var (
 	rawRoutedIn   = scenario{"routed-inprocess", "raw NATS, two routed servers (in-process clients)"}
 	appnetCall    = scenario{"appnet", "appnet remote call, two peer processes"}
 
-	allScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall}
+	callScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall}
+	allScenarios  = slices.Concat(callScenarios, extraScenarios)
 )
 
+// isCall reports whether sc is one of the call scenarios.
+func isCall(sc scenario) bool { return slices.Contains(callScenarios, sc) }
+
+// Aliases -only accepts for sets of scenarios.
+var scenarioSets = map[string][]scenario{
+	"calls":     callScenarios,
+	"discovery": {meshScenario, joinScenario, memoryScenario, discoveryHost, discoveryNet},
+}
+
 // selectScenarios returns the scenarios whose keys only lists
-// (comma-separated), or all of them when only is empty.
+// (comma-separated; "calls" and "discovery" stand for sets), or all of
+// them when only is empty.
 func selectScenarios(only string) ([]scenario, error) {
 	if only == "" {
 		return allScenarios, nil
 	}
 	var out []scenario
-	for _, key := range strings.Split(only, ",") {
-		i := slices.IndexFunc(allScenarios, func(s scenario) bool { return s.key == strings.TrimSpace(key) })
-		if i < 0 {
-			return nil, fmt.Errorf("-only: unknown scenario %q (want some of standalone, direct, routed, routed-inprocess, appnet)", key)
+	add := func(sc scenario) {
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
 		}
-		out = append(out, allScenarios[i])
+	}
+	for _, key := range strings.Split(only, ",") {
+		key = strings.TrimSpace(key)
+		if set, ok := scenarioSets[key]; ok {
+			for _, sc := range set {
+				add(sc)
+			}
+			continue
+		}
+		i := slices.IndexFunc(allScenarios, func(s scenario) bool { return s.key == key })
+		if i < 0 {
+			return nil, fmt.Errorf("-only: unknown scenario %q (want some of %s, or the sets calls, discovery)", key, scenarioKeys())
+		}
+		add(allScenarios[i])
 	}
 	return out, nil
+}
+
+// scenarioKeys lists every scenario's key.
+func scenarioKeys() string {
+	keys := make([]string, len(allScenarios))
+	for i, sc := range allScenarios {
+		keys[i] = sc.key
+	}
+	return strings.Join(keys, ", ")
 }
 
 // results holds every sample, by scenario, one per repetition.
@@ -68,13 +100,17 @@ type results struct {
 	idleRSS   []int64 // of the responder peer before any caller joined
 	loadRSS   []int64 // of the same peer after the calls
 
+	extra extraResults // of the scenarios beyond the call benchmarks
+
 	wall        time.Duration // of the whole run
 	otherCPU    float64       // share of the machine's CPUs busy outside this run's processes; -1 if unknown
 	load0, load string        // /proc/loadavg before and after
 }
 
 // measureAll runs every scenario o.reps times, starting each repetition
-// with a different scenario so that none is always first.
+// with a different scenario so that none is always first: the call
+// scenarios first, back to back (their ratios pair figures measured
+// minutes apart at most), then the others.
 func measureAll(ctx context.Context, exe string, o options, progress io.Writer) (*results, error) {
 	res := &results{seq: map[scenario][]sample{}, conc: map[scenario][]sample{}, otherCPU: -1}
 	res.load0 = loadAverage()
@@ -89,12 +125,28 @@ func measureAll(ctx context.Context, exe string, o options, progress io.Writer) 
 			res.otherCPU = max(0, float64(other)/float64(res.wall)/float64(runtime.NumCPU()))
 		}
 	}()
+	var calls, others []scenario
+	for _, sc := range o.scenarios {
+		if isCall(sc) {
+			calls = append(calls, sc)
+		} else {
+			others = append(others, sc)
+		}
+	}
 	for rep := range o.reps {
-		for i := range o.scenarios {
-			sc := o.scenarios[(rep+i)%len(o.scenarios)]
-			fmt.Fprintf(progress, "rep %d/%d: %s\n", rep+1, o.reps, sc.title)
-			if err := runScenario(ctx, exe, o, sc, rep, res); err != nil {
-				return nil, fmt.Errorf("rep %d, %s: %w", rep+1, sc.title, err)
+		for _, group := range [][]scenario{calls, others} {
+			for i := range group {
+				sc := group[(rep+i)%len(group)]
+				fmt.Fprintf(progress, "rep %d/%d: %s\n", rep+1, o.reps, sc.title)
+				var err error
+				if isCall(sc) {
+					err = runScenario(ctx, exe, o, sc, rep, res)
+				} else {
+					err = runExtra(ctx, exe, o, sc, res, progress)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("rep %d, %s: %w", rep+1, sc.title, err)
+				}
 			}
 		}
 	}
@@ -284,7 +336,7 @@ func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *
 		return nil, nil, err
 	}
 	cs.add(c)
-	if len(c.ready) != 1 {
+	if len(c.ready) < 1 {
 		return nil, nil, fmt.Errorf("peer child said %q", c.ready)
 	}
 	target, err := peer.ParseID(c.ready[0])

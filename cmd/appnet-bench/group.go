@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
+)
+
+// The group-call measurements, keys of extraResults.group.
+const (
+	groupAppnetSeq  = "appnet-call-seq"
+	groupAppnetConc = "appnet-call-conc"
+	groupAppnetAll  = "appnet-all"
+	groupRawSeq     = "raw-call-seq"
+	groupRawConc    = "raw-call-conc"
+	groupRawAll     = "raw-all"
+)
+
+// benchGroup is the responders' group; groupCallers how many callers make
+// group calls at once (the brief's 8, whatever -callers says).
+const (
+	benchGroup   = "bench"
+	groupCallers = 8
+)
+
+// runGroup measures, for appnet and raw nats.go in turn (each repetition
+// starting with the other): a group call to 3 responder processes,
+// sequential then from 8 callers, and a scatter-gather over 5.
+func runGroup(ctx context.Context, exe string, o options, x *extraResults) error {
+	if x.group == nil {
+		x.group = map[string][]sample{}
+	}
+	order := []func(context.Context, string, options, *extraResults) error{groupAppnet, groupRaw}
+	if len(x.group[groupAppnetSeq])%2 == 1 {
+		order[0], order[1] = order[1], order[0]
+	}
+	for _, run := range order {
+		ctx, cancel := context.WithTimeout(ctx, o.timeout)
+		err := run(ctx, exe, o, x)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bounded calls call with at most 2 s of ctx.
+func bounded(call callFunc) callFunc {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return call(ctx)
+	}
+}
+
+// measureGroup measures group calls: sequential, then from groupCallers
+// callers; then adds responders up to 5 with more and measures gather.
+func measureGroup(ctx context.Context, cs *children, call, gather callFunc, more func() error, x *extraResults, o options, seqKey, concKey, allKey string) error {
+	pids := func() []int {
+		out := []int{os.Getpid()}
+		for _, c := range *cs {
+			out = append(out, c.pid())
+		}
+		return out
+	}
+	warm := max(200, o.n/10)
+	if err := warmUp(ctx, call, warm, 1); err != nil {
+		return cs.explain(fmt.Errorf("group call warm-up: %w", err))
+	}
+	seq, err := measure(ctx, call, o.n, 1, pids())
+	if err != nil {
+		return cs.explain(fmt.Errorf("group call: %w", err))
+	}
+	if err := warmUp(ctx, call, warm, groupCallers); err != nil {
+		return cs.explain(fmt.Errorf("group call warm-up: %w", err))
+	}
+	conc, err := measure(ctx, call, o.n, groupCallers, pids())
+	if err != nil {
+		return cs.explain(fmt.Errorf("group call, %d callers: %w", groupCallers, err))
+	}
+	if err := more(); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, gather); err != nil {
+		return cs.explain(fmt.Errorf("scatter-gather: %w", err))
+	}
+	if err := warmUp(ctx, gather, max(50, o.gather/10), 1); err != nil {
+		return cs.explain(fmt.Errorf("scatter-gather warm-up: %w", err))
+	}
+	all, err := measure(ctx, gather, o.gather, 1, pids())
+	if err != nil {
+		return cs.explain(fmt.Errorf("scatter-gather: %w", err))
+	}
+	x.group[seqKey] = append(x.group[seqKey], seq)
+	x.group[concKey] = append(x.group[concKey], conc)
+	x.group[allKey] = append(x.group[allKey], all)
+	return nil
+}
+
+// groupAppnet: 3 responder peers in group bench, a caller peer (group
+// None) in this process calling pass_through on the group; then 2 more
+// responders and CallAll expecting 5 answers.
+func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) error {
+	var cs children
+	defer cs.stopAll()
+	host := o.subnetHost(groupBlock, 1)
+	env := peerEnv(host, o.port, peerPortRange, "NET_GROUP="+benchGroup, "NET_SCAN_INTERVAL=0")
+	add := func(n int) error {
+		for range n {
+			c, err := startChild(ctx, exe, env, "-role", rolePeer)
+			if err != nil {
+				return err
+			}
+			cs.add(c)
+		}
+		return nil
+	}
+	if err := add(3); err != nil {
+		return err
+	}
+	start, cancel := context.WithTimeout(ctx, 10*time.Second)
+	p, err := bus.Start(start, benchPeerConfig(host, o.port, peerPortRange))
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	call := bounded(func(ctx context.Context) error {
+		out, _, err := p.CallGroup(ctx, benchGroup, peer.ConnPassThrough, payload)
+		if err != nil {
+			return err
+		}
+		return checkEcho(out)
+	})
+	if err := waitReady(ctx, call); err != nil {
+		return err
+	}
+	// Every responder answers (its queue interest reached the caller's server).
+	seen := map[peer.ID]bool{}
+	for i := 0; len(seen) < 3; i++ {
+		if i == 1000 {
+			return fmt.Errorf("only %d of 3 responders answered 1000 group calls", len(seen))
+		}
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, id, err := p.CallGroup(c, benchGroup, peer.ConnPassThrough, payload)
+		cancel()
+		if err != nil {
+			return err
+		}
+		seen[id] = true
+	}
+	gather := bounded(func(ctx context.Context) error {
+		rs, err := p.CallAll(ctx, benchGroup, peer.ConnPassThrough, payload, 5)
+		if err != nil {
+			return err
+		}
+		if len(rs) != 5 {
+			return fmt.Errorf("%d answers, want 5", len(rs))
+		}
+		for _, r := range rs {
+			if r.Err != nil {
+				return r.Err
+			}
+			if err := checkEcho(r.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return measureGroup(ctx, &cs, call, gather, func() error { return add(2) }, x, o, groupAppnetSeq, groupAppnetConc, groupAppnetAll)
+}
+
+// groupRaw: 3 raw responder processes, each an embedded server with an
+// in-process client in queue group q on rawSubject (and on rawAllSubject),
+// routed to a server in this process whose in-process client requests;
+// then 2 more and a request whose 5 answers are gathered on one
+// long-lived inbox subscription.
+func groupRaw(ctx context.Context, exe string, o options, x *extraResults) error {
+	var cs children
+	defer cs.stopAll()
+	host := o.subnetHost(groupBlock, 2)
+	var s *embedded.Server
+	add := func(n int) error {
+		var routes []string
+		for range n {
+			c, err := startChild(ctx, exe, nil, "-role", roleRaw, "-host", host,
+				"-port", strconv.Itoa(o.port+21+len(cs)), "-inprocess", "-queue", "q")
+			if err != nil {
+				return err
+			}
+			cs.add(c)
+			if len(c.ready) != 2 {
+				return fmt.Errorf("raw child said %q", c.ready)
+			}
+			if err := loopback(c.ready...); err != nil {
+				return err
+			}
+			routes = append(routes, c.ready[1])
+		}
+		return s.AddRoutes(routes...)
+	}
+	s, nc, err := rawServer(ctx, host, o.port+20, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	defer nc.Close()
+	if err := add(3); err != nil {
+		return err
+	}
+	call := bounded(rawCall(nc))
+	inbox := nats.NewInbox()
+	answers := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe(inbox+".*", answers)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	var seq int
+	gatherN := func(want int) callFunc {
+		return bounded(func(ctx context.Context) error {
+			seq++
+			reply := inbox + "." + strconv.Itoa(seq)
+			if err := nc.PublishRequest(rawAllSubject, reply, payload); err != nil {
+				return err
+			}
+			for got := 0; got < want; {
+				select {
+				case m := <-answers:
+					if m.Subject != reply {
+						continue // late answer to an earlier request
+					}
+					if err := checkEcho(m.Data); err != nil {
+						return err
+					}
+					got++
+				case <-ctx.Done():
+					return fmt.Errorf("%d of %d answers: %w", got, want, ctx.Err())
+				}
+			}
+			return nil
+		})
+	}
+	// Every responder answers: its queue interest, subscribed before its
+	// rawAllSubject one, reached this server.
+	if err := waitReady(ctx, gatherN(3)); err != nil {
+		return err
+	}
+	return measureGroup(ctx, &cs, call, gatherN(5), func() error { return add(2) }, x, o, groupRawSeq, groupRawConc, groupRawAll)
+}
