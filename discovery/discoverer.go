@@ -246,7 +246,7 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 	for _, h := range hits {
 		answered[h.ID] = true // greeted the probe, even if info came too late
 	}
-	if err := d.route(ctx, fresh, found, answered); err != nil {
+	if err := d.route(ctx, fresh, found, answered, inScope); err != nil {
 		return nil, err
 	}
 	return found, nil
@@ -333,20 +333,35 @@ func decodeInfo(h Hit, out []byte) (peer.Info, error) {
 	return info, err
 }
 
-// route adds routes to the fresh peers, waits (up to two seconds) until
-// each answers through the cluster, and drops the routes this discoverer
-// added earlier to peers that have gone: not found and not answering a
-// probe, or found again at another cluster URL (restarted: same ID, new
-// cluster port), whose old route would otherwise be redialled forever.
-func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[peer.ID]peer.Info, answered map[peer.ID]bool) error {
+// route routes this peer's server to the fresh peers and waits (up to two
+// seconds) until each answers through the cluster; then it drops the
+// routes this discoverer added earlier to peers that have gone.
+//
+// Two peers that find each other at the same moment (they started
+// together) must not both add a route: NATS closes both as duplicates and
+// redials only a second later. So the younger peer routes to the older at
+// once, and the older waits a moment for that route before adding its own.
+// A peer joining a running one is the younger, so it joins at once.
+//
+// A route is dropped only when its peer was restarted (found again at
+// another cluster URL: the old one would be redialled forever), or when
+// the peer lies inside what this scan covered, neither answered the probe
+// nor is still connected.
+func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[peer.ID]peer.Info, answered map[peer.ID]bool, inScope map[string]bool) error {
 	srv := d.p.Server()
+	connected := map[string]bool{}
+	for _, name := range srv.RemoteNames() {
+		connected[name] = true
+	}
 	var gone []string
 	for url, id := range d.routed {
 		info, ok := found[id]
-		if (ok && info.Cluster != url) || (!ok && !answered[id]) {
-			gone = append(gone, url)
-			delete(d.routed, url)
+		restarted := ok && info.Cluster != url
+		if !restarted && (ok || answered[id] || connected[string(id)] || !inScope[hostOf(id)]) {
+			continue
 		}
+		gone = append(gone, url)
+		delete(d.routed, url)
 	}
 	if len(gone) > 0 {
 		if err := srv.RemoveRoutes(gone...); err != nil {
@@ -356,22 +371,86 @@ func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[pee
 	if len(fresh) == 0 {
 		return nil
 	}
-	urls := make([]string, 0, len(fresh))
-	for _, info := range fresh {
-		urls = append(urls, info.Cluster)
-		d.routed[info.Cluster] = info.ID
-	}
-	if err := srv.AddRoutes(urls...); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	self := d.p.Info()
+	var now, later []peer.Info
+	for _, info := range fresh {
+		switch {
+		case connected[string(info.ID)]:
+			// It routed to us already.
+		case older(info, self):
+			now = append(now, info)
+		default:
+			later = append(later, info)
+		}
+	}
+	if err := d.addRoutes(now); err != nil {
+		return err
+	}
+	if len(later) > 0 {
+		if err := d.addRoutes(d.awaitInbound(ctx, later)); err != nil {
+			return err
+		}
+	}
 	var wg sync.WaitGroup
 	for _, info := range fresh {
 		wg.Go(func() { d.waitCallable(ctx, info.ID) })
 	}
 	wg.Wait()
 	return nil
+}
+
+// inboundWait is how long the older of two peers that found each other
+// waits for the younger's route before adding its own.
+const inboundWait = 150 * time.Millisecond
+
+// older reports whether a started before b (ties broken by ID), that is,
+// whether b should route to a.
+func older(a, b peer.Info) bool {
+	if !a.Started.Equal(b.Started) {
+		return a.Started.Before(b.Started)
+	}
+	return a.ID < b.ID
+}
+
+// awaitInbound waits up to inboundWait for routes from the peers and
+// returns those that did not route to us.
+func (d *Discoverer) awaitInbound(ctx context.Context, peers []peer.Info) []peer.Info {
+	deadline := time.Now().Add(inboundWait)
+	for {
+		connected := map[string]bool{}
+		for _, name := range d.p.Server().RemoteNames() {
+			connected[name] = true
+		}
+		missing := slices.DeleteFunc(slices.Clone(peers), func(info peer.Info) bool { return connected[string(info.ID)] })
+		if len(missing) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return missing
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// addRoutes adds explicit routes to the peers and remembers them.
+func (d *Discoverer) addRoutes(peers []peer.Info) error {
+	if len(peers) == 0 {
+		return nil
+	}
+	urls := make([]string, 0, len(peers))
+	for _, info := range peers {
+		urls = append(urls, info.Cluster)
+		d.routed[info.Cluster] = info.ID
+	}
+	return d.p.Server().AddRoutes(urls...)
+}
+
+// hostOf returns the host an ID names, or "".
+func hostOf(id peer.ID) string {
+	a, err := id.Decode()
+	if err != nil {
+		return ""
+	}
+	return a.Host
 }
 
 // waitCallable polls until id answers through the cluster or ctx ends.

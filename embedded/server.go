@@ -139,6 +139,10 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 			// route from 127.0.0.2 leaves from 127.0.0.1). Port 0 stands
 			// for the port the listener gets.
 			Advertise: net.JoinHostPort(cfg.Host, "0"),
+			// appnet uses one account, and NATS pins an account's traffic
+			// to one connection of a route pool: the default pool of 3
+			// would hold two idle connections (and ~220 KB) per pair.
+			PoolSize: 1,
 		},
 	}
 	if cfg.Secret != "" {

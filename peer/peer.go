@@ -66,10 +66,13 @@ type Info struct {
 	// Cluster is the URL other peers route to.
 	Cluster string `json:"cluster"`
 	// Version is the appnet version of the peer.
-	Version       string   `json:"version"`
-	Connections   []string `json:"connections"`
-	Subscriptions []string `json:"subscriptions"`
-	Flags         []string `json:"flags"`
+	Version string `json:"version"`
+	// Started is when the peer started; of two peers that find each
+	// other at once, the younger routes to the older.
+	Started       time.Time `json:"started"`
+	Connections   []string  `json:"connections"`
+	Subscriptions []string  `json:"subscriptions"`
+	Flags         []string  `json:"flags"`
 	// Routes lists the IDs of the peers this peer's server has a route to.
 	Routes []string `json:"routes"`
 	// EventsDropped counts the events this process's subscriptions lost
@@ -120,7 +123,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 		srv:     srv,
 		reg:     cfg.Registry,
 		log:     log,
-		started: time.Now().UTC(),
+		started: time.Now().UTC().Round(0),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 	}
 	p.self = FriendlyID{Host: cfg.Host, Port: srv.Port(), Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
@@ -252,6 +255,7 @@ func (p *Peer) Info() Info {
 		FriendlyID:    p.self,
 		Cluster:       p.srv.ClusterURL(),
 		Version:       Version,
+		Started:       p.started,
 		Connections:   p.reg.Connections(),
 		Subscriptions: p.reg.Subscriptions(),
 		Flags:         p.reg.Flags().Names(),
