@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/appnet-go/appnet/events"
 )
@@ -15,6 +16,7 @@ type Event[T any] struct {
 	name      string
 	transform func(T) (any, error)
 	err       error
+	emitters  sync.Map // *peer.Peer -> *events.Emitter
 }
 
 // NewEvent declares an event. transform, if not nil, turns each emitted
@@ -53,7 +55,15 @@ func (e *Event[T]) EmitFrom(p *Peer, v T) error {
 			return fmt.Errorf("event %q: transform: %w", e.name, err)
 		}
 	}
-	return events.Emit(p.Peer, e.name, value)
+	em, ok := e.emitters.Load(p.Peer)
+	if !ok {
+		fresh, err := events.NewEmitter(p.Peer, e.name)
+		if err != nil {
+			return err
+		}
+		em, _ = e.emitters.LoadOrStore(p.Peer, fresh)
+	}
+	return em.(*events.Emitter).Emit(value)
 }
 
 // Subscribe calls handler with every event named event that the chosen

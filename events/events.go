@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
@@ -28,8 +29,6 @@ const (
 // ErrInvalidEvent is wrapped by errors about a malformed event name.
 var ErrInvalidEvent = errors.New("invalid event name")
 
-var eventRE = regexp.MustCompile(`^[^\s.*>]+(\.[^\s.*>]+)*$`)
-
 // MaxNameLen bounds an event name, so that its subject stays well inside
 // the NATS control line (4 KiB); a longer one would make the server drop
 // the peer's connection.
@@ -42,10 +41,29 @@ func ValidateName(name string) error {
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidEvent, len(name), MaxNameLen)
 	}
-	if !eventRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("%w %q: want dot-separated tokens without whitespace, '*' or '>'", ErrInvalidEvent, name)
 	}
 	return nil
+}
+
+// validName checks the tokens of an event name without a regexp.
+func validName(name string) bool {
+	dot := true // at the start of a token
+	for _, r := range name {
+		switch {
+		case r == '.':
+			if dot {
+				return false // empty token
+			}
+			dot = true
+		case r == '*' || r == '>' || unicode.IsSpace(r) || r == utf8.RuneError:
+			return false
+		default:
+			dot = false
+		}
+	}
+	return !dot
 }
 
 // Subject returns the subject an event is emitted on:
@@ -68,23 +86,47 @@ func role(hub bool) string {
 // Emit publishes value as event from p to every subscriber: JSON on the
 // event's subject, with the emitter and the event name in headers. It
 // never waits for, and never fails because of, a subscriber; only a bad
-// name, a value that does not encode or a closed peer is an error.
+// name, a value that does not encode or a closed peer is an error. An
+// [Emitter] does the same without checking the name each time.
 func Emit(p *peer.Peer, event string, value any) error {
-	if err := ValidateName(event); err != nil {
+	e, err := NewEmitter(p, event)
+	if err != nil {
 		return err
 	}
-	data, err := peer.Encode(value)
-	if err != nil {
-		return fmt.Errorf("event %q: %w", event, err)
+	return e.Emit(value)
+}
+
+// Emitter emits one event from one peer, with the subject and headers made
+// once. It is safe for concurrent use.
+type Emitter struct {
+	p       *peer.Peer
+	event   string
+	subject string
+	header  nats.Header // shared by every message: nats.go only reads it
+}
+
+// NewEmitter checks the event name and prepares emitting it from p.
+func NewEmitter(p *peer.Peer, event string) (*Emitter, error) {
+	if err := ValidateName(event); err != nil {
+		return nil, err
 	}
 	cfg := p.Config()
-	msg := &nats.Msg{
-		Subject: Subject(cfg.Group, cfg.Hub, p.ID(), event),
-		Data:    data,
-		Header:  nats.Header{HeaderEmitter: []string{string(p.ID())}, HeaderEvent: []string{event}},
+	return &Emitter{
+		p:       p,
+		event:   event,
+		subject: Subject(cfg.Group, cfg.Hub, p.ID(), event),
+		header:  nats.Header{HeaderEmitter: []string{string(p.ID())}, HeaderEvent: []string{event}},
+	}, nil
+}
+
+// Emit publishes value (see [Emit]).
+func (e *Emitter) Emit(value any) error {
+	data, err := peer.Encode(value)
+	if err != nil {
+		return fmt.Errorf("event %q: %w", e.event, err)
 	}
-	if err := p.Conn().PublishMsg(msg); err != nil {
-		return fmt.Errorf("emitting %q: %w", event, err)
+	if err := e.p.Conn().PublishMsg(&nats.Msg{Subject: e.subject, Data: data, Header: e.header}); err != nil {
+		return fmt.Errorf("emitting %q: %w", e.event, err)
 	}
 	return nil
 }
