@@ -76,12 +76,14 @@ func Refresh() Option { return func(q *query) { q.refresh = true } }
 type Discoverer struct {
 	p *peer.Peer
 
-	mu    sync.Mutex                     // serialises scans and guards the fields below
+	mu    sync.Mutex                     // guards the cache, never held across I/O
 	cache map[bool]map[peer.ID]peer.Info // found peers, by scope (on host or not)
 	// cacheRoutes is the server's route count when the cache was filled.
 	cacheRoutes map[bool]int
-	routed      map[string]peer.ID   // cluster URL -> peer, for routes this discoverer added
-	silent      map[string]time.Time // host:port -> not probed again until then
+
+	scanMu sync.Mutex           // serialises scans and guards the fields below
+	routed map[string]peer.ID   // cluster URL -> peer, for routes this discoverer added
+	silent map[string]time.Time // host:port -> not probed again until then
 
 	warnMu sync.Mutex
 	warned map[peer.ID]bool // peers already said to refuse our credentials
@@ -117,22 +119,36 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 	for _, o := range opts {
 		o(&q)
 	}
-	d.mu.Lock()
-	routes := d.p.Server().NATS().NumRoutes()
-	found, cached := d.cache[q.onHost]
-	if !cached || q.refresh || d.cacheRoutes[q.onHost] != routes {
-		// The cache is also stale once a route came or went: a peer
-		// joined the cluster (and routed to us) or left it.
-		var err error
-		if found, err = d.discover(ctx, q.onHost); err != nil {
-			d.mu.Unlock()
-			return Peers{}, err
-		}
-		d.cache[q.onHost] = found
-		d.cacheRoutes[q.onHost] = d.p.Server().NATS().NumRoutes()
+	if found, ok := d.cached(q); ok {
+		return d.filter(found, q), nil
 	}
+	d.scanMu.Lock()
+	defer d.scanMu.Unlock()
+	if found, ok := d.cached(q); ok && !q.refresh {
+		return d.filter(found, q), nil // another caller's scan filled it meanwhile
+	}
+	found, err := d.discover(ctx, q.onHost)
+	if err != nil {
+		return Peers{}, err
+	}
+	d.mu.Lock()
+	d.cache[q.onHost] = found
+	d.cacheRoutes[q.onHost] = d.p.Server().NATS().NumRoutes()
 	d.mu.Unlock()
 	return d.filter(found, q), nil
+}
+
+// cached returns the cached peers of the query's scope, unless the query
+// asks for a refresh or the cache is stale: a route came or went since it
+// was filled (a peer joined the cluster and routed to us, or left it).
+func (d *Discoverer) cached(q query) (map[peer.ID]peer.Info, bool) {
+	if q.refresh {
+		return nil, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	found, ok := d.cache[q.onHost]
+	return found, ok && d.cacheRoutes[q.onHost] == d.p.Server().NATS().NumRoutes()
 }
 
 // filter applies a query's filters to what was found.
@@ -171,7 +187,7 @@ const (
 // cluster answer one scatter-gather request; the other addresses of the
 // scope are probed (minus listeners that recently stayed silent), and new
 // peers are routed to. Routes this discoverer added to peers no longer
-// found are dropped. d.mu is held.
+// found are dropped. d.scanMu is held.
 func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]peer.Info, error) {
 	cfg := d.p.Config()
 	hosts, err := d.targets(onHost)
