@@ -32,6 +32,8 @@ var (
 	ErrInvalidName       = peer.ErrInvalidName
 	ErrUnknownFlag       = flags.ErrUnknownFlag
 	ErrConfig            = peer.ErrConfig
+	ErrBusy              = peer.ErrBusy
+	ErrClosed            = peer.ErrClosed
 )
 
 // Discovery options.
@@ -57,9 +59,10 @@ func Refresh() PeersOption { return discovery.Refresh() }
 // away on request.
 type Peer struct {
 	*peer.Peer
-	disc *discovery.Discoverer
-	stop chan struct{}
-	done chan struct{}
+	disc      *discovery.Discoverer
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // New starts a peer configured from the NET_* environment with opts on
@@ -134,11 +137,7 @@ func (p *Peer) Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers,
 
 // Close stops the rescans and the peer.
 func (p *Peer) Close() error {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
+	p.closeOnce.Do(func() { close(p.stop) })
 	<-p.done
 	return p.Peer.Close()
 }

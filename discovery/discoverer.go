@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -81,9 +82,9 @@ type Discoverer struct {
 	// cacheRoutes is the server's route count when the cache was filled.
 	cacheRoutes map[bool]int
 
-	scanMu sync.Mutex           // serialises scans and guards the fields below
-	routed map[string]peer.ID   // cluster URL -> peer, for routes this discoverer added
-	silent map[string]time.Time // host:port -> not probed again until then
+	scanning chan struct{}        // one token: serialises scans, guards the fields below
+	routed   map[string]peer.ID   // cluster URL -> peer, for routes this discoverer added
+	silent   map[string]time.Time // host:port -> not probed again until then
 
 	warnMu sync.Mutex
 	warned map[peer.ID]bool // peers already said to refuse our credentials
@@ -98,6 +99,7 @@ func New(p *peer.Peer) *Discoverer {
 		routed:      map[string]peer.ID{},
 		silent:      map[string]time.Time{},
 		warned:      map[peer.ID]bool{},
+		scanning:    make(chan struct{}, 1),
 	}
 }
 
@@ -122,9 +124,13 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 	if found, ok := d.cached(q); ok {
 		return d.filter(found, q), nil
 	}
-	d.scanMu.Lock()
-	defer d.scanMu.Unlock()
-	if found, ok := d.cached(q); ok && !q.refresh {
+	select {
+	case d.scanning <- struct{}{}:
+		defer func() { <-d.scanning }()
+	case <-ctx.Done():
+		return Peers{}, fmt.Errorf("waiting for another scan to end: %w", ctx.Err())
+	}
+	if found, ok := d.cached(q); ok {
 		return d.filter(found, q), nil // another caller's scan filled it meanwhile
 	}
 	found, err := d.discover(ctx, q.onHost)
@@ -187,7 +193,7 @@ const (
 // cluster answer one scatter-gather request; the other addresses of the
 // scope are probed (minus listeners that recently stayed silent), and new
 // peers are routed to. Routes this discoverer added to peers no longer
-// found are dropped. d.scanMu is held.
+// found are dropped. The scanning token is held.
 func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]peer.Info, error) {
 	cfg := d.p.Config()
 	hosts, err := d.targets(onHost)
@@ -207,6 +213,11 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 		}
 	}
 	now := time.Now()
+	for addr, until := range d.silent {
+		if now.After(until) {
+			delete(d.silent, addr) // expired: the map stays as small as the silent set
+		}
+	}
 	var silentMu sync.Mutex
 	scanner := Scanner{
 		Workers: cfg.ThreadLimit,
@@ -245,6 +256,10 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, clientOpts...)
 			if err != nil {
 				d.refused(h, err)
+				return
+			}
+			if err := checkCluster(info, h); err != nil {
+				d.p.Logger().Warn("appnet: discovery: a peer's info is not usable; it is left out", "addr", net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), "err", err)
 				return
 			}
 			mu.Lock()
@@ -291,6 +306,16 @@ func (d *Discoverer) gather(ctx context.Context) map[peer.ID]peer.Info {
 		return len(out) < len(expect)
 	})
 	return out
+}
+
+// checkCluster refuses a cluster URL this peer's server should not dial:
+// it must be nats://<the host the peer answered on>:<port>.
+func checkCluster(info peer.Info, h Hit) error {
+	u, err := url.Parse(info.Cluster)
+	if err != nil || u.Scheme != "nats" || u.Hostname() != h.Host || u.Port() == "" || u.User != nil {
+		return fmt.Errorf("cluster URL %q: want nats://%s:<port>", info.Cluster, h.Host)
+	}
+	return nil
 }
 
 // refused notes a peer that greeted the probe but would not talk: a peer
@@ -484,7 +509,7 @@ func (d *Discoverer) waitCallable(ctx context.Context, id peer.ID) {
 		case <-ctx.Done():
 			d.p.Logger().Warn("appnet: discovery: routed peer does not answer through the cluster yet", "to", id, "err", err)
 			return
-		case <-time.After(time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

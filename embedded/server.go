@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -143,6 +144,10 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 			// to one connection of a route pool: the default pool of 3
 			// would hold two idle connections (and ~220 KB) per pair.
 			PoolSize: 1,
+			// Clients (peers, CLIs) never use the other members' client
+			// URLs, so the greeting, sent before any authentication, does
+			// not list them.
+			NoAdvertise: true,
 		},
 	}
 	if cfg.Secret != "" {
@@ -300,6 +305,18 @@ func (s *Server) Close() {
 	s.ns.WaitForShutdown()
 }
 
+// credentials matches the user:password@ of a URL.
+var credentials = regexp.MustCompile(`([a-z][a-z0-9+.-]*://)[^/@\s]+@`)
+
+// redact removes credentials from URLs in a server log line: the server
+// logs route URLs, and a route's password is the shared secret.
+func redact(msg string) string {
+	if !strings.Contains(msg, "@") {
+		return msg
+	}
+	return credentials.ReplaceAllString(msg, "${1}[redacted]@")
+}
+
 // perConnection reports whether a server log line is about one client or
 // route connection ("<addr> - cid:7 - ...").
 func perConnection(msg string) bool {
@@ -309,11 +326,11 @@ func perConnection(msg string) bool {
 // logAdapter sends nats-server's log lines to slog.
 type logAdapter struct{ l *slog.Logger }
 
-func (a logAdapter) Noticef(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
-func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(fmt.Sprintf(f, v...)) }
-func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...)) }
+func (a logAdapter) Noticef(f string, v ...any) { a.l.Debug(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Errorf(f string, v ...any) {
-	msg := fmt.Sprintf(f, v...)
+	msg := redact(fmt.Sprintf(f, v...))
 	if strings.HasPrefix(msg, "Error trying to connect to route") || perConnection(msg) {
 		// A peer that has gone (discovery drops its route; until then the
 		// server retries every second) or one connection's end (a scan
@@ -323,5 +340,5 @@ func (a logAdapter) Errorf(f string, v ...any) {
 	}
 	a.l.Warn(msg)
 }
-func (a logAdapter) Debugf(f string, v ...any) { a.l.Debug(fmt.Sprintf(f, v...)) }
+func (a logAdapter) Debugf(f string, v ...any) { a.l.Debug(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Tracef(string, ...any)     {}

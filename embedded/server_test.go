@@ -3,8 +3,11 @@ package embedded_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,3 +89,48 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The route password is the shared secret; the server logs route URLs
+// (for instance when one is removed), and none may show it.
+func TestSecretNeverReachesTheLog(t *testing.T) {
+	t.Parallel()
+	const secret = "route-s3cret"
+	host, port := testnet.Host(t), testnet.Ports(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	other := start(t, host, port, 5)
+	if err := s.AddRoutes(other.ClusterURL()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemoveRoutes(other.ClusterURL()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the secret is in the log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "[redacted]@") {
+		t.Logf("no route URL was logged this time:\n%s", logs.String())
+	}
+	for _, r := range s.Routes() {
+		if strings.Contains(r, secret) {
+			t.Errorf("Routes() shows the secret: %s", r)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

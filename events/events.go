@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,7 +214,10 @@ func Subscribe[T any](p *peer.Peer, event string, handler func(context.Context, 
 	}
 	s := &Subscription{}
 	host := p.Config().Host
+	var one sync.Mutex // one delivery at a time, across this subscription's subjects
 	deliver := func(m *nats.Msg) {
+		one.Lock()
+		defer one.Unlock()
 		from, name := emitterOf(m, event)
 		if o.onHost {
 			if a, err := from.Decode(); err != nil || a.Host != host {
@@ -280,7 +284,7 @@ func (o options) subjects(p *peer.Peer, event string) ([]string, error) {
 			}
 			subjects = append(subjects, prefix(a.Group, r, string(id))+event)
 		}
-		return subjects, nil
+		return dedupe(subjects), nil
 	}
 	groups := o.groups
 	if len(groups) == 0 {
@@ -292,17 +296,20 @@ func (o options) subjects(p *peer.Peer, event string) ([]string, error) {
 		}
 		subjects = append(subjects, prefix(g, r, "*")+event)
 	}
-	return subjects, nil
+	return dedupe(subjects), nil
 }
 
-// emitterOf reads the emitter and the event name from a message: from its
-// headers, or from its subject when it has none (published by another
-// NATS client, such as `nats pub`).
+// dedupe drops repeated subjects, which would deliver an event twice.
+func dedupe(subjects []string) []string {
+	slices.Sort(subjects)
+	return slices.Compact(subjects)
+}
+
+// emitterOf reads the emitter and the event name from a message's
+// subject, net.event.<group>.<role>.<id>.<event...>, which the
+// subscription matched; the headers say the same for NATS tools, but a
+// sender could make them say anything.
 func emitterOf(m *nats.Msg, event string) (peer.ID, string) {
-	if id := m.Header.Get(HeaderEmitter); id != "" {
-		return peer.ID(id), event
-	}
-	// net.event.<group>.<role>.<id>.<event...>
 	tokens := strings.SplitN(m.Subject, ".", 6)
 	if len(tokens) == 6 {
 		return peer.ID(tokens[4]), tokens[5]

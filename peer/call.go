@@ -71,7 +71,9 @@ func (c *Caller) call(ctx context.Context, target ID, connection string, arg []b
 	if dc := c.directConn(addr); dc != nil {
 		reply, err = c.send(ctx, dc, msg)
 		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) {
-			reply, err = c.send(ctx, c.nc, msg) // the target's server went: ask the cluster
+			// The target's server went while the call was out: the handler
+			// may have run, so the call is not sent again.
+			err = fmt.Errorf("%w: the connection to its server was lost during the call", nats.ErrNoResponders)
 		}
 	} else {
 		reply, err = c.send(ctx, c.nc, msg)
@@ -261,23 +263,29 @@ func (c *Caller) CallAll(ctx context.Context, group, connection string, arg []by
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	msg := c.request(ctx, GroupAllSubject(group, connection), arg)
-	var results []Result
+	var replies []*nats.Msg
 	var none bool
 	err := c.Gather(ctx, msg, func(reply *nats.Msg) bool {
 		if reply.Header.Get("Status") == "503" && len(reply.Data) == 0 {
 			none = true // no responders: nobody in the group
 			return false
 		}
-		from := ID(reply.Header.Get(HeaderPeer))
-		out, err := c.answer(ctx, from, connection, reply)
-		results = append(results, Result{Peer: from, Value: out, Err: err})
-		return expect <= 0 || len(results) < expect
+		replies = append(replies, reply)
+		return expect <= 0 || len(replies) < expect
 	})
 	if none {
 		return nil, c.requestError(nats.ErrNoResponders, "group "+group, connection, msg.Subject)
 	}
 	if err != nil && ctx.Err() == nil {
 		return nil, c.requestError(err, "group "+group, connection, msg.Subject)
+	}
+	// Flags are resolved after gathering: a slow flag handler must not hold
+	// up the shared inbox that every gather reads.
+	results := make([]Result, 0, len(replies))
+	for _, reply := range replies {
+		from := ID(reply.Header.Get(HeaderPeer))
+		out, err := c.answer(context.WithoutCancel(ctx), from, connection, reply)
+		results = append(results, Result{Peer: from, Value: out, Err: err})
 	}
 	return results, nil // the time may be up: these are the answers that came
 }
@@ -290,14 +298,16 @@ func (c *Caller) bounded(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// request builds a call message; when ctx has a deadline, the message
-// carries the caller's remaining time so the handler's context ends with it.
+// request builds a call message carrying the caller's remaining time (its
+// context's, else the call timeout), so the handler's context ends when
+// the caller stops waiting.
 func (c *Caller) request(ctx context.Context, subject string, arg []byte) *nats.Msg {
-	msg := &nats.Msg{Subject: subject, Data: arg}
+	left := c.timeout
 	if deadline, ok := ctx.Deadline(); ok {
-		msg.Header = nats.Header{HeaderTimeout: []string{strconv.FormatInt(time.Until(deadline).Milliseconds(), 10)}}
+		left = time.Until(deadline)
 	}
-	return msg
+	ms := max(left.Milliseconds(), 1) // 0 would read as no deadline at all
+	return &nats.Msg{Subject: subject, Data: arg, Header: nats.Header{HeaderTimeout: []string{strconv.FormatInt(ms, 10)}}}
 }
 
 // requestError turns a request's transport error into the call's error.

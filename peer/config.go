@@ -134,8 +134,8 @@ func ValidateGroup(group string) error {
 // Validate checks every field and names the environment variable of the
 // first bad one.
 func (c Config) Validate() error {
-	if c.Host == "" || net.ParseIP(c.Host) == nil {
-		return fmt.Errorf("%w: NET_HOST=%q: want an IP address to bind", ErrConfig, c.Host)
+	if ip := net.ParseIP(c.Host); ip == nil || ip.IsUnspecified() {
+		return fmt.Errorf("%w: NET_HOST=%q: want the IP address to bind and advertise (not 0.0.0.0 or ::, which no other host can reach)", ErrConfig, c.Host)
 	}
 	if c.PortStart < 1 || c.PortStart > 65535 {
 		return fmt.Errorf("%w: NET_PORT_START=%d: want a port in 1..65535", ErrConfig, c.PortStart)

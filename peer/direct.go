@@ -33,6 +33,9 @@ type directConn struct {
 // directRetry is how long a failed dial keeps a target on the cluster path.
 const directRetry = 5 * time.Second
 
+// maxDirect bounds the servers a caller keeps a direct connection to.
+const maxDirect = 256
+
 func newDirect(opts []nats.Option, log *slog.Logger) *direct {
 	return &direct{opts: opts, log: log, conns: map[string]*directConn{}}
 }
@@ -50,6 +53,9 @@ func (d *direct) conn(addr string) *nats.Conn {
 	if d.closed || (e != nil && (e.nc == nil && time.Now().Before(e.retryAt))) {
 		return nil
 	}
+	if e == nil && len(d.conns) >= maxDirect {
+		return nil // enough servers held open; the rest go through the cluster
+	}
 	// Dial in the background; mark it so only one dial runs per target.
 	d.conns[addr] = &directConn{retryAt: time.Now().Add(directRetry)}
 	d.dials.Add(1)
@@ -60,7 +66,10 @@ func (d *direct) conn(addr string) *nats.Conn {
 func (d *direct) dial(addr string) {
 	defer d.dials.Done()
 	nc, err := nats.Connect("nats://"+addr, append(d.opts,
-		nats.Name("appnet direct"), nats.Timeout(time.Second), nats.NoReconnect())...)
+		nats.Name("appnet direct"), nats.Timeout(time.Second), nats.NoReconnect(),
+		// As for routes: a frozen or cut-off server is let go within
+		// seconds, and calls go back to the cluster.
+		nats.PingInterval(2*time.Second), nats.MaxPingsOutstanding(3))...)
 	if err != nil {
 		d.log.Debug("appnet: direct connection failed; calls go through the cluster", "addr", addr, "err", err)
 		return // the entry keeps retryAt

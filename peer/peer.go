@@ -46,6 +46,8 @@ type Peer struct {
 	slow       sync.Map // *nats.Subscription -> func(), told when NATS drops for it
 
 	closeOnce sync.Once
+	closeMu   sync.RWMutex // guards closing against handlers.Add in dispatch
+	closing   bool
 }
 
 // FriendlyID is the human side of an ID, the seed's friendly_id.
@@ -280,6 +282,9 @@ func (p *Peer) CallLocal(ctx context.Context, connection string, arg []byte) ([]
 // ports. Handlers' contexts end when Close starts. Close is idempotent.
 func (p *Peer) Close() error {
 	p.closeOnce.Do(func() {
+		p.closeMu.Lock()
+		p.closing = true
+		p.closeMu.Unlock()
 		for _, s := range p.subs {
 			_ = s.Unsubscribe()
 		}

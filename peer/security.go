@@ -89,10 +89,13 @@ func (c Config) ClientOptions() ([]nats.Option, error) {
 // warnExposed logs, once at start, that a peer reachable from other
 // machines lets anyone call it.
 func (p *Peer) warnExposed() {
-	if p.cfg.Secret != "" {
+	if ip := net.ParseIP(p.cfg.Host); ip != nil && ip.IsLoopback() {
 		return
 	}
-	if ip := net.ParseIP(p.cfg.Host); ip != nil && ip.IsLoopback() {
+	if p.cfg.Secret != "" {
+		if p.cfg.TLSCert == "" {
+			p.log.Warn("appnet: NET_SECRET without NET_TLS_*: the secret travels in clear text, and discovery presents it to whatever answers as a peer on the scanned addresses; use TLS with it on a shared network")
+		}
 		return
 	}
 	p.log.Warn("appnet: no NET_SECRET: anyone who can reach " + p.cfg.Host + " can call this peer's connections and join its cluster; set NET_SECRET (and NET_TLS_*) on a shared network")

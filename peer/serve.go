@@ -18,13 +18,24 @@ import (
 func (p *Peer) dispatch(prefix string, group bool) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		c := &call{p: p, m: m, connection: connectionOf(prefix, m.Subject), group: group}
+		if m.Reply == "" {
+			return // nothing to answer; a publish to a call subject is ignored
+		}
 		select {
 		case p.slots <- struct{}{}:
 		default:
 			c.fail(CodeBusy, "peer busy: "+strconv.Itoa(cap(p.slots))+" calls in flight", nil, "")
 			return
 		}
+		// Close waits for every handler started before it; none starts after.
+		p.closeMu.RLock()
+		if p.closing {
+			p.closeMu.RUnlock()
+			<-p.slots
+			return
+		}
 		p.handlers.Add(1)
+		p.closeMu.RUnlock()
 		go func() {
 			defer func() {
 				<-p.slots
