@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -74,11 +75,18 @@ func newContract(version int) (contract, error) {
 func demoPeer(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet(demoPeerCommand, flag.ContinueOnError)
 	version := fs.Int("version", 1, "version of the contract to serve")
+	withStdin := fs.Bool("exit-with-stdin", false, "stop when standard input ends (the demo holds it open)")
 	if err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if _, err := newContract(*version); err != nil {
 		return err
+	}
+	if *withStdin {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
 	}
 	p, err := bus.New(ctx)
 	if err != nil {
@@ -96,6 +104,10 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	// A reader that stops early (`appnet demo | head`) must not kill the
+	// demo before it stops its peers: with SIGPIPE ignored, writes fail
+	// instead.
+	signal.Ignore(syscall.SIGPIPE)
 	cfg, err := peer.ConfigFromEnv()
 	if err != nil {
 		return err
@@ -246,15 +258,24 @@ func decoded(id peer.ID) string {
 
 // child is a demo peer process.
 type child struct {
-	cmd  *exec.Cmd
-	id   peer.ID
-	done chan struct{}
-	err  error
+	cmd   *exec.Cmd
+	stdin io.Closer
+	id    peer.ID
+	done  chan struct{}
+	err   error
 }
 
 // startChild starts a demo peer and waits until it says it is ready.
 func startChild(ctx context.Context, exe string, cfg peer.Config, version int) (*child, error) {
-	cmd := exec.Command(exe, demoPeerCommand, fmt.Sprintf("--version=%d", version))
+	cmd := exec.Command(exe, demoPeerCommand, fmt.Sprintf("--version=%d", version), "--exit-with-stdin")
+	// The peer ends when the demo does, however it ends: its standard input
+	// is a pipe from the demo, and on Linux it also gets the parent-death
+	// signal.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.SysProcAttr = dieWithParent()
 	cmd.Env = append(os.Environ(),
 		"NET_HOST="+cfg.Host,
 		fmt.Sprintf("NET_PORT_START=%d", cfg.PortStart),
@@ -270,7 +291,7 @@ func startChild(ctx context.Context, exe string, cfg peer.Config, version int) (
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, done: make(chan struct{})}
+	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	ready := make(chan peer.ID, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
