@@ -91,6 +91,9 @@ func startWithInput(t *testing.T, name string, env []string, args ...string) (*p
 func startCmd(t *testing.T, name string, cmd *exec.Cmd, env []string) *proc {
 	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = dieWithTest() // even if the test binary is killed
+	}
 	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), grew: make(chan struct{})}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
