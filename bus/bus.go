@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/appnet-go/appnet/discovery"
@@ -148,6 +149,9 @@ var (
 	registry    = peer.NewRegistry()
 	defaultMu   sync.Mutex
 	defaultPeer *Peer
+	// started is defaultPeer for readers that must not wait while
+	// Default starts it (local calls).
+	started     atomic.Pointer[Peer]
 	defaultOpts []peer.Option
 )
 
@@ -182,6 +186,7 @@ func Default() (*Peer, error) {
 		return nil, fmt.Errorf("starting the default peer: %w", err)
 	}
 	defaultPeer = p
+	started.Store(p)
 	return p, nil
 }
 
@@ -192,6 +197,7 @@ func Close() error {
 	if defaultPeer == nil {
 		return nil
 	}
+	started.Store(nil)
 	err := defaultPeer.Close()
 	defaultPeer = nil
 	return err

@@ -64,11 +64,9 @@ func (c *Connection[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error)
 		return zero, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if _, ok := peer.FromContext(ctx); !ok {
-		defaultMu.Lock()
-		if defaultPeer != nil {
-			ctx = peer.NewContext(ctx, defaultPeer.Peer)
+		if p := started.Load(); p != nil {
+			ctx = peer.NewContext(ctx, p.Peer)
 		}
-		defaultMu.Unlock()
 	}
 	out, err := registry.Call(ctx, c.name, arg)
 	if err != nil {
