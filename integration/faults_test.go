@@ -37,6 +37,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,45 +315,17 @@ type caller struct {
 func startCaller(t *testing.T, name string, env []string) *caller {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), env...), helperEnv+"=caller")
-	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), grew: make(chan struct{})}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			close(p.grew)
-			p.grew = make(chan struct{})
-			p.mu.Unlock()
-		}
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-		close(p.done)
-	}()
+	p := startCmd(t, name, cmd, append(slices.Clone(env), helperEnv+"=caller"))
 	c := &caller{proc: p, stdin: stdin}
+	// Cleanups run last-in first-out: stdin closes before startCmd's stop.
 	t.Cleanup(func() {
 		c.mu.Lock()
 		_ = c.stdin.Close()
 		c.mu.Unlock()
-		p.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.output())
-		}
 	})
 	c.id = peer.ID(p.waitLine("ready ", 30*time.Second))
 	return c

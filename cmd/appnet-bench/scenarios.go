@@ -254,23 +254,30 @@ func loopback(urls ...string) error {
 	return nil
 }
 
-// setupRawStandalone: a child runs a server and a responder, a TCP client
-// of it or (inProcess, the "direct" scenario) an in-process one; this
-// process is a TCP client requester.
-func setupRawStandalone(ctx context.Context, exe string, o options, cs *children, port int, inProcess bool, profile []string) (callFunc, func(), error) {
+// startRawChild starts a child running a server on port and a responder,
+// a TCP client of it or an in-process one, and checks what it says.
+func startRawChild(ctx context.Context, exe string, o options, cs *children, port int, inProcess bool, profile []string) (*child, error) {
 	args := append([]string{"-role", roleRaw, "-host", o.host, "-port", strconv.Itoa(port)}, profile...)
 	if inProcess {
 		args = append(args, "-inprocess")
 	}
 	c, err := startChild(ctx, exe, nil, args...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cs.add(c)
 	if len(c.ready) != 2 {
-		return nil, nil, fmt.Errorf("raw child said %q", c.ready)
+		return nil, fmt.Errorf("raw child said %q", c.ready)
 	}
-	if err := loopback(c.ready...); err != nil {
+	return c, loopback(c.ready...)
+}
+
+// setupRawStandalone: a child runs a server and a responder, a TCP client
+// of it or (inProcess, the "direct" scenario) an in-process one; this
+// process is a TCP client requester.
+func setupRawStandalone(ctx context.Context, exe string, o options, cs *children, port int, inProcess bool, profile []string) (callFunc, func(), error) {
+	c, err := startRawChild(ctx, exe, o, cs, port, inProcess, profile)
+	if err != nil {
 		return nil, nil, err
 	}
 	nc, err := nats.Connect(c.ready[0], nats.NoReconnect(), nats.Name("appnet-bench requester"))
@@ -289,19 +296,8 @@ func setupRawStandalone(ctx context.Context, exe string, o options, cs *children
 // runs a server routed to the child's and a requester, each client TCP or
 // in-process.
 func setupRawRouted(ctx context.Context, exe string, o options, cs *children, inProcess bool, profile []string) (callFunc, func(), error) {
-	args := append([]string{"-role", roleRaw, "-host", o.host, "-port", strconv.Itoa(o.port + routedOffset)}, profile...)
-	if inProcess {
-		args = append(args, "-inprocess")
-	}
-	c, err := startChild(ctx, exe, nil, args...)
+	c, err := startRawChild(ctx, exe, o, cs, o.port+routedOffset, inProcess, profile)
 	if err != nil {
-		return nil, nil, err
-	}
-	cs.add(c)
-	if len(c.ready) != 2 {
-		return nil, nil, fmt.Errorf("raw child said %q", c.ready)
-	}
-	if err := loopback(c.ready...); err != nil {
 		return nil, nil, err
 	}
 	s, nc, err := rawServer(ctx, o.host, o.port+routedOffset+1, inProcess)
