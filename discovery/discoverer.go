@@ -205,7 +205,7 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 		inScope[h] = true
 	}
 	found := map[peer.ID]peer.Info{}
-	known := map[string]bool{net.JoinHostPort(cfg.Host, strconv.Itoa(d.p.Info().Port)): true}
+	known := map[string]bool{net.JoinHostPort(cfg.Host, strconv.Itoa(d.p.Server().Port())): true}
 	for id, info := range d.gather(ctx) {
 		if inScope[info.Host] {
 			found[id] = info
@@ -241,10 +241,7 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 	if err != nil {
 		return nil, err
 	}
-	clientOpts, err := cfg.ClientOptions()
-	if err != nil {
-		return nil, err
-	}
+	clientOpts := d.p.ClientOptions()
 	var fresh []peer.Info
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -349,7 +346,7 @@ func isAuthError(err error) bool {
 
 // FetchInfo asks the peer of a hit for its info over a short-lived
 // connection to the peer's own server, without joining its cluster. opts
-// are the client's credentials ([peer.Config.ClientOptions]).
+// are the client's credentials ([peer.Peer.ClientOptions]).
 func FetchInfo(ctx context.Context, h Hit, timeout time.Duration, opts ...nats.Option) (peer.Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

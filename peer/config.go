@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -258,7 +259,7 @@ func defaultRouteInterface() string {
 	if err != nil {
 		return ""
 	}
-	lines := splitLines(string(data))
+	lines := strings.Split(string(data), "\n")
 	for _, line := range lines[min(1, len(lines)):] {
 		var ifc, dest string
 		if n, _ := fmt.Sscan(line, &ifc, &dest); n == 2 && dest == "00000000" {
@@ -266,20 +267,4 @@ func defaultRouteInterface() string {
 		}
 	}
 	return ""
-}
-
-func splitLines(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		out = append(out, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
 }

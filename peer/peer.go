@@ -43,7 +43,8 @@ type Peer struct {
 	handlers   sync.WaitGroup
 	subs       []*nats.Subscription
 	stats      statsTable
-	slow       sync.Map // *nats.Subscription -> func(), told when NATS drops for it
+	slow       sync.Map      // *nats.Subscription -> func(), told when NATS drops for it
+	clientOpts []nats.Option // what this peer presents as a client of other peers
 
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // guards closing against handlers.Add in dispatch
@@ -128,6 +129,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 		started: time.Now().UTC().Round(0),
 		slots:   make(chan struct{}, cfg.MaxInFlight),
 	}
+	p.clientOpts = clientOptions(cfg.Secret, tlsConfig)
 	p.self = FriendlyID{Host: cfg.Host, Port: srv.Port(), Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
 	p.log = log.With("peer", p.id)
 	p.base, p.stop = context.WithCancel(context.Background())
@@ -142,11 +144,8 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 
 // connect opens the in-process connection and the peer's subscriptions.
 func (p *Peer) connect() error {
-	secret := []nats.Option{}
-	if p.cfg.Secret != "" {
-		secret = append(secret, nats.Token(p.cfg.Secret.reveal()))
-	}
-	nc, err := nats.Connect(p.srv.ClientURL(), append(secret,
+	// In-process: the secret is checked, TLS is not (no handshake).
+	nc, err := nats.Connect(p.srv.ClientURL(), append(clientOptions(p.cfg.Secret, nil),
 		nats.InProcessServer(p.srv.NATS()),
 		nats.Name("appnet peer "+string(p.id)),
 		nats.NoReconnect(),
@@ -172,11 +171,7 @@ func (p *Peer) connect() error {
 	if p.cfg.Dev {
 		p.Caller.log = p.log
 	}
-	clientOpts, err := p.cfg.ClientOptions()
-	if err != nil {
-		return err
-	}
-	p.Caller.direct = newDirect(clientOpts, p.log)
+	p.Caller.direct = newDirect(p.clientOpts, p.log)
 	group := p.cfg.Group
 	for _, s := range []struct {
 		subject, queue string

@@ -72,19 +72,28 @@ func (c Config) TLSConfig() (*tls.Config, error) {
 // peers of this configuration: the secret as token, and TLS with the
 // peer's certificate.
 func (c Config) ClientOptions() ([]nats.Option, error) {
-	var opts []nats.Option
-	if c.Secret != "" {
-		opts = append(opts, nats.Token(c.Secret.reveal()))
-	}
 	t, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
+	return clientOptions(c.Secret, t), nil
+}
+
+func clientOptions(secret Redacted, t *tls.Config) []nats.Option {
+	var opts []nats.Option
+	if secret != "" {
+		opts = append(opts, nats.Token(secret.reveal()))
+	}
 	if t != nil {
 		opts = append(opts, nats.Secure(t))
 	}
-	return opts, nil
+	return opts
 }
+
+// ClientOptions returns the nats.go options (the secret, TLS) a client
+// needs to talk to peers of this peer's configuration, loaded once at
+// start.
+func (p *Peer) ClientOptions() []nats.Option { return p.clientOpts }
 
 // warnExposed logs, once at start, that a peer reachable from other
 // machines lets anyone call it.

@@ -58,10 +58,6 @@ type call struct {
 func (c *call) serve() {
 	p, m := c.p, c.m
 	start := time.Now()
-	if m.Reply == "" {
-		p.log.Debug("appnet: call without a reply subject ignored", "subject", m.Subject)
-		return
-	}
 	h, ok := p.reg.Lookup(c.connection)
 	if !ok {
 		c.fail(CodeUnknownConnection, p.reg.unknownConnection(p.id, c.connection), nil, flags.InvalidConnection)
