@@ -42,8 +42,11 @@
 //   - group: a group call to 3 responder processes (sequential and from
 //     8 callers) and a scatter-gather over 5, appnet and raw nats.go.
 //
-// Each measurement is repeated -reps times, with fresh processes each
-// time, and the tables show medians (min..max). The Python figures are
+// The call topologies run side by side and are measured in turns, a tenth
+// of their calls at a time, so that a busy spell of a shared machine slows
+// them alike and their ratios hold. Each measurement is repeated -reps
+// times, with fresh processes each time, and the tables show medians
+// (min..max). The Python figures are
 // the constants of the project's ANCHORS.md. The figures are checked
 // against the project's targets.
 //
@@ -57,7 +60,7 @@
 //
 // Every process stays on loopback: the call scenarios on -host, which
 // must be in 127.0.0.0/8, on ports from -port (the peers use
-// -port..-port+5, the raw servers -port+10, -port+12 and -port+20..21);
+// -port..-port+5, the raw servers -port+10, -port+12, -port+20..21 and -port+22..23);
 // the others on -subnet (a /24 of 127.0.0.0/8), on ports -port..-port+25;
 // cluster listeners take ephemeral ports. Children are the bench binary
 // itself (os.Executable) started with a hidden role argument; they are

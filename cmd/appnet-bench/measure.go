@@ -42,6 +42,24 @@ func warmUp(ctx context.Context, call callFunc, n, callers int) error {
 // rate, and the CPU time per call the processes pids used meanwhile. It
 // stops at the first error or when ctx ends.
 func measure(ctx context.Context, call callFunc, n, callers int, pids []int) (sample, error) {
+	r, err := measureBlock(ctx, call, n, callers, pids)
+	if err != nil {
+		return sample{}, err
+	}
+	return summarize(r), nil
+}
+
+// A block is the raw figures of one measurement; blocks of one topology
+// measured in turns with others are summarized together.
+type block struct {
+	lats  []time.Duration
+	wall  time.Duration
+	cpu   time.Duration // of the processes measured, in all
+	cpuOK bool
+}
+
+// measureBlock is measure without the summary.
+func measureBlock(ctx context.Context, call callFunc, n, callers int, pids []int) (block, error) {
 	callers = min(callers, n)
 	var (
 		next     atomic.Int64
@@ -77,11 +95,32 @@ func measure(ctx context.Context, call callFunc, n, callers int, pids []int) (sa
 	wall := time.Since(start)
 	cpuAfter, err := totalCPU(pids)
 	if firstErr != nil {
-		return sample{}, firstErr
+		return block{}, firstErr
 	}
 	all := slices.Concat(lats...)
 	if len(all) < n {
-		return sample{}, fmt.Errorf("made %d of %d calls: %w", len(all), n, context.Cause(ctx))
+		return block{}, fmt.Errorf("made %d of %d calls: %w", len(all), n, context.Cause(ctx))
+	}
+	return block{lats: all, wall: wall, cpu: cpuAfter - cpuBefore, cpuOK: cpuErr == nil && err == nil && len(pids) > 0}, nil
+}
+
+// summarize returns the percentiles of every call of blocks, their rate over
+// the blocks' wall time, and their CPU time per call if every block has it.
+func summarize(blocks ...block) sample {
+	var (
+		all  []time.Duration
+		wall time.Duration
+		cpu  time.Duration
+	)
+	cpuOK := true
+	for _, r := range blocks {
+		all = append(all, r.lats...)
+		wall += r.wall
+		cpu += r.cpu
+		cpuOK = cpuOK && r.cpuOK
+	}
+	if len(all) == 0 {
+		return sample{}
 	}
 	slices.Sort(all)
 	out := sample{
@@ -89,10 +128,10 @@ func measure(ctx context.Context, call callFunc, n, callers int, pids []int) (sa
 		p99:  percentile(all, 0.99),
 		rate: float64(len(all)) / wall.Seconds(),
 	}
-	if cpuErr == nil && err == nil && len(pids) > 0 {
-		out.cpu = (cpuAfter - cpuBefore) / time.Duration(len(all))
+	if cpuOK {
+		out.cpu = cpu / time.Duration(len(all))
 	}
-	return out, nil
+	return out
 }
 
 // totalCPU returns the CPU time the processes pids have used.

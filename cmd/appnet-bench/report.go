@@ -110,7 +110,7 @@ func printCalls(w io.Writer, o options, r *results, calls []scenario) {
 	p50 := func(s sample) float64 { return us(s.p50) }
 	rate := func(s sample) float64 { return s.rate }
 	app := appnetCall
-	fmt.Fprintln(w, "\ntargets (ratios: median [min..max] of the per-rep ratios, each rep's figures measured minutes apart at most)")
+	fmt.Fprintln(w, "\ntargets (ratios: median [min..max] of the per-rep ratios, each rep's topologies measured in turns of 1/10 of their calls)")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "measure\tvalue\ttarget\tmet\t")
 	row := func(what string, xs []float64, format, target string, ok func(float64) bool) {

@@ -25,7 +25,8 @@ const (
 	standaloneOffset = 10 // raw standalone server
 	directOffset     = 12 // raw direct: the responder's server
 	routedOffset     = 20 // raw routed: the child's server; the bench's is the next port
-	portSpan         = routedOffset + 1
+	routedInOffset   = 22 // the same, in-process clients
+	portSpan         = routedInOffset + 1
 )
 
 // A scenario is one topology measured.
@@ -107,10 +108,10 @@ type results struct {
 	load0, load string        // /proc/loadavg before and after
 }
 
-// measureAll runs every scenario o.reps times, starting each repetition
-// with a different scenario so that none is always first: the call
-// scenarios first, back to back (their ratios pair figures measured
-// minutes apart at most), then the others.
+// measureAll runs every scenario o.reps times: in each repetition the
+// call scenarios together, measured in turns (see runCalls), then the
+// others, starting each repetition with a different one so that none is
+// always first.
 func measureAll(ctx context.Context, exe string, o options, progress io.Writer) (*results, error) {
 	res := &results{seq: map[scenario][]sample{}, conc: map[scenario][]sample{}, otherCPU: -1}
 	res.load0 = loadAverage()
@@ -134,83 +135,124 @@ func measureAll(ctx context.Context, exe string, o options, progress io.Writer) 
 		}
 	}
 	for rep := range o.reps {
-		for _, group := range [][]scenario{calls, others} {
-			for i := range group {
-				sc := group[(rep+i)%len(group)]
-				fmt.Fprintf(progress, "rep %d/%d: %s\n", rep+1, o.reps, sc.title)
-				var err error
-				if isCall(sc) {
-					err = runScenario(ctx, exe, o, sc, rep, res)
-				} else {
-					err = runExtra(ctx, exe, o, sc, res, progress)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("rep %d, %s: %w", rep+1, sc.title, err)
-				}
+		if len(calls) > 0 {
+			fmt.Fprintf(progress, "rep %d/%d: calls, %d topologies in turns\n", rep+1, o.reps, len(calls))
+			if err := runCalls(ctx, exe, o, calls, rep, res); err != nil {
+				return nil, fmt.Errorf("rep %d, calls: %w", rep+1, err)
+			}
+		}
+		for i := range others {
+			sc := others[(rep+i)%len(others)]
+			fmt.Fprintf(progress, "rep %d/%d: %s\n", rep+1, o.reps, sc.title)
+			if err := runExtra(ctx, exe, o, sc, res, progress); err != nil {
+				return nil, fmt.Errorf("rep %d, %s: %w", rep+1, sc.title, err)
 			}
 		}
 	}
 	return res, nil
 }
 
-// runScenario sets a scenario up, measures it sequentially and with
-// o.callers callers, and stops its processes, on every path.
-func runScenario(ctx context.Context, exe string, o options, sc scenario, rep int, res *results) error {
+// callRounds is how many turns each call topology takes: its calls are
+// made in that many blocks, between blocks of the other topologies, so
+// that a slow minute of this shared machine slows every topology alike.
+const callRounds = 10
+
+// A topology is one call scenario, set up and ready to measure.
+type topology struct {
+	sc   scenario
+	call callFunc
+	pids []int // every process it involves, this one included
+}
+
+// runCalls sets up every call scenario of scs at once, then measures them
+// in turns: o.n sequential calls each, in callRounds blocks taken round
+// robin, then the same with o.callers callers. Its processes stop on every
+// path.
+func runCalls(ctx context.Context, exe string, o options, scs []scenario, rep int, res *results) error {
 	var cs children
 	defer cs.stopAll()
+	var closers []func()
+	defer func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}()
 	var (
-		call    callFunc
-		closeFn func()
-		err     error
+		tops   []topology
+		appnet *appnetSetup
 	)
-	// Children write a CPU profile each when -cpuprofile is set.
-	var profile []string
-	if o.cpuprofile != "" {
-		profile = []string{"-cpuprofile", filepath.Join(o.cpuprofile, fmt.Sprintf("%s-rep%d-child.pprof", sc.key, rep+1))}
+	for _, sc := range scs {
+		// Children write a CPU profile each when -cpuprofile is set.
+		var profile []string
+		if o.cpuprofile != "" {
+			profile = []string{"-cpuprofile", filepath.Join(o.cpuprofile, fmt.Sprintf("%s-rep%d-child.pprof", sc.key, rep+1))}
+		}
+		n := len(cs)
+		var (
+			call    callFunc
+			closeFn func()
+			err     error
+		)
+		switch sc {
+		case rawStandalone:
+			call, closeFn, err = setupRawStandalone(ctx, exe, o, &cs, o.port+standaloneOffset, false, profile)
+		case rawDirect:
+			call, closeFn, err = setupRawStandalone(ctx, exe, o, &cs, o.port+directOffset, true, profile)
+		case rawRoutedTCP:
+			call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, false, profile)
+		case rawRoutedIn:
+			call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, true, profile)
+		case appnetCall:
+			if appnet, err = setupAppnet(ctx, exe, o, &cs, res, profile); err == nil {
+				closeFn = appnet.close
+				call, err = appnet.caller(ctx)
+			}
+		default:
+			err = fmt.Errorf("unknown scenario %q", sc.key)
+		}
+		if closeFn != nil {
+			closers = append(closers, closeFn)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.title, err)
+		}
+		pids := []int{os.Getpid()}
+		for _, c := range cs[n:] {
+			pids = append(pids, c.pid())
+		}
+		tops = append(tops, topology{sc: sc, call: call, pids: pids})
 	}
-	switch sc {
-	case rawStandalone:
-		call, closeFn, err = setupRawStandalone(ctx, exe, o, &cs, o.port+standaloneOffset, false, profile)
-	case rawDirect:
-		call, closeFn, err = setupRawStandalone(ctx, exe, o, &cs, o.port+directOffset, true, profile)
-	case rawRoutedTCP:
-		call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, false, profile)
-	case rawRoutedIn:
-		call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, true, profile)
-	case appnetCall:
-		call, closeFn, err = setupAppnet(ctx, exe, o, &cs, res, profile)
-	default:
-		err = fmt.Errorf("unknown scenario %q", sc.key)
-	}
-	if err != nil {
-		return err
-	}
-	defer closeFn()
+
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	warm := max(200, o.n/10)
-	if err := warmUp(ctx, call, warm, 1); err != nil {
-		return cs.explain(fmt.Errorf("warm-up: %w", err))
+	for _, callers := range []int{1, o.callers} {
+		for _, t := range tops {
+			if err := warmUp(ctx, t.call, max(200, o.n/10), callers); err != nil {
+				return cs.explain(fmt.Errorf("%s: warm-up with %d callers: %w", t.sc.title, callers, err))
+			}
+		}
+		blocks := make([][]block, len(tops))
+		size := max(1, o.n/callRounds)
+		for round := range callRounds {
+			for i := range tops {
+				i := (round + i) % len(tops)
+				b, err := measureBlock(ctx, tops[i].call, size, callers, tops[i].pids)
+				if err != nil {
+					return cs.explain(fmt.Errorf("%s, %d callers: %w", tops[i].sc.title, callers, err))
+				}
+				blocks[i] = append(blocks[i], b)
+			}
+		}
+		into := res.seq
+		if callers > 1 {
+			into = res.conc
+		}
+		for i, t := range tops {
+			into[t.sc] = append(into[t.sc], summarize(blocks[i]...))
+		}
 	}
-	pids := []int{os.Getpid()}
-	for _, c := range cs {
-		pids = append(pids, c.pid())
-	}
-	seq, err := measure(ctx, call, o.n, 1, pids)
-	if err != nil {
-		return cs.explain(fmt.Errorf("sequential: %w", err))
-	}
-	if err := warmUp(ctx, call, warm, o.callers); err != nil {
-		return cs.explain(fmt.Errorf("concurrent warm-up: %w", err))
-	}
-	conc, err := measure(ctx, call, o.n, o.callers, pids)
-	if err != nil {
-		return cs.explain(fmt.Errorf("%d callers: %w", o.callers, err))
-	}
-	res.seq[sc] = append(res.seq[sc], seq)
-	res.conc[sc] = append(res.conc[sc], conc)
-	if sc == appnetCall {
-		if rss, err := readRSS(cs[0].pid()); err == nil {
+	if appnet != nil {
+		if rss, err := readRSS(appnet.childPID); err == nil {
 			res.loadRSS = append(res.loadRSS, rss)
 		}
 	}
@@ -296,11 +338,15 @@ func setupRawStandalone(ctx context.Context, exe string, o options, cs *children
 // runs a server routed to the child's and a requester, each client TCP or
 // in-process.
 func setupRawRouted(ctx context.Context, exe string, o options, cs *children, inProcess bool, profile []string) (callFunc, func(), error) {
-	c, err := startRawChild(ctx, exe, o, cs, o.port+routedOffset, inProcess, profile)
+	port := o.port + routedOffset
+	if inProcess {
+		port = o.port + routedInOffset
+	}
+	c, err := startRawChild(ctx, exe, o, cs, port, inProcess, profile)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, nc, err := rawServer(ctx, o.host, o.port+routedOffset+1, inProcess)
+	s, nc, err := rawServer(ctx, o.host, port+1, inProcess)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -317,10 +363,18 @@ func setupRawRouted(ctx context.Context, exe string, o options, cs *children, in
 	return call, closeFn, nil
 }
 
+// appnetSetup is the appnet topology: a responder peer in a child and
+// the caller peer in this process.
+type appnetSetup struct {
+	p        *bus.Peer
+	target   peer.ID
+	childPID int // the responder's
+}
+
 // setupAppnet: a child runs the responder peer; once it has settled, its
 // RSS is read; then this process starts the caller peer, which meshes with
 // it by scanning the host's port range.
-func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *results, profile []string) (callFunc, func(), error) {
+func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *results, profile []string) (*appnetSetup, error) {
 	env := []string{
 		"NET_HOST=" + o.host,
 		"NET_PORT_START=" + strconv.Itoa(o.port),
@@ -329,19 +383,19 @@ func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *
 	}
 	c, err := startChild(ctx, exe, env, append([]string{"-role", rolePeer}, profile...)...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cs.add(c)
+	a := &appnetSetup{childPID: c.pid()}
 	if len(c.ready) < 1 {
-		return nil, nil, fmt.Errorf("peer child said %q", c.ready)
+		return nil, fmt.Errorf("peer child said %q", c.ready)
 	}
-	target, err := peer.ParseID(c.ready[0])
-	if err != nil {
-		return nil, nil, err
+	if a.target, err = peer.ParseID(c.ready[0]); err != nil {
+		return nil, err
 	}
 	rss, err := settledRSS(ctx, c.pid())
 	if err != nil {
-		return nil, nil, fmt.Errorf("idle RSS: %w", err)
+		return nil, fmt.Errorf("idle RSS: %w", err)
 	}
 	res.idleRSS = append(res.idleRSS, rss)
 
@@ -350,23 +404,27 @@ func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *
 	cfg.Registry = peer.NewRegistry()
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start, cancel := context.WithTimeout(ctx, 10*time.Second)
-	p, err := bus.Start(start, cfg)
+	a.p, err = bus.Start(start, cfg)
 	cancel()
-	if err != nil {
-		return nil, nil, err
+	return a, err
+}
+
+func (a *appnetSetup) close() {
+	if a.p != nil {
+		a.p.Close()
 	}
+}
+
+// caller returns a call of the responder's pass_through, once it answers.
+func (a *appnetSetup) caller(ctx context.Context) (callFunc, error) {
 	call := func(ctx context.Context) error {
-		out, err := p.Call(ctx, target, peer.ConnPassThrough, payload)
+		out, err := a.p.Call(ctx, a.target, peer.ConnPassThrough, payload)
 		if err != nil {
 			return err
 		}
 		return checkEcho(out)
 	}
-	if err := waitReady(ctx, call); err != nil {
-		p.Close()
-		return nil, nil, err
-	}
-	return call, func() { p.Close() }, nil
+	return call, waitReady(ctx, call)
 }
 
 // loadAverage returns the first three fields of /proc/loadavg, or "?".
