@@ -16,7 +16,7 @@ type Event[T any] struct {
 	name      string
 	transform func(T) (any, error)
 	err       error
-	emitters  sync.Map // *peer.Peer -> *events.Emitter
+	emitters  sync.Map // *peer.Peer -> *events.Emitter, until the peer closes
 }
 
 // NewEvent declares an event. transform, if not nil, turns each emitted
@@ -61,7 +61,10 @@ func (e *Event[T]) EmitFrom(p *Peer, v T) error {
 		if err != nil {
 			return err
 		}
-		em, _ = e.emitters.LoadOrStore(p.Peer, fresh)
+		var loaded bool
+		if em, loaded = e.emitters.LoadOrStore(p.Peer, fresh); !loaded {
+			context.AfterFunc(p.Context(), func() { e.emitters.Delete(p.Peer) })
+		}
 	}
 	return em.(*events.Emitter).Emit(value)
 }
