@@ -25,6 +25,7 @@ var bin string
 // programs are built once per test run: name -> package.
 var programs = map[string]string{
 	"appnet":       "./cmd/appnet",
+	"appnet-bench": "./cmd/appnet-bench",
 	"simple-peer1": "./examples/simple_connection/peer1",
 	"simple-peer2": "./examples/simple_connection/peer2",
 	"tagged-peer1": "./examples/simple_tagged_connection/peer1",

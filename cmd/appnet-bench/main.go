@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.n, "n", 20000, "calls per measurement (sequential, and in all for the concurrent one)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; the table shows medians")
 	fs.StringVar(&o.host, "host", "127.0.0.1", "address every process binds: must be in 127.0.0.0/8")
-	fs.IntVar(&o.port, "port", 24000, "first port: call peers use port..port+5, raw servers port+10, port+12 and port+20..21; the other scenarios port..port+25 on -subnet")
+	fs.IntVar(&o.port, "port", 24000, "first port: call peers use port..port+5, raw servers port+10, port+12 and port+20..23; the other scenarios port..port+25 on -subnet")
 	fs.IntVar(&o.callers, "callers", 8, "concurrent callers of the concurrent measurement")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound of one measurement")
 	only := fs.String("only", "", "measure only these scenarios, comma-separated: "+scenarioKeys()+"; or the sets calls, discovery")
