@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,6 +26,10 @@ const DefaultClusterName = "appnet"
 // ErrRangeFull is returned by [Start] when no port of the range could be
 // bound.
 var ErrRangeFull = errors.New("no free port in range")
+
+// ErrHostNotLocal is returned by [Start] when the host is not an address
+// of this machine, so no port of any range can be bound on it.
+var ErrHostNotLocal = errors.New("not an address of this machine")
 
 // Config says where and how to start the server.
 type Config struct {
@@ -92,6 +97,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
+		}
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, fmt.Errorf("embedded: host %s: %w", cfg.Host, ErrHostNotLocal)
 		}
 		refused = append(refused, fmt.Sprintf("%d: %v", port, err))
 	}

@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,8 +35,7 @@ type Config struct {
 	Hub bool `envconfig:"IS_HUB"`
 	// Dev logs every local and remote call at debug level.
 	Dev bool `envconfig:"DEV"`
-	// ThreadLimit is how many hosts × ports a scan probes at once; 0 or
-	// less means one.
+	// ThreadLimit is how many hosts × ports a scan probes at once.
 	ThreadLimit int `envconfig:"THREAD_LIMIT" default:"5"`
 	// Scan lists the hosts a network discovery scans: IPv4 addresses and
 	// CIDR blocks, comma-separated (at most a /16). Empty means the
@@ -98,6 +98,10 @@ func DefaultConfig() Config {
 func ConfigFromEnv() (Config, error) {
 	var c Config
 	if err := envconfig.Process(EnvPrefix, &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, fmt.Errorf("%w: %s=%q: want %s", ErrConfig, pe.KeyName, pe.Value, expected(pe.TypeName))
+		}
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if _, set := os.LookupEnv("NET_PORT_START"); !set {
@@ -106,6 +110,9 @@ func ConfigFromEnv() (Config, error) {
 			if err != nil {
 				return Config{}, fmt.Errorf("%w: NET_PORT=%q: want a port number", ErrConfig, v)
 			}
+			if p < 1 || p > 65535 {
+				return Config{}, fmt.Errorf("%w: NET_PORT=%d: want a port in 1..65535", ErrConfig, p)
+			}
 			c.PortStart = p
 		}
 	}
@@ -113,6 +120,19 @@ func ConfigFromEnv() (Config, error) {
 		c.Host = DefaultHost()
 	}
 	return c, c.Validate()
+}
+
+// expected says what a variable of a Go type must hold.
+func expected(typeName string) string {
+	switch typeName {
+	case "int":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "time.Duration":
+		return "a duration such as 250ms, 5s or 1m"
+	}
+	return "a value of type " + typeName
 }
 
 var groupRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -146,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if err := ValidateGroup(c.Group); err != nil {
 		return fmt.Errorf("%w: NET_GROUP: %v", ErrConfig, err)
+	}
+	if c.ThreadLimit < 1 {
+		return fmt.Errorf("%w: NET_THREAD_LIMIT=%d: want at least 1 concurrent probe", ErrConfig, c.ThreadLimit)
 	}
 	if c.ScanMaxHosts < 1 {
 		return fmt.Errorf("%w: NET_SCAN_MAX_HOSTS=%d: want at least 1", ErrConfig, c.ScanMaxHosts)

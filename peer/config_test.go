@@ -35,11 +35,14 @@ func TestConfigFromEnv(t *testing.T) {
 
 func TestConfigFromEnvNamesTheBadVariable(t *testing.T) {
 	for _, tc := range []struct{ name, value, says string }{
-		{"NET_PORT_START", "abc", "PORT_START"},
+		{"NET_PORT_START", "abc", `NET_PORT_START="abc": want a whole number`},
 		{"NET_PORT", "x", "NET_PORT"},
+		{"NET_PORT", "99999", "NET_PORT=99999"},
+		{"NET_THREAD_LIMIT", "-1", "NET_THREAD_LIMIT=-1"},
+		{"NET_CALL_TIMEOUT", "soon", `NET_CALL_TIMEOUT="soon": want a duration`},
 		{"NET_PORT_RANGE", "70000", "NET_PORT_RANGE"},
 		{"NET_GROUP", "a.b", "NET_GROUP"},
-		{"NET_IS_HUB", "maybe", "IS_HUB"},
+		{"NET_IS_HUB", "maybe", `NET_IS_HUB="maybe": want true or false`},
 		{"NET_HOST", "example.com", "NET_HOST"},
 		{"NET_SCAN_TIMEOUT", "-1s", "NET_SCAN_TIMEOUT"},
 		{"NET_TLS_CERT", "/nonexistent.pem", "NET_TLS_KEY"},

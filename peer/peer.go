@@ -85,8 +85,9 @@ type Info struct {
 
 // Start starts a peer from cfg with opts applied on top. It returns once the
 // peer serves calls; ctx bounds the start only. The error wraps
-// [ErrConfig] for a bad configuration and [embedded.ErrRangeFull] when no
-// port of the range is free.
+// [ErrConfig] for a bad configuration (and, with it,
+// [embedded.ErrHostNotLocal] when Host is not this machine's), and
+// [embedded.ErrRangeFull] when no port of the range is free.
 func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	for _, o := range opts {
 		o(&cfg)
@@ -117,6 +118,9 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 		TLS:       tlsConfig,
 		Logger:    log,
 	})
+	if errors.Is(err, embedded.ErrHostNotLocal) {
+		return nil, fmt.Errorf("%w: NET_HOST=%q: %w; give one of this machine's addresses, or leave it unset", ErrConfig, cfg.Host, embedded.ErrHostNotLocal)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("starting peer: %w", err)
 	}

@@ -142,6 +142,17 @@ func TestStartFullRangeIsAClearError(t *testing.T) {
 	}
 }
 
+// A host that is no address of this machine is a configuration error
+// naming NET_HOST, not six "cannot assign requested address" refusals.
+// Only a bind is tried (192.0.2.1 is TEST-NET-1): no packet is sent.
+func TestStartOnAForeignHostNamesNetHost(t *testing.T) {
+	t.Parallel()
+	_, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost("192.0.2.1"), peer.WithPorts(testnet.Ports(t), 5))
+	if !errors.Is(err, peer.ErrConfig) || !errors.Is(err, embedded.ErrHostNotLocal) || !strings.Contains(err.Error(), `NET_HOST="192.0.2.1"`) {
+		t.Fatalf("err = %v, want ErrConfig and ErrHostNotLocal naming NET_HOST", err)
+	}
+}
+
 func TestStartRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
