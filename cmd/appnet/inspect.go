@@ -80,7 +80,7 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d peers on %d hosts × %d ports\n", len(infos), len(hosts), len(cfg.Ports()))
+	fmt.Fprintf(stdout, "%s on %s × %s\n", plural(len(infos), "peer"), plural(len(hosts), "host"), plural(len(cfg.Ports()), "port"))
 	return nil
 }
 

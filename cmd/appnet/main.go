@@ -91,7 +91,19 @@ func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
 		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
 	}
 	if n := fs.NArg(); n < minArgs || n > maxArgs {
-		return fmt.Errorf("%w: %s takes %d to %d arguments, got %d", errUsage, fs.Name(), minArgs, maxArgs, n)
+		want := fmt.Sprintf("%d to %d arguments", minArgs, maxArgs)
+		if minArgs == maxArgs {
+			want = plural(minArgs, "argument")
+		}
+		return fmt.Errorf("%w: %s takes %s, got %d", errUsage, fs.Name(), want, n)
 	}
 	return nil
+}
+
+// plural returns "1 thing" or "n things".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
