@@ -89,7 +89,11 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 		p.Close()
 		return nil, fmt.Errorf("meshing with the peers on %s: %w", p.Config().Host, err)
 	}
-	go bp.rescan(p.Config().ScanInterval)
+	if p.Config().External() {
+		close(bp.done) // nothing to rescan: the deployment connects every peer
+	} else {
+		go bp.rescan(p.Config().ScanInterval)
+	}
 	return bp, nil
 }
 

@@ -106,7 +106,11 @@ func New(p *peer.Peer) *Discoverer {
 // Mesh scans p's own host and routes p to every peer there: what a peer
 // does when it starts, so peers on one host form one cluster without
 // anyone asking for peers.
+// A client of a NATS deployment (Config.NATSURL) has nothing to mesh.
 func (d *Discoverer) Mesh(ctx context.Context) error {
+	if d.p.Config().External() {
+		return nil
+	}
 	_, err := d.Peers(ctx, OnHost(), Refresh())
 	return err
 }
@@ -115,7 +119,9 @@ func (d *Discoverer) Mesh(ctx context.Context) error {
 // peers) when nothing is cached for the scope yet, when a route to p's
 // server came or went since, or when [Refresh] is given.
 // The scope is p's own host with [OnHost]; else the hosts in NET_SCAN
-// (Config.Scan); else the kernel's neighbour table and p's host.
+// (Config.Scan); else the kernel's neighbour table and p's host. A client
+// of a NATS deployment (Config.NATSURL) asks the deployment instead: every
+// peer connected to it, or those on p's host with [OnHost].
 func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 	var q query
 	for _, o := range opts {
@@ -139,7 +145,7 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 	}
 	d.mu.Lock()
 	d.cache[q.onHost] = found
-	d.cacheRoutes[q.onHost] = d.p.Server().NATS().NumRoutes()
+	d.cacheRoutes[q.onHost] = d.routes()
 	d.mu.Unlock()
 	return d.filter(found, q), nil
 }
@@ -154,7 +160,16 @@ func (d *Discoverer) cached(q query) (map[peer.ID]peer.Info, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	found, ok := d.cache[q.onHost]
-	return found, ok && d.cacheRoutes[q.onHost] == d.p.Server().NATS().NumRoutes()
+	return found, ok && d.cacheRoutes[q.onHost] == d.routes()
+}
+
+// routes is how many routes the peer's server has; 0 for a client of a
+// deployment, whose cache lasts until a refresh.
+func (d *Discoverer) routes() int {
+	if srv := d.p.Server(); srv != nil {
+		return srv.NATS().NumRoutes()
+	}
+	return 0
 }
 
 // filter applies a query's filters to what was found.
@@ -196,6 +211,10 @@ const (
 // found are dropped. The scanning token is held.
 func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]peer.Info, error) {
 	cfg := d.p.Config()
+	if cfg.External() {
+		found := d.ask(ctx, onHost)
+		return found, ctx.Err()
+	}
 	hosts, err := d.targets(onHost)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@
 // can join one NATS cluster through routes, and returns once both listeners
 // accept connections. [Server.AddRoutes] and [Server.RemoveRoutes] change the
 // routes at run time; NATS gossip completes the mesh from there.
+// [HoldPort] keeps a port of a range without a server, for a peer that is
+// a client of a NATS deployment instead.
 //
 // The package knows nothing about peers, connections or groups: it is the
 // transport that the peer package builds on.

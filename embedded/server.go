@@ -79,31 +79,94 @@ type Server struct {
 // program holds is skipped; when every port is taken the error wraps
 // [ErrRangeFull] and names the range and why each port was refused.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Host == "" {
-		return nil, errors.New("embedded: empty host")
+	var s *Server
+	err := firstFree(ctx, cfg.Host, cfg.PortStart, cfg.PortRange, func(port int) (err error) {
+		s, err = startOn(ctx, cfg, port)
+		return err
+	})
+	return s, err
+}
+
+// firstFree calls try with each port of host's range start..start+extra
+// until it succeeds. It stops early on a context error, and when host is
+// not an address of this machine ([ErrHostNotLocal]); when every port is
+// refused the error wraps [ErrRangeFull] and says why each was.
+func firstFree(ctx context.Context, host string, start, extra int, try func(port int) error) error {
+	if host == "" {
+		return errors.New("embedded: empty host")
 	}
-	last := cfg.PortStart + cfg.PortRange
-	if cfg.PortStart < 1 || cfg.PortRange < 0 || last > 65535 {
-		return nil, fmt.Errorf("embedded: port range %d..%d is outside 1..65535", cfg.PortStart, last)
+	last := start + extra
+	if start < 1 || extra < 0 || last > 65535 {
+		return fmt.Errorf("embedded: port range %d..%d is outside 1..65535", start, last)
 	}
 	var refused []string
-	for port := cfg.PortStart; port <= last; port++ {
+	for port := start; port <= last; port++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		s, err := startOn(ctx, cfg, port)
+		err := try(port)
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
+			return err
 		}
 		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return nil, fmt.Errorf("embedded: host %s: %w", cfg.Host, ErrHostNotLocal)
+			return fmt.Errorf("embedded: host %s: %w", host, ErrHostNotLocal)
 		}
 		refused = append(refused, fmt.Sprintf("%d: %v", port, err))
 	}
-	return nil, fmt.Errorf("%w %s:%d..%d (%v)", ErrRangeFull, cfg.Host, cfg.PortStart, last, refused)
+	return fmt.Errorf("%w %s:%d..%d (%v)", ErrRangeFull, host, start, last, refused)
+}
+
+// A Hold keeps one port of a range for a peer that runs no server of its
+// own (it is a client of a NATS deployment): the port makes the peer's ID
+// unique on its host, as a server's port does. It closes every connection
+// it accepts at once, so that a scan learns at once that no server is
+// there.
+type Hold struct {
+	l    net.Listener
+	done chan struct{}
+}
+
+// HoldPort holds the first free port of host's range start..start+extra,
+// with the errors of [Start].
+func HoldPort(ctx context.Context, host string, start, extra int) (*Hold, error) {
+	var l net.Listener
+	err := firstFree(ctx, host, start, extra, func(port int) (err error) {
+		l, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	h := &Hold{l: l, done: make(chan struct{})}
+	go h.refuse()
+	return h, nil
+}
+
+func (h *Hold) refuse() {
+	defer close(h.done)
+	for {
+		c, err := h.l.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			time.Sleep(10 * time.Millisecond) // out of file descriptors, say: try again
+			continue
+		}
+		c.Close()
+	}
+}
+
+// Port returns the port held.
+func (h *Hold) Port() int { return h.l.Addr().(*net.TCPAddr).Port }
+
+// Close releases the port.
+func (h *Hold) Close() {
+	h.l.Close()
+	<-h.done
 }
 
 // startOn starts a server whose client listener is host:port, or says why

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -56,6 +57,16 @@ type Config struct {
 	// MaxInFlight is how many calls the peer serves at once; beyond it,
 	// callers get a 503 answer instead of queueing without bound.
 	MaxInFlight int `envconfig:"MAX_IN_FLIGHT" default:"1024"`
+
+	// NATSURL, when set, makes the peer a client of that NATS deployment
+	// (one or more URLs, comma-separated) instead of running a server of
+	// its own: no scan and no routes; the deployment connects every peer,
+	// and discovery asks it. The peer still holds the first free port of
+	// its range, which keeps its ID unique on its host.
+	NATSURL string `envconfig:"NATS_URL"`
+	// NATSCreds is a NATS credentials file (JWT and NKey seed) for the
+	// deployment of NATSURL.
+	NATSCreds string `envconfig:"NATS_CREDS"`
 
 	// Secret, when set, is required of every client and every route: a
 	// peer or client without it cannot call, emit, subscribe or join.
@@ -185,11 +196,43 @@ func (c Config) Validate() error {
 	if _, err := c.TLSConfig(); err != nil {
 		return err
 	}
+	if c.NATSCreds != "" && c.NATSURL == "" {
+		return fmt.Errorf("%w: NET_NATS_CREDS without NET_NATS_URL: credentials are for a NATS deployment", ErrConfig)
+	}
+	if c.External() {
+		for u := range strings.SplitSeq(c.NATSURL, ",") {
+			if err := validURL(strings.TrimSpace(u)); err != nil {
+				return fmt.Errorf("%w: NET_NATS_URL=%q: %v", ErrConfig, c.NATSURL, err)
+			}
+		}
+	}
 	if c.MaxInFlight < 1 {
 		return fmt.Errorf("%w: NET_MAX_IN_FLIGHT=%d: want at least 1", ErrConfig, c.MaxInFlight)
 	}
 	return nil
 }
+
+// validURL checks one NATS server URL: nats://, tls://, ws:// or wss://
+// with a host.
+func validURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		return fmt.Errorf("%q: want a nats://, tls://, ws:// or wss:// URL", raw)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%q: no host", raw)
+	}
+	return nil
+}
+
+// External reports whether the peer is a client of a NATS deployment
+// ([Config.NATSURL]) rather than running a server of its own.
+func (c Config) External() bool { return c.NATSURL != "" }
 
 // Ports returns the ports of the range, in the order they are tried.
 func (c Config) Ports() []int {
@@ -229,6 +272,10 @@ func WithScan(targets string) Option { return func(c *Config) { c.Scan = targets
 
 // WithCallTimeout bounds calls whose context has no deadline.
 func WithCallTimeout(d time.Duration) Option { return func(c *Config) { c.CallTimeout = d } }
+
+// WithNATS makes the peer a client of the NATS deployment at urls
+// (comma-separated) instead of running a server (see Config.NATSURL).
+func WithNATS(urls string) Option { return func(c *Config) { c.NATSURL = urls } }
 
 // WithRegistry sets the connections and flags the peer serves.
 func WithRegistry(r *Registry) Option { return func(c *Config) { c.Registry = r } }
@@ -290,4 +337,16 @@ func defaultRouteInterface() string {
 		}
 	}
 	return ""
+}
+
+// redactURLs returns comma-separated URLs with their passwords hidden, for
+// messages.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, raw := range parts {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }

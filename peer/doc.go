@@ -3,7 +3,8 @@
 // other peers over NATS ([Peer]) and how it calls them ([Caller]).
 //
 // A peer embeds a nats-server (package embedded) and talks to it through an
-// in-process connection. Calls are NATS request-reply on
+// in-process connection; with Config.NATSURL it is instead a client of a
+// NATS deployment, holding a port of its range for its ID. Calls are NATS request-reply on
 // net.peer.<ID>.call.<connection>; the wire contract (subjects, headers,
 // error codes) is spelled out in wire.go and in the README's subject map.
 // Every peer also answers the NATS micro protocol ($SRV.PING, $SRV.INFO,

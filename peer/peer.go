@@ -23,13 +23,15 @@ const Version = "0.1.0"
 // Peer is one running appnet peer: an embedded NATS server bound to the
 // first free port of its range, an in-process connection to it, and the
 // subscriptions that serve its registry's connections and the micro
-// protocol. It is safe for concurrent use.
+// protocol. With [Config.NATSURL] it runs no server: it holds the port
+// and is a client of that NATS deployment. It is safe for concurrent use.
 type Peer struct {
 	*Caller
 
 	cfg     Config
 	id      ID
-	srv     *embedded.Server
+	srv     *embedded.Server // nil for a client of a deployment
+	hold    *embedded.Hold   // the port of a client of a deployment
 	nc      *nats.Conn
 	reg     *Registry
 	log     *slog.Logger
@@ -109,32 +111,42 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := embedded.Start(ctx, embedded.Config{
-		Host:      cfg.Host,
-		PortStart: cfg.PortStart,
-		PortRange: cfg.PortRange,
-		Name:      func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
-		Secret:    cfg.Secret.reveal(),
-		TLS:       tlsConfig,
-		Logger:    log,
-	})
+	p := &Peer{
+		cfg:     cfg,
+		reg:     cfg.Registry,
+		log:     log,
+		started: time.Now().UTC().Round(0),
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+	}
+	var port int
+	if cfg.External() {
+		p.hold, err = embedded.HoldPort(ctx, cfg.Host, cfg.PortStart, cfg.PortRange)
+		if err == nil {
+			port = p.hold.Port()
+		}
+	} else {
+		p.srv, err = embedded.Start(ctx, embedded.Config{
+			Host:      cfg.Host,
+			PortStart: cfg.PortStart,
+			PortRange: cfg.PortRange,
+			Name:      func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
+			Secret:    cfg.Secret.reveal(),
+			TLS:       tlsConfig,
+			Logger:    log,
+		})
+		if err == nil {
+			port = p.srv.Port()
+		}
+	}
 	if errors.Is(err, embedded.ErrHostNotLocal) {
 		return nil, fmt.Errorf("%w: NET_HOST=%q: %w; give one of this machine's addresses, or leave it unset", ErrConfig, cfg.Host, embedded.ErrHostNotLocal)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting peer: %w", err)
 	}
-	p := &Peer{
-		cfg:     cfg,
-		id:      NewID(cfg.Host, srv.Port(), cfg.Group),
-		srv:     srv,
-		reg:     cfg.Registry,
-		log:     log,
-		started: time.Now().UTC().Round(0),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
-	}
+	p.id = NewID(cfg.Host, port, cfg.Group)
 	p.clientOpts = clientOptions(cfg.Secret, tlsConfig)
-	p.self = FriendlyID{Host: cfg.Host, Port: srv.Port(), Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
+	p.self = FriendlyID{Host: cfg.Host, Port: port, Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
 	p.log = log.With("peer", p.id)
 	p.base, p.stop = context.WithCancel(context.Background())
 	p.handlerCtx = NewContext(p.base, p)
@@ -146,13 +158,11 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	return p, nil
 }
 
-// connect opens the in-process connection and the peer's subscriptions.
+// connect opens the peer's connection, in-process to its server or to the
+// deployment of Config.NATSURL, and its subscriptions.
 func (p *Peer) connect() error {
-	// In-process: the secret is checked, TLS is not (no handshake).
-	nc, err := nats.Connect(p.srv.ClientURL(), append(clientOptions(p.cfg.Secret, nil),
-		nats.InProcessServer(p.srv.NATS()),
-		nats.Name("appnet peer "+string(p.id)),
-		nats.NoReconnect(),
+	opts := []nats.Option{
+		nats.Name("appnet peer " + string(p.id)),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if sub != nil && errors.Is(err, nats.ErrSlowConsumer) {
 				if fn, ok := p.slow.Load(sub); ok {
@@ -166,16 +176,47 @@ func (p *Peer) connect() error {
 			}
 			p.log.Warn("appnet: NATS connection error", "subject", subject, "err", err)
 		}),
-	)...)
-	if err != nil {
-		return fmt.Errorf("connecting to the embedded server: %w", err)
+	}
+	var (
+		nc  *nats.Conn
+		err error
+	)
+	if p.cfg.External() {
+		opts = append(opts, p.clientOpts...)
+		if p.cfg.NATSCreds != "" {
+			opts = append(opts, nats.UserCredentials(p.cfg.NATSCreds))
+		}
+		// A deployment's servers restart and fail over: keep trying.
+		opts = append(opts, nats.MaxReconnects(-1),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil && p.base.Err() == nil { // not Close
+					p.log.Warn("appnet: disconnected from the NATS deployment; reconnecting", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				p.log.Info("appnet: reconnected to the NATS deployment", "server", nc.ConnectedUrlRedacted())
+			}))
+		nc, err = nats.Connect(p.cfg.NATSURL, opts...)
+		if err != nil {
+			return fmt.Errorf("connecting to the NATS deployment at %s: %w", redactURLs(p.cfg.NATSURL), err)
+		}
+	} else {
+		// In-process: the secret is checked, TLS is not (no handshake).
+		opts = append(opts, clientOptions(p.cfg.Secret, nil)...)
+		opts = append(opts, nats.InProcessServer(p.srv.NATS()), nats.NoReconnect())
+		nc, err = nats.Connect(p.srv.ClientURL(), opts...)
+		if err != nil {
+			return fmt.Errorf("connecting to the embedded server: %w", err)
+		}
 	}
 	p.nc = nc
 	p.Caller = NewCaller(nc, p.reg, p.cfg.CallTimeout)
 	if p.cfg.Dev {
 		p.Caller.log = p.log
 	}
-	p.Caller.direct = newDirect(p.clientOpts, p.log)
+	if !p.cfg.External() {
+		p.Caller.direct = newDirect(p.clientOpts, p.log)
+	}
 	group := p.cfg.Group
 	for _, s := range []struct {
 		subject, queue string
@@ -212,9 +253,16 @@ func (p *Peer) Context() context.Context { return p.base }
 // seen what the peer sent before the call (new subscriptions above all): a
 // round trip through every route, as one scatter-gather. It gives up
 // quietly when ctx ends; then some servers may not have caught up yet.
+// A client of a deployment waits for the server it is connected to only;
+// the deployment's other servers learn of it as fast as their routes
+// carry it.
 func (p *Peer) Sync(ctx context.Context) {
+	if p.srv == nil {
+		_ = p.nc.FlushWithContext(ctx)
+		return
+	}
 	remotes := 0
-	for _, name := range p.srv.RemoteNames() {
+	for _, name := range p.remoteNames() {
 		if _, err := ParseID(name); err == nil {
 			remotes++
 		}
@@ -240,10 +288,12 @@ func (p *Peer) Config() Config { return p.cfg }
 // Registry returns the connections and flags the peer serves.
 func (p *Peer) Registry() *Registry { return p.reg }
 
-// Conn returns the peer's in-process NATS connection.
+// Conn returns the peer's NATS connection: in-process to its server, or
+// to the deployment of Config.NATSURL.
 func (p *Peer) Conn() *nats.Conn { return p.nc }
 
-// Server returns the peer's embedded NATS server.
+// Server returns the peer's embedded NATS server, or nil for a client of a
+// deployment (Config.NATSURL).
 func (p *Peer) Server() *embedded.Server { return p.srv }
 
 // Logger returns the peer's logger.
@@ -254,15 +304,32 @@ func (p *Peer) Info() Info {
 	return Info{
 		ID:            p.id,
 		FriendlyID:    p.self,
-		Cluster:       p.srv.ClusterURL(),
+		Cluster:       p.clusterURL(),
 		Version:       Version,
 		Started:       p.started,
 		Connections:   p.reg.Connections(),
 		Subscriptions: p.reg.Subscriptions(),
 		Flags:         p.reg.Flags().Names(),
 		EventsDropped: p.reg.EventsDropped(),
-		Routes:        nonNil(p.srv.RemoteNames()),
+		Routes:        nonNil(p.remoteNames()),
 	}
+}
+
+// clusterURL is the embedded server's, or "" for a client of a deployment.
+func (p *Peer) clusterURL() string {
+	if p.srv == nil {
+		return ""
+	}
+	return p.srv.ClusterURL()
+}
+
+// remoteNames are the names of the servers the embedded server has routes
+// to; none for a client of a deployment.
+func (p *Peer) remoteNames() []string {
+	if p.srv == nil {
+		return nil
+	}
+	return p.srv.RemoteNames()
 }
 
 // CallLocal runs connection on this peer without going through NATS, with
@@ -277,8 +344,8 @@ func (p *Peer) CallLocal(ctx context.Context, connection string, arg []byte) ([]
 }
 
 // Close stops serving, waits (up to five seconds) for the calls being
-// served to finish, and shuts the embedded server down, releasing its
-// ports. Handlers' contexts end when Close starts. Close is idempotent.
+// served to finish, and shuts the embedded server down (or disconnects
+// from the deployment), releasing its ports. Handlers' contexts end when Close starts. Close is idempotent.
 func (p *Peer) Close() error {
 	p.closeOnce.Do(func() {
 		p.closeMu.Lock()
@@ -304,7 +371,12 @@ func (p *Peer) Close() error {
 			_ = p.nc.FlushTimeout(time.Second)
 			p.nc.Close()
 		}
-		p.srv.Close()
+		if p.srv != nil {
+			p.srv.Close()
+		}
+		if p.hold != nil {
+			p.hold.Close()
+		}
 	})
 	return nil
 }

@@ -69,14 +69,18 @@ func (c Config) TLSConfig() (*tls.Config, error) {
 }
 
 // ClientOptions returns the nats.go options a client needs to talk to
-// peers of this configuration: the secret as token, and TLS with the
-// peer's certificate.
+// peers of this configuration: the secret as token, TLS with the peer's
+// certificate, and the NATS deployment's credentials file if any.
 func (c Config) ClientOptions() ([]nats.Option, error) {
 	t, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
-	return clientOptions(c.Secret, t), nil
+	opts := clientOptions(c.Secret, t)
+	if c.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	return opts, nil
 }
 
 func clientOptions(secret Redacted, t *tls.Config) []nats.Option {
@@ -98,8 +102,8 @@ func (p *Peer) ClientOptions() []nats.Option { return p.clientOpts }
 // warnExposed logs, once at start, that a peer reachable from other
 // machines lets anyone call it.
 func (p *Peer) warnExposed() {
-	if ip := net.ParseIP(p.cfg.Host); ip != nil && ip.IsLoopback() {
-		return
+	if ip := net.ParseIP(p.cfg.Host); (ip != nil && ip.IsLoopback()) || p.cfg.External() {
+		return // a client of a deployment serves nothing itself: the deployment's security applies
 	}
 	if p.cfg.Secret != "" {
 		if p.cfg.TLSCert == "" {

@@ -75,7 +75,7 @@ func (p *Peer) identity() micro.ServiceIdentity {
 			"hub":        strconv.FormatBool(p.self.Hub),
 			"user":       p.self.User,
 			"executable": p.self.Executable,
-			"cluster":    p.srv.ClusterURL(),
+			"cluster":    p.clusterURL(),
 		},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/discovery"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,9 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := peer.ConfigFromEnv()
 	if err != nil {
 		return err
+	}
+	if cfg.External() {
+		return deploymentPeers(ctx, *onHost, *asJSON, *graph, stdout)
 	}
 	hosts, err := discovery.Targets(cfg, *onHost)
 	if err != nil {
@@ -61,27 +65,59 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	}
 	wg.Wait()
-	if *graph {
-		return printGraph(stdout, infos)
+	if err := printPeers(stdout, infos, *asJSON, *graph); err != nil || *asJSON || *graph {
+		return err
 	}
-	if *asJSON {
+	fmt.Fprintf(stdout, "%s on %s × %s\n", plural(len(infos), "peer"), plural(len(hosts), "host"), plural(len(cfg.Ports()), "port"))
+	return nil
+}
+
+// deploymentPeers lists the peers of the NATS deployment of NET_NATS_URL:
+// it joins as a peer for a moment and asks.
+func deploymentPeers(ctx context.Context, onHost, asJSON, graph bool, stdout io.Writer) error {
+	p, err := bus.New(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	opts := []bus.PeersOption{bus.AllGroups(), bus.Refresh()}
+	if onHost {
+		opts = append(opts, bus.OnHost())
+	}
+	found, err := p.Peers(ctx, opts...)
+	if err != nil {
+		return err
+	}
+	var infos []peer.Info
+	for _, id := range found.IDs() {
+		infos = append(infos, found.Peers[id])
+	}
+	if err := printPeers(stdout, infos, asJSON, graph); err != nil || asJSON || graph {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s on the NATS deployment at %s\n", plural(len(infos), "peer"), p.Conn().ConnectedUrlRedacted())
+	return nil
+}
+
+// printPeers prints peers as a table, JSON or DOT.
+func printPeers(w io.Writer, infos []peer.Info, asJSON, graph bool) error {
+	if graph {
+		return printGraph(w, infos)
+	}
+	if asJSON {
 		found := discovery.Peers{Peers: map[peer.ID]peer.Info{}, Groups: map[string][]peer.ID{}}
 		for _, info := range infos {
 			found.Peers[info.ID] = info
 			found.Groups[info.Group] = append(found.Groups[info.Group], info.ID)
 		}
-		return printJSON(stdout, found)
+		return printJSON(w, found)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHOST\tPORT\tGROUP\tHUB\tCONNECTIONS")
 	for _, info := range infos {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%t\t%s\n", info.ID, info.Host, info.Port, info.Group, info.Hub, strings.Join(info.Connections, ","))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s on %s × %s\n", plural(len(infos), "peer"), plural(len(hosts), "host"), plural(len(cfg.Ports()), "port"))
-	return nil
+	return tw.Flush()
 }
 
 // info prints a peer's info.
@@ -127,7 +163,8 @@ func callFlags(fs *flag.FlagSet) (via *string, timeout *time.Duration) {
 }
 
 // callPeer calls a peer: through its own server, whose address the ID
-// names, or through the server at via, whose cluster routes the call.
+// names, or through the server at via, whose cluster routes the call; with
+// NET_NATS_URL, through that deployment.
 func callPeer(ctx context.Context, via string, timeout time.Duration, id, connection string, arg []byte) ([]byte, error) {
 	target, err := peer.ParseID(id)
 	if err != nil {
@@ -146,6 +183,9 @@ func callPeer(ctx context.Context, via string, timeout time.Duration, id, connec
 		server = via
 	}
 	url := "nats://" + server
+	if cfg.External() && via == "" {
+		url = cfg.NATSURL // the deployment reaches every peer
+	}
 	clientOpts, err := cfg.ClientOptions()
 	if err != nil {
 		return nil, err

@@ -27,7 +27,8 @@ func announce(ctx context.Context, p *bus.Peer, stdout io.Writer) error {
 	info := p.Info()
 	fmt.Fprintf(stdout, "ready %s\n", info.ID)
 	fmt.Fprintf(stdout, "peer %s:%d group %s hub %t, serving %v\n", info.Host, info.Port, info.Group, info.Hub, info.Connections)
-	fmt.Fprintf(stdout, "inspect it: nats --server %s micro info %s\n", p.Server().ClientURL(), info.Group)
+	server := p.Conn().ConnectedUrlRedacted() // the embedded server's, or the deployment's
+	fmt.Fprintf(stdout, "inspect it: nats --server %s micro info %s\n", server, info.Group)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping")
 	return nil

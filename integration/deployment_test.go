@@ -1,0 +1,78 @@
+package integration
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/discovery"
+	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// The CLI against a NATS deployment: two `appnet serve` processes that are
+// its clients (NET_NATS_URL, no server of their own), listed by `appnet
+// peers`, called by `appnet call`, and an event from `appnet emit` heard
+// by `appnet listen`.
+func TestCLIOnADeployment(t *testing.T) {
+	t.Parallel()
+	host, _, env := netEnv(t)
+	urls := testnet.Deployment(t, host, 2)
+	env0 := append(env, "NET_NATS_URL="+urls[0])
+	env1 := append(env, "NET_NATS_URL="+urls[1])
+	a := start(t, "appnet", env0, "serve")
+	idA := a.waitLine("ready ", 10*time.Second)
+	b := start(t, "appnet", append(env1, "NET_GROUP=other"), "serve")
+	idB := b.waitLine("ready ", 10*time.Second)
+	if !strings.Contains(a.output(), "nats --server "+urls[0]) {
+		t.Errorf("serve does not point at the deployment:\n%s", a.output())
+	}
+
+	// The deployment's servers learn b's subscriptions within milliseconds.
+	var found discovery.Peers
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out, errOut, err := run(t, 20*time.Second, "appnet", env0, "peers", "--json")
+		if err != nil {
+			t.Fatalf("peers: %v %s", err, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &found); err != nil {
+			t.Fatalf("peers --json: %v\n%s", err, out)
+		}
+		if len(found.Peers) == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if found.Groups["None"][0] != peer.ID(idA) || found.Groups["other"][0] != peer.ID(idB) {
+		t.Errorf("peers --json on the deployment: %+v", found)
+	}
+
+	out, errOut, err := run(t, 10*time.Second, "appnet", env0, "call", idB, "pass_through", `["across"]`)
+	if err != nil || !strings.Contains(out, `"across"`) {
+		t.Errorf("call across the deployment: %v\n%s%s", err, out, errOut)
+	}
+
+	l := start(t, "appnet", append(env1, "NET_GROUP=news"), "listen", "--group", "news", "flash")
+	l.waitLine("listening for", 10*time.Second)
+	for attempt := 1; ; attempt++ { // the listener's interest may take a moment to reach urls[0]
+		if out, errOut, err := run(t, 10*time.Second, "appnet", append(env0, "NET_GROUP=news"), "emit", "news", "flash", `"extra"`); err != nil {
+			t.Fatalf("emit: %v\n%s%s", err, out, errOut)
+		}
+		if heard(l, ` flash "extra"`, time.Second) {
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("the listener heard none of 10 events:\n%s", l.output())
+		}
+	}
+}
+
+// heard reports whether p prints text within timeout.
+func heard(p *proc, text string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(p.output(), text) {
+			return true
+		}
+	}
+	return false
+}
