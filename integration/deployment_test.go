@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,12 +10,13 @@ import (
 	"github.com/appnet-go/appnet/discovery"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go/micro"
 )
 
 // The CLI against a NATS deployment: two `appnet serve` processes that are
 // its clients (NET_NATS_URL, no server of their own), listed by `appnet
-// peers`, called by `appnet call`, and an event from `appnet emit` heard
-// by `appnet listen`.
+// peers` and `nats micro list`, called by `appnet call`, and an event from
+// `appnet emit` heard by `appnet listen`.
 func TestCLIOnADeployment(t *testing.T) {
 	t.Parallel()
 	host, _, env := netEnv(t)
@@ -45,6 +47,18 @@ func TestCLIOnADeployment(t *testing.T) {
 	}
 	if found.Groups["None"][0] != peer.ID(idA) || found.Groups["other"][0] != peer.ID(idB) {
 		t.Errorf("peers --json on the deployment: %+v", found)
+	}
+
+	// The nats CLI, pointed at the deployment, lists both peers.
+	var list []micro.Info
+	newNATSCLI(t, urls[1]).mustJSON(&list, "micro", "list", "--json")
+	var listed []string
+	for _, l := range list {
+		listed = append(listed, l.Name+"/"+l.ID)
+	}
+	slices.Sort(listed)
+	if want := []string{"None/" + idA, "other/" + idB}; !slices.Equal(listed, want) {
+		t.Errorf("nats micro list on the deployment: %v, want %v", listed, want)
 	}
 
 	out, errOut, err := run(t, 10*time.Second, "appnet", env0, "call", idB, "pass_through", `["across"]`)
