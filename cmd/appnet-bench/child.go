@@ -19,6 +19,7 @@ import (
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/embedded"
 	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -59,6 +60,7 @@ func runChild(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&x.count, "count", "", "peer: event to count (and <event>.warm); raw: subject to count (and <subject>.warm)")
 	fs.IntVar(&x.expect, "expect", 0, "events or messages expected by -count")
 	fs.StringVar(&x.queue, "queue", "", "raw: the responder answers "+rawSubject+" in this queue group, and "+rawAllSubject+" too")
+	fs.BoolVar(&x.appnetPeer, "appnet-peer", false, "raw: instead of a raw responder, run an appnet peer (NET_* environment) that is a TCP client of the server; its ID ends the ready line")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -87,13 +89,14 @@ func runChild(ctx context.Context, args []string, stdout io.Writer) error {
 
 // childExtras are the flags of the scenarios beyond the call benchmarks.
 type childExtras struct {
-	at        int64
-	mesh      int
-	meshHosts string
-	poll      time.Duration
-	count     string
-	expect    int
-	queue     string
+	at         int64
+	mesh       int
+	meshHosts  string
+	poll       time.Duration
+	count      string
+	expect     int
+	queue      string
+	appnetPeer bool
 }
 
 // lineWriter writes whole lines from several goroutines.
@@ -165,7 +168,17 @@ func childRaw(ctx context.Context, out *lineWriter, host string, port int, inPro
 	defer s.Close()
 	defer nc.Close()
 	var counter *eventCounter
+	ready := fmt.Sprintf("ready %s %s", s.ClientURL(), s.ClusterURL())
 	switch {
+	case x.appnetPeer:
+		start, cancel := context.WithTimeout(ctx, 10*time.Second)
+		p, err := bus.New(start, peer.WithNATS(s.ClientURL()))
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		ready += " " + string(p.ID())
 	case x.count != "":
 		if counter, err = countRaw(nc, x.count, x.expect, out); err != nil {
 			return err
@@ -186,7 +199,7 @@ func childRaw(ctx context.Context, out *lineWriter, host string, port int, inPro
 	if err := nc.Flush(); err != nil {
 		return err
 	}
-	out.printf("ready %s %s", s.ClientURL(), s.ClusterURL())
+	out.printf("%s", ready)
 	if counter != nil {
 		go counter.report(ctx, x.expect, out)
 	}

@@ -24,6 +24,7 @@ const (
 	peerPortRange    = 5  // peers: port..port+5
 	standaloneOffset = 10 // raw standalone server
 	directOffset     = 12 // raw direct: the responder's server
+	deployOffset     = 14 // appnet on a deployment: its server; the two peers hold ports of the next 5
 	routedOffset     = 20 // raw routed: the child's server; the bench's is the next port
 	routedInOffset   = 22 // the same, in-process clients
 	portSpan         = routedInOffset + 1
@@ -42,8 +43,9 @@ var (
 	rawRoutedTCP  = scenario{"routed", "raw NATS, two routed servers (TCP clients)"}
 	rawRoutedIn   = scenario{"routed-inprocess", "raw NATS, two routed servers (in-process clients)"}
 	appnetCall    = scenario{"appnet", "appnet remote call, two peer processes"}
+	appnetDeploy  = scenario{"appnet-deployment", "appnet, both peers clients of one standalone server (NET_NATS_URL)"}
 
-	callScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall}
+	callScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall, appnetDeploy}
 	allScenarios  = slices.Concat(callScenarios, extraScenarios)
 )
 
@@ -206,6 +208,14 @@ func runCalls(ctx context.Context, exe string, o options, scs []scenario, rep in
 			if appnet, err = setupAppnet(ctx, exe, o, &cs, res, profile); err == nil {
 				closeFn = appnet.close
 				call, err = appnet.caller(ctx)
+			}
+		case appnetDeploy:
+			var a *appnetSetup
+			if a, err = setupAppnetDeployment(ctx, exe, o, &cs, profile); a != nil {
+				closeFn = a.close
+			}
+			if err == nil {
+				call, err = a.caller(ctx)
 			}
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc.key)
@@ -401,6 +411,42 @@ func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *
 
 	cfg := peer.DefaultConfig()
 	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = o.host, o.port, peerPortRange, o.host
+	cfg.Registry = peer.NewRegistry()
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	start, cancel := context.WithTimeout(ctx, 10*time.Second)
+	a.p, err = bus.Start(start, cfg)
+	cancel()
+	return a, err
+}
+
+// setupAppnetDeployment: raw standalone's topology with appnet on both
+// ends. A child runs a standalone server and the responder peer, a TCP
+// client of it (NET_NATS_URL); this process runs the caller peer, a TCP
+// client of it too.
+func setupAppnetDeployment(ctx context.Context, exe string, o options, cs *children, profile []string) (*appnetSetup, error) {
+	env := []string{
+		"NET_HOST=" + o.host,
+		"NET_PORT_START=" + strconv.Itoa(o.port+deployOffset+1),
+		"NET_PORT_RANGE=4",
+	}
+	args := append([]string{"-role", roleRaw, "-host", o.host, "-port", strconv.Itoa(o.port + deployOffset), "-appnet-peer"}, profile...)
+	c, err := startChild(ctx, exe, env, args...)
+	if err != nil {
+		return nil, err
+	}
+	cs.add(c)
+	if len(c.ready) != 3 {
+		return nil, fmt.Errorf("server and peer child said %q", c.ready)
+	}
+	if err := loopback(c.ready[0]); err != nil {
+		return nil, err
+	}
+	a := &appnetSetup{childPID: c.pid()}
+	if a.target, err = peer.ParseID(c.ready[2]); err != nil {
+		return nil, err
+	}
+	cfg := peer.DefaultConfig()
+	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.NATSURL = o.host, o.port+deployOffset+1, 4, c.ready[0]
 	cfg.Registry = peer.NewRegistry()
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start, cancel := context.WithTimeout(ctx, 10*time.Second)
