@@ -89,18 +89,17 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 		p.Close()
 		return nil, fmt.Errorf("meshing with the peers on %s: %w", p.Config().Host, err)
 	}
-	if p.Config().External() {
-		close(bp.done) // nothing to rescan: the deployment connects every peer
-	} else {
-		go bp.rescan(p.Config().ScanInterval)
-	}
+	go bp.rescan(p.Config().ScanInterval)
 	return bp, nil
 }
 
 // rescan meshes with the peers on this host every interval, which heals
 // peers that started at the same instant and missed each other. When
 // NET_SCAN names hosts, it also scans them: at once, then every interval
-// (peers already in the cluster cost nothing; see discovery).
+// (peers already in the cluster cost nothing; see discovery). A client of
+// a NATS deployment has nothing to mesh or scan: it asks the deployment
+// who is there, at once and then every interval, so that what it knows
+// (the answers a scatter-gather waits for) stays current.
 func (p *Peer) rescan(every time.Duration) {
 	defer close(p.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,6 +107,12 @@ func (p *Peer) rescan(every time.Duration) {
 	go func() { <-p.stop; cancel() }()
 	network := p.Config().Scan != ""
 	scan := func(first bool) {
+		if p.Config().External() {
+			if _, err := p.disc.Peers(ctx, discovery.AllGroups(), discovery.Refresh()); err != nil && ctx.Err() == nil {
+				p.Logger().Debug("appnet: asking the NATS deployment for its peers failed", "err", err)
+			}
+			return
+		}
 		if !first {
 			if err := p.disc.Mesh(ctx); err != nil && ctx.Err() == nil {
 				p.Logger().Debug("appnet: rescan of this host failed", "err", err)

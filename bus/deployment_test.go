@@ -50,7 +50,9 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 	if want := []bus.ID{a.ID(), b.ID()}; !slices.Equal(found.Group("workers"), want) {
 		t.Fatalf("workers found: %v, want %v", found.Group("workers"), want)
 	}
-	if all, err := a.Peers(ctx, bus.AllGroups()); err != nil || len(all.Peers) != 2 || all.Peers[c.ID()].Group != "clients" {
+	// (Without Refresh, a's answer could be the one it cached at its start,
+	// before b and c; it asks again every NET_SCAN_INTERVAL.)
+	if all, err := a.Peers(ctx, bus.AllGroups(), bus.Refresh()); err != nil || len(all.Peers) != 2 || all.Peers[c.ID()].Group != "clients" {
 		t.Errorf("a found %+v, %v; want b and c", all, err)
 	}
 

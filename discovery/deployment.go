@@ -16,9 +16,9 @@ const quietAfter = 50 * time.Millisecond
 // (Config.NATSURL): there is nothing to scan or route, since the
 // deployment connects every peer, so one request on net.discover reaches
 // them all. Nobody knows how many will answer: the wait ends ScanTimeout
-// after the request when nobody has, else quietAfter after the latest
-// answer, and in any case after 4 × ScanTimeout. onHost keeps the peers
-// on this peer's host.
+// after the request when no other peer has, else quietAfter after the
+// latest answer of another peer, and in any case after 4 × ScanTimeout.
+// onHost keeps the peers on this peer's host.
 func (d *Discoverer) ask(ctx context.Context, onHost bool) map[peer.ID]peer.Info {
 	cfg := d.p.Config()
 	ctx, cancel := context.WithTimeout(ctx, 4*cfg.ScanTimeout)
@@ -27,12 +27,14 @@ func (d *Discoverer) ask(ctx context.Context, onHost bool) map[peer.ID]peer.Info
 	defer quiet.Stop()
 	found := map[peer.ID]peer.Info{}
 	_ = d.p.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(m *nats.Msg) bool {
-		quiet.Reset(min(quietAfter, cfg.ScanTimeout))
 		info, err := peer.Decode[peer.Info](m.Data)
-		if err != nil || info.ID == d.p.ID() || !consistent(info) || (onHost && info.Host != cfg.Host) {
-			return true // ourselves, a stranger on the subject, or another host
+		if err != nil || info.ID == d.p.ID() || !consistent(info) {
+			return true // ourselves (the first answer, which proves nothing), or a stranger on the subject
 		}
-		found[info.ID] = info
+		quiet.Reset(min(quietAfter, cfg.ScanTimeout))
+		if !onHost || info.Host == cfg.Host {
+			found[info.ID] = info
+		}
 		return true
 	})
 	return found

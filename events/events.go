@@ -191,7 +191,8 @@ type Subscription struct {
 // Subscribe calls handler with every event named event emitted by the
 // peers the options choose, one at a time and, per emitter, in emit order.
 // It returns once every peer routed to p has learnt of the subscription
-// (up to a second), so events emitted after that reach it.
+// (up to a second), so events emitted after that reach it; for a client
+// of a NATS deployment, once the server it is connected to has.
 // Each filter is a subscription subject: groups and hubs-only are subject
 // tokens, peers are whole prefixes. Delivery is at most once, as core NATS
 // is: events emitted while nobody listens, or dropped because the handler

@@ -200,9 +200,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: NET_NATS_CREDS without NET_NATS_URL: credentials are for a NATS deployment", ErrConfig)
 	}
 	if c.External() {
-		for u := range strings.SplitSeq(c.NATSURL, ",") {
-			if err := validURL(strings.TrimSpace(u)); err != nil {
-				return fmt.Errorf("%w: NET_NATS_URL=%q: %v", ErrConfig, c.NATSURL, err)
+		if len(deploymentURLs(c.NATSURL)) == 0 {
+			return fmt.Errorf("%w: NET_NATS_URL=%q: no URL in it", ErrConfig, c.NATSURL)
+		}
+		for i, u := range deploymentURLs(c.NATSURL) {
+			if err := validURL(u); err != nil {
+				return fmt.Errorf("%w: NET_NATS_URL=%q: URL %d: %v", ErrConfig, redactURLs(c.NATSURL), i+1, err)
 			}
 		}
 	}
@@ -212,20 +215,36 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// deploymentURLs splits NET_NATS_URL as nats.go does: comma-separated,
+// blanks ignored.
+func deploymentURLs(list string) []string {
+	var out []string
+	for u := range strings.SplitSeq(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // validURL checks one NATS server URL: nats://, tls://, ws:// or wss://
-// with a host.
+// with a host, or a bare host:port (nats:// is implied, as nats.go does).
+// Its messages never repeat the URL, which may hold credentials.
 func validURL(raw string) error {
+	if !strings.Contains(raw, "://") {
+		raw = "nats://" + raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return err
+		return errors.New("not a URL")
 	}
 	switch u.Scheme {
 	case "nats", "tls", "ws", "wss":
 	default:
-		return fmt.Errorf("%q: want a nats://, tls://, ws:// or wss:// URL", raw)
+		return fmt.Errorf("scheme %q: want nats://, tls://, ws:// or wss://", u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%q: no host", raw)
+		return errors.New("no host")
 	}
 	return nil
 }
@@ -339,13 +358,20 @@ func defaultRouteInterface() string {
 	return ""
 }
 
-// redactURLs returns comma-separated URLs with their passwords hidden, for
-// messages.
+// redactURLs returns comma-separated URLs with their credentials (user
+// and password, or a token in the user part) hidden, for messages.
 func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
+	parts := deploymentURLs(urls)
 	for i, raw := range parts {
-		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil {
-			parts[i] = u.Redacted()
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || !strings.Contains(raw, "://"):
+			if at := strings.LastIndex(raw, "@"); at >= 0 {
+				parts[i] = "[redacted]@" + raw[at+1:]
+			}
+		case u.User != nil:
+			u.User = nil
+			parts[i] = strings.Replace(u.String(), "://", "://[redacted]@", 1)
 		}
 	}
 	return strings.Join(parts, ",")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
 )
 
 // Peers that are clients of a NATS deployment (NET_NATS_URL) run no
@@ -106,12 +107,32 @@ func TestDeploymentErrors(t *testing.T) {
 	} else {
 		l.Close()
 	}
+
+	// An ID that something on the deployment already answers to (another
+	// machine with the same NET_HOST) is refused, naming NET_HOST.
+	urls := testnet.Deployment(t, host, 1)
+	twin, err := nats.Connect(urls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer twin.Close()
+	id := peer.NewID(host, port, "None")
+	if _, err := twin.Subscribe(peer.CallSubject(id, peer.ConnInfo), func(m *nats.Msg) { _ = m.Respond([]byte("{}")) }); err != nil {
+		t.Fatal(err)
+	}
+	must(t, twin.Flush())
+	_, err = peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(host), peer.WithPorts(port, 0), peer.WithNATS(urls[0]))
+	if !errors.Is(err, peer.ErrConfig) || !strings.Contains(err.Error(), "already served") || !strings.Contains(err.Error(), "NET_HOST") {
+		t.Errorf("a twin ID: %v; want ErrConfig saying it is already served, naming NET_HOST", err)
+	}
+
 	for _, tc := range []struct {
 		opts []peer.Option
 		want string
 	}{
 		{[]peer.Option{peer.WithNATS("http://" + gone)}, "NET_NATS_URL"},
 		{[]peer.Option{peer.WithNATS("nats://")}, "NET_NATS_URL"},
+		{[]peer.Option{peer.WithNATS(" , ")}, "no URL"},
 		{[]peer.Option{func(c *peer.Config) { c.NATSCreds = "/x.creds" }}, "NET_NATS_CREDS"},
 	} {
 		_, err := peer.Start(context.Background(), peer.DefaultConfig(), append([]peer.Option{peer.WithHost(host), peer.WithPorts(port, 1)}, tc.opts...)...)

@@ -194,11 +194,16 @@ func (p *Peer) connect() error {
 				}
 			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) {
-				p.log.Info("appnet: reconnected to the NATS deployment", "server", nc.ConnectedUrlRedacted())
+				p.log.Info("appnet: reconnected to the NATS deployment", "server", redactURLs(nc.ConnectedUrl()))
 			}))
 		nc, err = nats.Connect(p.cfg.NATSURL, opts...)
 		if err != nil {
 			return fmt.Errorf("connecting to the NATS deployment at %s: %w", redactURLs(p.cfg.NATSURL), err)
+		}
+		if served(nc, p.id) {
+			nc.Close()
+			return fmt.Errorf("%w: peer ID %s (%s) is already served on the NATS deployment: a peer elsewhere has the same NET_HOST and port; give each machine an address of its own in NET_HOST",
+				ErrConfig, p.id, describe(p.id))
 		}
 	} else {
 		// In-process: the secret is checked, TLS is not (no handshake).
@@ -237,6 +242,18 @@ func (p *Peer) connect() error {
 	return nc.Flush()
 }
 
+// served reports whether a peer of the deployment already answers as id.
+// The port a client of a deployment holds keeps its ID unique on its own
+// host, but two machines can share an address (private networks,
+// containers). Nobody serving the subject is answered at once (no
+// responders); a peer that started in the last moments on another server
+// of a cluster may not be seen yet.
+func served(nc *nats.Conn, id ID) bool {
+	_, err := nc.Request(CallSubject(id, ConnInfo), nil, time.Second)
+	return err == nil // any answer; no responders, or silence, is free
+
+}
+
 // OnSlowConsumer calls fn whenever NATS starts dropping messages for sub
 // because its handler fell behind (once per episode). The returned
 // function stops that.
@@ -258,6 +275,8 @@ func (p *Peer) Context() context.Context { return p.base }
 // carry it.
 func (p *Peer) Sync(ctx context.Context) {
 	if p.srv == nil {
+		ctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout) // FlushWithContext wants a deadline
+		defer cancel()
 		_ = p.nc.FlushWithContext(ctx)
 		return
 	}

@@ -95,7 +95,7 @@ func deploymentPeers(ctx context.Context, onHost, asJSON, graph bool, stdout io.
 	if err := printPeers(stdout, infos, asJSON, graph); err != nil || asJSON || graph {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s on the NATS deployment at %s\n", plural(len(infos), "peer"), p.Conn().ConnectedUrlRedacted())
+	fmt.Fprintf(stdout, "%s on the NATS deployment at %s\n", plural(len(infos), "peer"), serverURL(p))
 	return nil
 }
 
@@ -182,9 +182,9 @@ func callPeer(ctx context.Context, via string, timeout time.Duration, id, connec
 	if via != "" {
 		server = via
 	}
-	url := "nats://" + server
+	url, where := "nats://"+server, "nats://"+server
 	if cfg.External() && via == "" {
-		url = cfg.NATSURL // the deployment reaches every peer
+		url, where = cfg.NATSURL, "the NATS deployment (NET_NATS_URL)" // it reaches every peer
 	}
 	clientOpts, err := cfg.ClientOptions()
 	if err != nil {
@@ -192,7 +192,7 @@ func callPeer(ctx context.Context, via string, timeout time.Duration, id, connec
 	}
 	nc, err := nats.Connect(url, append(clientOpts, nats.Name("appnet cli"), nats.Timeout(min(timeout, 2*time.Second)), nats.NoReconnect())...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s for peer %s: %w", url, id, err)
+		return nil, fmt.Errorf("connecting to %s for peer %s: %w", where, id, err)
 	}
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 
 	"github.com/appnet-go/appnet/bus"
 )
@@ -22,13 +23,25 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	return announce(ctx, p, stdout)
 }
 
+// serverURL is where the nats CLI reaches the peer: its own server, or the
+// deployment's server it is connected to (never with credentials).
+func serverURL(p *bus.Peer) string {
+	if s := p.Server(); s != nil {
+		return s.ClientURL()
+	}
+	scheme := "nats"
+	if u, err := url.Parse(p.Conn().ConnectedUrl()); err == nil && u.Scheme != "" {
+		scheme = u.Scheme
+	}
+	return scheme + "://" + p.Conn().ConnectedAddr()
+}
+
 // announce prints the peer's identity, then waits until ctx ends.
 func announce(ctx context.Context, p *bus.Peer, stdout io.Writer) error {
 	info := p.Info()
 	fmt.Fprintf(stdout, "ready %s\n", info.ID)
 	fmt.Fprintf(stdout, "peer %s:%d group %s hub %t, serving %v\n", info.Host, info.Port, info.Group, info.Hub, info.Connections)
-	server := p.Conn().ConnectedUrlRedacted() // the embedded server's, or the deployment's
-	fmt.Fprintf(stdout, "inspect it: nats --server %s micro info %s\n", server, info.Group)
+	fmt.Fprintf(stdout, "inspect it: nats --server %s micro info %s\n", serverURL(p), info.Group)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping")
 	return nil
