@@ -12,6 +12,7 @@ import (
 
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -139,5 +140,60 @@ func TestDeploymentErrors(t *testing.T) {
 		if !errors.Is(err, peer.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v, want ErrConfig naming %s", err, tc.want)
 		}
+	}
+}
+
+// A client of a deployment rides out a restart of the deployment's
+// server: nats.go reconnects and restores the subscriptions, and calls
+// work again without the peer being restarted.
+func TestAClientOfADeploymentSurvivesItsRestart(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	testnet.MustLoopback(t, host)
+	serve := func(p int) *server.Server {
+		t.Helper()
+		s, err := server.NewServer(&server.Options{Host: host, Port: p, NoLog: true, NoSigs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		if !s.ReadyForConnections(5 * time.Second) {
+			t.Fatalf("server on %s:%d not ready", host, p)
+		}
+		return s
+	}
+	s := serve(port + 5)
+	url := s.ClientURL()
+	start := func() *peer.Peer {
+		p, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(host), peer.WithPorts(port, 4), peer.WithNATS(url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a, b := start(), start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Call(ctx, b.ID(), peer.ConnPassThrough, []byte(`1`)); err != nil {
+		t.Fatal(err)
+	}
+
+	s.Shutdown()
+	s.WaitForShutdown()
+	s = serve(port + 5)
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+
+	for {
+		c, cancelCall := context.WithTimeout(ctx, time.Second)
+		out, err := a.Call(c, b.ID(), peer.ConnPassThrough, []byte(`2`))
+		cancelCall()
+		if err == nil && string(out) == "2" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no call went through within 30 s of the server's restart: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
