@@ -177,42 +177,13 @@ func (p *Peer) connect() error {
 			p.log.Warn("appnet: NATS connection error", "subject", subject, "err", err)
 		}),
 	}
-	var (
-		nc  *nats.Conn
-		err error
-	)
+	dial := p.dialEmbedded
 	if p.cfg.External() {
-		opts = append(opts, p.clientOpts...)
-		if p.cfg.NATSCreds != "" {
-			opts = append(opts, nats.UserCredentials(p.cfg.NATSCreds))
-		}
-		// A deployment's servers restart and fail over: keep trying.
-		opts = append(opts, nats.MaxReconnects(-1),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				if err != nil && p.base.Err() == nil { // not Close
-					p.log.Warn("appnet: disconnected from the NATS deployment; reconnecting", "err", err)
-				}
-			}),
-			nats.ReconnectHandler(func(nc *nats.Conn) {
-				p.log.Info("appnet: reconnected to the NATS deployment", "server", redactURLs(nc.ConnectedUrl()))
-			}))
-		nc, err = nats.Connect(p.cfg.NATSURL, opts...)
-		if err != nil {
-			return fmt.Errorf("connecting to the NATS deployment at %s: %w", redactURLs(p.cfg.NATSURL), err)
-		}
-		if served(nc, p.id) {
-			nc.Close()
-			return fmt.Errorf("%w: peer ID %s (%s) is already served on the NATS deployment: a peer elsewhere has the same NET_HOST and port; give each machine an address of its own in NET_HOST",
-				ErrConfig, p.id, describe(p.id))
-		}
-	} else {
-		// In-process: the secret is checked, TLS is not (no handshake).
-		opts = append(opts, clientOptions(p.cfg.Secret, nil)...)
-		opts = append(opts, nats.InProcessServer(p.srv.NATS()), nats.NoReconnect())
-		nc, err = nats.Connect(p.srv.ClientURL(), opts...)
-		if err != nil {
-			return fmt.Errorf("connecting to the embedded server: %w", err)
-		}
+		dial = p.dialDeployment
+	}
+	nc, err := dial(opts)
+	if err != nil {
+		return err
 	}
 	p.nc = nc
 	p.Caller = NewCaller(nc, p.reg, p.cfg.CallTimeout)
@@ -240,6 +211,47 @@ func (p *Peer) connect() error {
 		p.subs = append(p.subs, sub)
 	}
 	return nc.Flush()
+}
+
+// dialEmbedded connects in-process to the peer's own server: the secret is
+// checked, TLS is not (there is no handshake).
+func (p *Peer) dialEmbedded(opts []nats.Option) (*nats.Conn, error) {
+	opts = append(opts, clientOptions(p.cfg.Secret, nil)...)
+	opts = append(opts, nats.InProcessServer(p.srv.NATS()), nats.NoReconnect())
+	nc, err := nats.Connect(p.srv.ClientURL(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the embedded server: %w", err)
+	}
+	return nc, nil
+}
+
+// dialDeployment connects to the NATS deployment of Config.NATSURL, for as
+// long as the peer runs (its servers restart and fail over), and refuses
+// an ID that a peer of the deployment already answers to.
+func (p *Peer) dialDeployment(opts []nats.Option) (*nats.Conn, error) {
+	opts = append(opts, p.clientOpts...)
+	if p.cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(p.cfg.NATSCreds))
+	}
+	opts = append(opts, nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil && p.base.Err() == nil { // not Close
+				p.log.Warn("appnet: disconnected from the NATS deployment; reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			p.log.Info("appnet: reconnected to the NATS deployment", "server", redactURLs(nc.ConnectedUrl()))
+		}))
+	nc, err := nats.Connect(p.cfg.NATSURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the NATS deployment at %s: %w", redactURLs(p.cfg.NATSURL), err)
+	}
+	if served(nc, p.id) {
+		nc.Close()
+		return nil, fmt.Errorf("%w: peer ID %s (%s) is already served on the NATS deployment: a peer elsewhere has the same NET_HOST and port; give each machine an address of its own in NET_HOST",
+			ErrConfig, p.id, describe(p.id))
+	}
+	return nc, nil
 }
 
 // served reports whether a peer of the deployment already answers as id.
