@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -284,18 +283,7 @@ func (l *listener) unpause() { l.resumeOnce.Do(func() { close(l.resume) }) }
 // stop sends SIGTERM by PID and waits, killing the process after 5s.
 func (l *listener) stop() {
 	l.unpause()
-	select {
-	case <-l.done:
-		return
-	default:
-	}
-	_ = l.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-l.done:
-	case <-time.After(5 * time.Second):
-		_ = l.cmd.Process.Kill()
-		<-l.done
-	}
+	stopProcess(l.cmd.Process, l.done, 5*time.Second)
 }
 
 // kill sends SIGKILL by PID and waits for the process to go.

@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	internalproc "github.com/appnet-go/appnet/internal/proc"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
 
@@ -173,20 +173,10 @@ func (p *proc) wait(timeout time.Duration) error {
 }
 
 // stop sends SIGTERM by PID and waits, killing the process after 5s.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *proc) stop() { stopProcess(p.cmd.Process, p.done, 5*time.Second) }
+
+// stopProcess is proc.Stop (the package name is taken here by type proc).
+var stopProcess = internalproc.Stop
 
 // kill sends SIGKILL by PID and waits for the process to go.
 func (p *proc) kill() {

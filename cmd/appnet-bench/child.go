@@ -13,11 +13,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/internal/proc"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
@@ -337,20 +337,7 @@ func (c *child) pid() int { return c.cmd.Process.Pid }
 
 // stop sends the child SIGTERM, then SIGKILL after 3s, and waits for it.
 func (c *child) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(3 * time.Second)
-	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-t.C:
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
+	proc.Stop(c.cmd.Process, c.done, 3*time.Second)
 	_ = c.stdin.Close()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/events"
 	"github.com/appnet-go/appnet/flags"
+	"github.com/appnet-go/appnet/internal/proc"
 	"github.com/appnet-go/appnet/peer"
 )
 
@@ -315,20 +316,7 @@ func startChild(ctx context.Context, exe string, cfg peer.Config, version int) (
 }
 
 // stop interrupts the process and waits for it, killing it after 5s.
-func (c *child) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
-}
+func (c *child) stop() { proc.Stop(c.cmd.Process, c.done, 5*time.Second) }
 
 func (c *child) exit() string {
 	if c.err != nil {
