@@ -6,12 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/events"
 	"github.com/appnet-go/appnet/peer"
 )
+
+// emitScanTimeout is the probe timeout of emit's scan unless
+// NET_SCAN_TIMEOUT says otherwise.
+const emitScanTimeout = time.Second
 
 // emit joins the mesh as a peer of the group for a moment and emits one
 // event.
@@ -32,7 +37,13 @@ func emit(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := events.ValidateName(event); err != nil {
 		return err
 	}
-	p, err := bus.New(ctx, peer.WithGroup(group), peer.WithHub(*hub))
+	opts := []peer.Option{peer.WithGroup(group), peer.WithHub(*hub)}
+	if _, set := os.LookupEnv("NET_SCAN_TIMEOUT"); !set {
+		// One event, once: a peer whose probe times out on a busy host
+		// would miss it, and nothing rescans for a one-shot command.
+		opts = append(opts, func(c *peer.Config) { c.ScanTimeout = emitScanTimeout })
+	}
+	p, err := bus.New(ctx, opts...)
 	if err != nil {
 		return err
 	}
