@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/flags"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // Echo is part of an application's shared contract: every peer that
@@ -112,4 +114,43 @@ func ExampleRemote_Call() {
 	_, err = Echo.On(gone).Via(a).Call(ctx, "hello?")
 	fmt.Println(errors.Is(err, bus.ErrUnreachable))
 	// Output: true
+}
+
+// Run the same code as clients of a NATS deployment (NET_NATS_URL in the
+// environment, Config.NATSURL here): no server per peer, no scan; the
+// deployment connects the peers. Here the deployment is one nats-server
+// started in this process on a loopback address.
+func ExampleStart_deployment() {
+	ctx := context.Background()
+	cfg := exampleConfig()
+	s, err := server.NewServer(&server.Options{Host: cfg.Host, Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(5 * time.Second) {
+		fmt.Println("the deployment did not start")
+		return
+	}
+	cfg.NATSURL = s.ClientURL()
+
+	first, err := bus.Start(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer first.Close()
+	second, err := bus.Start(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer second.Close()
+
+	found, _ := second.Peers(ctx, bus.Refresh())
+	out, err := Echo.On(first.ID()).Via(second).Call(ctx, "hi")
+	fmt.Println(first.Server() == nil, found.Group("None")[0] == first.ID(), out, err)
+	// Output: true true hi (echoed) <nil>
 }
