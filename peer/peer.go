@@ -151,6 +151,9 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	p.base, p.stop = context.WithCancel(context.Background())
 	p.handlerCtx = NewContext(p.base, p)
 	p.warnExposed()
+	if cfg.External() && cfg.Scan != "" {
+		p.log.Warn("appnet: NET_SCAN is ignored: a client of a NATS deployment (NET_NATS_URL) does not scan; the deployment connects every peer")
+	}
 	if err := p.connect(); err != nil {
 		p.Close()
 		return nil, err
