@@ -409,13 +409,9 @@ func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *
 	}
 	res.idleRSS = append(res.idleRSS, rss)
 
-	cfg := peer.DefaultConfig()
-	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = o.host, o.port, peerPortRange, o.host
-	cfg.Registry = peer.NewRegistry()
-	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	start, cancel := context.WithTimeout(ctx, 10*time.Second)
-	a.p, err = bus.Start(start, cfg)
-	cancel()
+	a.p, err = startCaller(ctx, func(cfg *peer.Config) {
+		cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = o.host, o.port, peerPortRange, o.host
+	})
 	return a, err
 }
 
@@ -445,14 +441,22 @@ func setupAppnetDeployment(ctx context.Context, exe string, o options, cs *child
 	if a.target, err = peer.ParseID(c.ready[2]); err != nil {
 		return nil, err
 	}
+	url := c.ready[0]
+	a.p, err = startCaller(ctx, func(cfg *peer.Config) {
+		cfg.Host, cfg.PortStart, cfg.PortRange, cfg.NATSURL = o.host, o.port+deployOffset+1, 4, url
+	})
+	return a, err
+}
+
+// startCaller starts the caller peer in this process: the defaults, a
+// registry of its own, warnings on stderr, and where set.
+func startCaller(ctx context.Context, where peer.Option) (*bus.Peer, error) {
 	cfg := peer.DefaultConfig()
-	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.NATSURL = o.host, o.port+deployOffset+1, 4, c.ready[0]
 	cfg.Registry = peer.NewRegistry()
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start, cancel := context.WithTimeout(ctx, 10*time.Second)
-	a.p, err = bus.Start(start, cfg)
-	cancel()
-	return a, err
+	defer cancel()
+	return bus.Start(start, cfg, where)
 }
 
 func (a *appnetSetup) close() {
