@@ -89,6 +89,7 @@ func startListener(t *testing.T, name string, env []string, args ...string) *lis
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "appnet"), append([]string{"listen"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = dieWithTest() // even if the test binary is killed
 	l := &listener{t: t, name: name, cmd: cmd, done: make(chan struct{}), changed: make(chan struct{}),
 		streams: map[string]*stream{}, resume: make(chan struct{})}
 	out, err := cmd.StdoutPipe()

@@ -136,6 +136,7 @@ func peerEnv(host string, port, extra int, more ...string) []string {
 		"NET_HOST=" + host,
 		"NET_PORT_START=" + strconv.Itoa(port),
 		"NET_PORT_RANGE=" + strconv.Itoa(extra),
+		"NET_SCAN=" + host, // a later NET_SCAN in more wins
 	}, more...)
 }
 

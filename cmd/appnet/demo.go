@@ -118,6 +118,7 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 		cfg.Host = "127.0.0.1"
 	}
 	cfg.Scan = cfg.Host
+	cfg.NATSURL, cfg.NATSCreds = "", "" // a LAN demo, whatever deployment the shell names
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -283,6 +284,7 @@ func startChild(ctx context.Context, exe string, cfg peer.Config, version int) (
 		fmt.Sprintf("NET_PORT_RANGE=%d", cfg.PortRange),
 		"NET_SCAN="+cfg.Scan,
 		"NET_GROUP="+cfg.Group,
+		"NET_NATS_URL=", "NET_NATS_CREDS=",
 	)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -15,10 +15,14 @@ import (
 // starts, which inherit the environment, refuses anything outside it.
 const allowEnv = "NET_SCAN_ALLOW"
 
+// init confines this process, and the programs it starts (they inherit
+// its environment), to loopback whatever the shell says: scans refuse
+// anything outside 127.0.0.0/8, and no peer connects to a NATS deployment
+// the shell may name (NET_NATS_URL), unless a test sets one itself.
 func init() {
-	if _, set := os.LookupEnv(allowEnv); !set {
-		os.Setenv(allowEnv, "127.0.0.0/8")
-	}
+	os.Setenv(allowEnv, "127.0.0.0/8")
+	os.Unsetenv("NET_NATS_URL")
+	os.Unsetenv("NET_NATS_CREDS")
 }
 
 // Host returns a random address of 127.0.0.0/8 for the test (never
