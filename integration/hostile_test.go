@@ -572,8 +572,11 @@ func TestFloodOfConnectsDuringPeersScan(t *testing.T) {
 	<-floodDone
 	calling.Wait()
 	t.Logf("flood: %d connects accepted, %d refused; the scan took %s", accepted.Load(), refused.Load(), scanTook)
-	if accepted.Load()+refused.Load() < total && time.Now().Before(cutoff) {
-		t.Errorf("the flood stopped early: %d of %d connects", accepted.Load()+refused.Load(), total)
+	// The workers stop only when all total connects are made or at the
+	// cutoff; what matters is that the flood was under way (200 connects)
+	// when the scan ran.
+	if done := accepted.Load() + refused.Load(); done < 200 {
+		t.Errorf("the flood made only %d connects before its cutoff: the scan did not run under it", done)
 	}
 	if accepted.Load() == 0 {
 		t.Errorf("no connect of the flood was accepted")

@@ -288,8 +288,10 @@ func TestCallToAGonePeerFailsFast(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	// A peer that never existed also fails fast.
-	_, err := b.Call(context.Background(), peer.NewID("127.0.0.1", 1, "None"), "info", nil)
+	// A peer that never existed also fails fast (its address, the last
+	// port of b's range, has no server).
+	never := peer.NewID(b.Info().Host, b.Info().Port+4, "None")
+	_, err := b.Call(context.Background(), never, "info", nil)
 	if !errors.Is(err, peer.ErrUnreachable) {
 		t.Errorf("err = %v, want ErrUnreachable", err)
 	}
@@ -298,11 +300,30 @@ func TestCallToAGonePeerFailsFast(t *testing.T) {
 func TestDeadlineReachesTheHandler(t *testing.T) {
 	t.Parallel()
 	a, b := routed(t)
+	ended := make(chan time.Duration, 1)
+	must(t, a.Registry().Register("test.deadline", peer.Func(func(ctx context.Context, _ any) (any, error) {
+		start := time.Now()
+		select {
+		case <-ctx.Done(): // the caller's 50 ms, carried by Net-Timeout
+			ended <- time.Since(start)
+		case <-time.After(10 * time.Second):
+			ended <- -1
+		}
+		return nil, ctx.Err()
+	})))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := b.Call(ctx, a.ID(), "slow", []byte(`10000`))
+	_, err := b.Call(ctx, a.ID(), "test.deadline", nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want DeadlineExceeded", err)
+	}
+	select {
+	case d := <-ended:
+		if d < 0 || d > 5*time.Second {
+			t.Errorf("the handler's context ended after %s, want about 50 ms (-1: not within 10 s)", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the handler never ran")
 	}
 }
 
@@ -310,12 +331,24 @@ func TestConcurrentCallsDoNotQueueBehindASlowOne(t *testing.T) {
 	t.Parallel()
 	a, b := routed(t)
 	ctx := context.Background()
+	started := make(chan struct{})
+	must(t, a.Registry().Register("test.blocking", peer.Func(func(context.Context, any) (any, error) {
+		close(started)
+		time.Sleep(2 * time.Second)
+		return "done", nil
+	})))
 	slow := make(chan error, 1)
 	go func() {
-		_, err := b.Call(ctx, a.ID(), "slow", []byte(`2000`))
+		_, err := b.Call(ctx, a.ID(), "test.blocking", nil)
 		slow <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // let the slow call start first
+	select { // the slow call runs on a
+	case <-started:
+	case err := <-slow:
+		t.Fatalf("the slow call ended before it started: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow call did not start within 10 s")
+	}
 	start := time.Now()
 	_, err := b.Call(ctx, a.ID(), "slow", []byte(`1`))
 	must(t, err)

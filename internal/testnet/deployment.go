@@ -31,11 +31,8 @@ func Deployment(t testing.TB, host string, n int) []string {
 		}
 		s.Start()
 		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-		if !s.ReadyForConnections(5 * time.Second) {
+		if !s.ReadyForConnections(5*time.Second) || s.ClusterAddr() == nil {
 			t.Fatalf("testnet: deployment server %d not ready in 5s", i)
-		}
-		for s.ClusterAddr() == nil {
-			time.Sleep(time.Millisecond)
 		}
 		servers = append(servers, s)
 		urls = append(urls, s.ClientURL())
