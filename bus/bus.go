@@ -159,7 +159,7 @@ var (
 	defaultMu   sync.Mutex
 	defaultPeer *Peer
 	// started is defaultPeer for readers that must not wait while
-	// Default starts it (local calls).
+	// Default starts it (local calls), and Default's lock-free path.
 	started     atomic.Pointer[Peer]
 	defaultOpts []peer.Option
 )
@@ -183,6 +183,9 @@ func Configure(opts ...peer.Option) error {
 // Default returns the process's default peer, starting it from the NET_*
 // environment the first time. A failed start is retried on the next call.
 func Default() (*Peer, error) {
+	if p := started.Load(); p != nil {
+		return p, nil // every call and emit comes here: no lock once started
+	}
 	defaultMu.Lock()
 	defer defaultMu.Unlock()
 	if defaultPeer != nil {

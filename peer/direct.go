@@ -19,8 +19,8 @@ type direct struct {
 	opts []nats.Option // the client's credentials
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	conns  map[string]*directConn // host:port -> connection
+	mu     sync.RWMutex
+	conns  map[string]*directConn // host:port -> connection; entries are replaced, never changed
 	closed bool
 	dials  sync.WaitGroup
 }
@@ -44,20 +44,33 @@ func newDirect(opts []nats.Option, log *slog.Logger) *direct {
 // caller then uses the cluster) while one is being dialled or after a
 // recent failure.
 func (d *direct) conn(addr string) *nats.Conn {
+	d.mu.RLock() // every call comes here: the common cases take no write lock
+	e, closed := d.conns[addr], d.closed
+	d.mu.RUnlock()
+	switch {
+	case e != nil && e.nc != nil && !e.nc.IsClosed():
+		return e.nc
+	case closed, e != nil && e.nc == nil && time.Now().Before(e.retryAt):
+		return nil // closed, dialling, or failed recently
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e := d.conns[addr]
+	e = d.conns[addr]
 	if e != nil && e.nc != nil && !e.nc.IsClosed() {
-		return e.nc
+		return e.nc // dialled meanwhile
 	}
-	if d.closed || (e != nil && (e.nc == nil && time.Now().Before(e.retryAt))) {
+	now := time.Now()
+	if d.closed || (e != nil && e.nc == nil && now.Before(e.retryAt)) {
 		return nil
 	}
 	if e == nil && len(d.conns) >= maxDirect {
-		return nil // enough servers held open; the rest go through the cluster
+		d.prune(now)
+		if len(d.conns) >= maxDirect {
+			return nil // enough servers held open; the rest go through the cluster
+		}
 	}
 	// Dial in the background; mark it so only one dial runs per target.
-	d.conns[addr] = &directConn{retryAt: time.Now().Add(directRetry)}
+	d.conns[addr] = &directConn{retryAt: now.Add(directRetry)}
 	d.dials.Add(1)
 	go d.dial(addr)
 	return nil
@@ -81,6 +94,17 @@ func (d *direct) dial(addr string) {
 		return
 	}
 	d.conns[addr] = &directConn{nc: nc}
+}
+
+// prune forgets the targets whose connection closed and those whose
+// failed dial may be retried, so that they do not count against
+// maxDirect. d.mu is held.
+func (d *direct) prune(now time.Time) {
+	for addr, e := range d.conns {
+		if (e.nc != nil && e.nc.IsClosed()) || (e.nc == nil && !now.Before(e.retryAt)) {
+			delete(d.conns, addr)
+		}
+	}
 }
 
 // close closes every connection and waits for dials in flight.
