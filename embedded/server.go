@@ -40,14 +40,9 @@ type Config struct {
 	// PortRange is how many ports after PortStart are tried too: the server
 	// binds the first free port of PortStart..PortStart+PortRange.
 	PortRange int
-	// ClusterName is the NATS cluster name; empty means DefaultClusterName.
-	ClusterName string
 	// Name returns the server name to use when the server binds port. Empty
 	// names are left to NATS.
 	Name func(port int) string
-	// MaxPayload is the largest message the server accepts, in bytes; zero
-	// means the NATS default (1 MiB).
-	MaxPayload int32
 	// Secret, if set, is required of every client (as its token) and of
 	// every route (as its password).
 	Secret string
@@ -184,15 +179,10 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	if cfg.Name != nil {
 		name = cfg.Name(port)
 	}
-	clusterName := cfg.ClusterName
-	if clusterName == "" {
-		clusterName = DefaultClusterName
-	}
 	opts := &server.Options{
 		ServerName:      name,
 		Host:            cfg.Host,
 		Port:            port,
-		MaxPayload:      cfg.MaxPayload,
 		NoLog:           true,
 		NoSigs:          true,
 		NoSystemAccount: true,
@@ -203,7 +193,7 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 		PingInterval: 2 * time.Second,
 		MaxPingsOut:  3,
 		Cluster: server.ClusterOpts{
-			Name: clusterName,
+			Name: DefaultClusterName,
 			Host: cfg.Host,
 			Port: server.RANDOM_PORT,
 			// Gossip must tell other servers the address we listen on, not
@@ -266,9 +256,6 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 // NATS returns the underlying server, for in-process client connections
 // and monitoring.
 func (s *Server) NATS() *server.Server { return s.ns }
-
-// Host returns the address the server is bound to.
-func (s *Server) Host() string { return s.opts.Host }
 
 // Port returns the client port the server bound.
 func (s *Server) Port() int { return s.ns.Addr().(*net.TCPAddr).Port }

@@ -18,10 +18,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/appnet-go/appnet/events"
+	internalproc "github.com/appnet-go/appnet/internal/proc"
 	"github.com/appnet-go/appnet/peer"
 )
 
@@ -89,7 +91,7 @@ func startListener(t *testing.T, name string, env []string, args ...string) *lis
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "appnet"), append([]string{"listen"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = dieWithTest() // even if the test binary is killed
+	cmd.SysProcAttr = internalproc.DieWithParent(syscall.SIGKILL) // even if the test binary is killed
 	l := &listener{t: t, name: name, cmd: cmd, done: make(chan struct{}), changed: make(chan struct{}),
 		streams: map[string]*stream{}, resume: make(chan struct{})}
 	out, err := cmd.StdoutPipe()
@@ -284,7 +286,7 @@ func (l *listener) unpause() { l.resumeOnce.Do(func() { close(l.resume) }) }
 // stop sends SIGTERM by PID and waits, killing the process after 5s.
 func (l *listener) stop() {
 	l.unpause()
-	stopProcess(l.cmd.Process, l.done, 5*time.Second)
+	internalproc.Stop(l.cmd.Process, l.done, 5*time.Second)
 }
 
 // kill sends SIGKILL by PID and waits for the process to go.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func startCmd(t *testing.T, name string, cmd *exec.Cmd, env []string) *proc {
 	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
 	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = dieWithTest() // even if the test binary is killed
+		cmd.SysProcAttr = internalproc.DieWithParent(syscall.SIGKILL) // even if the test binary is killed
 	}
 	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), grew: make(chan struct{})}
 	out, err := cmd.StdoutPipe()
@@ -173,10 +174,7 @@ func (p *proc) wait(timeout time.Duration) error {
 }
 
 // stop sends SIGTERM by PID and waits, killing the process after 5s.
-func (p *proc) stop() { stopProcess(p.cmd.Process, p.done, 5*time.Second) }
-
-// stopProcess is proc.Stop (the package name is taken here by type proc).
-var stopProcess = internalproc.Stop
+func (p *proc) stop() { internalproc.Stop(p.cmd.Process, p.done, 5*time.Second) }
 
 // kill sends SIGKILL by PID and waits for the process to go.
 func (p *proc) kill() {

@@ -72,7 +72,6 @@ type Registry struct {
 	connections   map[string]Handler
 	subscriptions map[string]map[*int]func() int64 // event -> live subscriptions' drop counters
 	flags         *flags.Set
-	log           *slog.Logger
 }
 
 // NewRegistry returns a registry holding the default connections (info,
@@ -103,13 +102,6 @@ func NewRegistry() *Registry {
 	return r
 }
 
-// SetLogger sets where the registry's warnings go.
-func (r *Registry) SetLogger(l *slog.Logger) {
-	r.mu.Lock()
-	r.log = l
-	r.mu.Unlock()
-}
-
 // Register adds h under name. Registering a name again logs a warning and
 // replaces the earlier handler, as the original does.
 func (r *Registry) Register(name string, h Handler) error {
@@ -122,10 +114,9 @@ func (r *Registry) Register(name string, h Handler) error {
 	r.mu.Lock()
 	_, replaced := r.connections[name]
 	r.connections[name] = h
-	log := r.logger()
 	r.mu.Unlock()
 	if replaced {
-		log.Warn("appnet: connection registered again; the new handler replaces the old", "connection", name)
+		slog.Warn("appnet: connection registered again; the new handler replaces the old", "connection", name)
 	}
 	return nil
 }
@@ -137,10 +128,7 @@ func (r *Registry) Flag(name string, h flags.Handler) error {
 		return err
 	}
 	if replaced {
-		r.mu.RLock()
-		log := r.logger()
-		r.mu.RUnlock()
-		log.Warn("appnet: flag registered again; the new handler replaces the old", "flag", name)
+		slog.Warn("appnet: flag registered again; the new handler replaces the old", "flag", name)
 	}
 	return nil
 }
@@ -218,12 +206,4 @@ func (r *Registry) Subscriptions() []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// logger returns the registry's logger; r.mu is held.
-func (r *Registry) logger() *slog.Logger {
-	if r.log != nil {
-		return r.log
-	}
-	return slog.Default()
 }

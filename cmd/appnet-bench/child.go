@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
@@ -259,7 +260,7 @@ func launchChild(exe string, env []string, args ...string) (*child, error) {
 	cmd := exec.Command(exe, append([]string{childArg}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = childAttr()
+	cmd.SysProcAttr = proc.DieWithParent(syscall.SIGKILL)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -11,11 +11,6 @@ import (
 	"time"
 )
 
-// childAttr makes the kernel kill a child when the bench process dies.
-func childAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
 // readRSS returns the resident set size of process pid, in bytes, from
 // the VmRSS line of /proc/<pid>/status.
 func readRSS(pid int) (int64, error) {

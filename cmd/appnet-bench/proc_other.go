@@ -4,13 +4,8 @@ package main
 
 import (
 	"errors"
-	"syscall"
 	"time"
 )
-
-// childAttr is nil where the kernel offers no parent-death signal: a child
-// still stops when its stdin closes.
-func childAttr() *syscall.SysProcAttr { return nil }
 
 // readRSS needs /proc; elsewhere the RSS is not measured.
 func readRSS(int) (int64, error) {

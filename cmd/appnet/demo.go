@@ -277,7 +277,7 @@ func startChild(ctx context.Context, exe string, cfg peer.Config, version int) (
 	if err != nil {
 		return nil, err
 	}
-	cmd.SysProcAttr = dieWithParent()
+	cmd.SysProcAttr = proc.DieWithParent(syscall.SIGTERM)
 	cmd.Env = append(os.Environ(),
 		"NET_HOST="+cfg.Host,
 		fmt.Sprintf("NET_PORT_START=%d", cfg.PortStart),
