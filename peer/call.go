@@ -87,15 +87,12 @@ func (c *Caller) call(ctx context.Context, target ID, connection string, arg []b
 // send makes one request, bounded by ctx's deadline or, without one, by
 // the caller's timeout (without a context timer: nats.go has its own).
 func (c *Caller) send(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
-	if _, ok := ctx.Deadline(); ok || ctx.Done() != nil {
-		if !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, c.timeout)
-			defer cancel()
-		}
-		return nc.RequestMsgWithContext(ctx, msg)
+	if ctx.Done() == nil { // context.Background and the like
+		return nc.RequestMsg(msg, c.timeout)
 	}
-	return nc.RequestMsg(msg, c.timeout)
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	return nc.RequestMsgWithContext(ctx, msg)
 }
 
 // directConn returns the direct connection to the server at addr, if the
@@ -229,10 +226,8 @@ func (c *Caller) CallGroup(ctx context.Context, group, connection string, arg []
 	if err := ValidateConnection(connection); err != nil {
 		return nil, "", err
 	}
-	ctx, cancel := c.bounded(ctx)
-	defer cancel()
 	msg := c.request(ctx, GroupCallSubject(group, connection), arg)
-	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	reply, err := c.send(ctx, c.nc, msg)
 	if err != nil {
 		return nil, "", c.requestError(err, "group "+group, connection, msg.Subject)
 	}
