@@ -72,21 +72,11 @@ func TestCLIOnADeployment(t *testing.T) {
 		if out, errOut, err := run(t, 10*time.Second, "appnet", append(env0, "NET_GROUP=news"), "emit", "news", "flash", `"extra"`); err != nil {
 			t.Fatalf("emit: %v\n%s%s", err, out, errOut)
 		}
-		if heard(l, ` flash "extra"`, time.Second) {
+		if l.printed(` flash "extra"`, time.Second) {
 			break
 		}
 		if attempt == 10 {
 			t.Fatalf("the listener heard none of 10 events:\n%s", l.output())
 		}
 	}
-}
-
-// heard reports whether p prints text within timeout.
-func heard(p *proc, text string, timeout time.Duration) bool {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if strings.Contains(p.output(), text) {
-			return true
-		}
-	}
-	return false
 }

@@ -50,12 +50,8 @@ func TestCLIEmitAndListen(t *testing.T) {
 // waitOutput waits until a program's output contains s.
 func waitOutput(t *testing.T, p *proc, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.output(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never printed %q:\n%s", p.name, s, p.output())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !p.printed(s, 10*time.Second) {
+		t.Fatalf("%s never printed %q:\n%s", p.name, s, p.output())
 	}
 }
 

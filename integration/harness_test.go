@@ -194,6 +194,28 @@ func (p *proc) output() string {
 	return strings.Join(p.lines, "\n")
 }
 
+// printed reports whether the program's output contains text, waiting for
+// new lines (not polling) up to timeout or until the program exits.
+func (p *proc) printed(text string, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		p.mu.Lock()
+		found := strings.Contains(strings.Join(p.lines, "\n"), text)
+		grew := p.grew
+		p.mu.Unlock()
+		if found {
+			return true
+		}
+		select {
+		case <-grew:
+		case <-p.done:
+			return strings.Contains(p.output(), text)
+		case <-deadline:
+			return false
+		}
+	}
+}
+
 // run runs a built program to completion and returns its stdout, stderr
 // and error; it fails the test if the program runs longer than timeout.
 func run(t *testing.T, timeout time.Duration, name string, env []string, args ...string) (string, string, error) {
