@@ -303,25 +303,9 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 // returns the answers of the servers this one has routes to. It waits for
 // as many answers as there are routed servers, or 4 × ScanTimeout.
 func (d *Discoverer) gather(ctx context.Context) map[peer.ID]peer.Info {
-	expect := map[peer.ID]bool{}
-	for _, name := range d.p.Server().RemoteNames() {
-		if id, err := peer.ParseID(name); err == nil {
-			expect[id] = true
-		}
-	}
-	out := map[peer.ID]peer.Info{}
-	if len(expect) == 0 {
-		return out
-	}
 	ctx, cancel := context.WithTimeout(ctx, 4*d.p.Config().ScanTimeout)
 	defer cancel()
-	_ = d.p.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(m *nats.Msg) bool {
-		if info, err := peer.Decode[peer.Info](m.Data); err == nil && expect[info.ID] {
-			out[info.ID] = info // else: ourselves, or a stranger on the subject
-		}
-		return len(out) < len(expect)
-	})
-	return out
+	return d.p.RoutedPeers(ctx)
 }
 
 // checkCluster refuses a cluster URL this peer's server should not dial:

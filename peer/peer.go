@@ -295,22 +295,32 @@ func (p *Peer) Sync(ctx context.Context) {
 		_ = p.nc.FlushWithContext(ctx)
 		return
 	}
-	remotes := 0
+	p.RoutedPeers(ctx)
+}
+
+// RoutedPeers asks, with one request on net.discover, every peer whose
+// server this peer's server has a route to for its info, and returns the
+// answers that came before all of them did or ctx ended. Each answer also
+// proves that its server has seen what this peer sent before the call.
+// A client of a deployment has no routes: it gets none.
+func (p *Peer) RoutedPeers(ctx context.Context) map[ID]Info {
+	expect := map[ID]bool{}
 	for _, name := range p.remoteNames() {
-		if _, err := ParseID(name); err == nil {
-			remotes++
+		if id, err := ParseID(name); err == nil {
+			expect[id] = true
 		}
 	}
-	if remotes == 0 {
-		return
+	out := map[ID]Info{}
+	if len(expect) == 0 {
+		return out
 	}
-	answered := 0
 	_ = p.Gather(ctx, &nats.Msg{Subject: DiscoverSubject}, func(m *nats.Msg) bool {
-		if info, err := Decode[Info](m.Data); err == nil && info.ID != p.id {
-			answered++
+		if info, err := Decode[Info](m.Data); err == nil && expect[info.ID] {
+			out[info.ID] = info // else: ourselves, or a stranger on the subject
 		}
-		return answered < remotes
+		return len(out) < len(expect)
 	})
+	return out
 }
 
 // ID returns the peer's ID.
