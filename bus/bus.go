@@ -54,10 +54,10 @@ func HubsOnly() PeersOption { return discovery.HubsOnly() }
 // Refresh scans again instead of answering from the cache.
 func Refresh() PeersOption { return discovery.Refresh() }
 
-// Peer is a running peer with discovery: it found and routed to the other
-// peers on its host when it started, rescans its host (and the hosts of
-// NET_SCAN, if set) every Config.ScanInterval, and finds peers further
-// away on request.
+// Peer is a running peer with discovery: it joined the network when it
+// started (found the peers of its host, else of NET_SCAN, and attached to
+// their hubs, or became the network's first hub), and keeps its view of
+// the network current from the changes the network publishes.
 type Peer struct {
 	*peer.Peer
 	disc      *discovery.Discoverer
@@ -68,7 +68,7 @@ type Peer struct {
 
 // New starts a peer configured from the NET_* environment with opts on
 // top, serving the default registry unless [peer.WithRegistry] says
-// otherwise, and meshes it with the peers on its host.
+// otherwise, and joins it to the network.
 func New(ctx context.Context, opts ...peer.Option) (*Peer, error) {
 	cfg, err := peer.ConfigFromEnv()
 	if err != nil {
@@ -80,62 +80,56 @@ func New(ctx context.Context, opts ...peer.Option) (*Peer, error) {
 
 // Start is [New] with an explicit configuration: it reads no environment.
 func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, error) {
-	p, err := peer.Start(ctx, cfg, opts...)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	hubs, err := discovery.FindNetwork(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("looking for the network: %w", err)
+	}
+	var role []peer.Option
+	if !discovery.StartAsHub(cfg, hubs) {
+		role = append(role, peer.AsLeaf())
+	}
+	p, err := peer.Start(ctx, cfg, role...)
 	if err != nil {
 		return nil, err
 	}
 	bp := &Peer{Peer: p, disc: discovery.New(p), stop: make(chan struct{}), done: make(chan struct{})}
-	if err := bp.disc.Mesh(ctx); err != nil {
-		p.Close()
-		return nil, fmt.Errorf("meshing with the peers on %s: %w", p.Config().Host, err)
+	if cfg.External() {
+		go bp.ask(p.Config().ScanInterval)
+		return bp, nil
 	}
-	go bp.rescan(p.Config().ScanInterval)
+	close(bp.done)
+	if err := bp.disc.Join(ctx, hubs); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("joining the network: %w", err)
+	}
 	return bp, nil
 }
 
-// rescan meshes with the peers on this host every interval, which heals
-// peers that started at the same instant and missed each other. When
-// NET_SCAN names hosts, it also scans them: at once, then every interval
-// (peers already in the cluster cost nothing; see discovery). A client of
-// a NATS deployment has nothing to mesh or scan: it asks the deployment
-// who is there, at once and then every interval, so that what it knows
-// (the answers a scatter-gather waits for) stays current.
-func (p *Peer) rescan(every time.Duration) {
+// ask keeps the view of a client of a NATS deployment current: it asks
+// the deployment who is there, at once and then every interval, so that
+// what it knows (the answers a scatter-gather waits for) stays current.
+func (p *Peer) ask(every time.Duration) {
 	defer close(p.done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-p.stop; cancel() }()
-	network := p.Config().Scan != ""
-	scan := func(first bool) {
-		if p.Config().External() {
-			if _, err := p.disc.Peers(ctx, discovery.AllGroups(), discovery.Refresh()); err != nil && ctx.Err() == nil {
-				p.Logger().Debug("appnet: asking the NATS deployment for its peers failed", "err", err)
-			}
+	for {
+		if _, err := p.disc.Peers(ctx, discovery.AllGroups(), discovery.Refresh()); err != nil && ctx.Err() == nil {
+			p.Logger().Debug("appnet: asking the NATS deployment for its peers failed", "err", err)
+		}
+		if every <= 0 {
 			return
 		}
-		if !first {
-			if err := p.disc.Mesh(ctx); err != nil && ctx.Err() == nil {
-				p.Logger().Debug("appnet: rescan of this host failed", "err", err)
-			}
-		}
-		if network {
-			if _, err := p.disc.Peers(ctx, discovery.Refresh()); err != nil && ctx.Err() == nil {
-				p.Logger().Warn("appnet: scan of NET_SCAN failed", "err", err)
-			}
-		}
-	}
-	scan(true)
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			scan(false)
+		case <-time.After(every):
 		}
 	}
 }
@@ -145,10 +139,12 @@ func (p *Peer) Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers,
 	return p.disc.Peers(ctx, opts...)
 }
 
-// Close stops the rescans and the peer.
+// Close tells the network that the peer leaves (every peer drops it from
+// its view at once) and stops it.
 func (p *Peer) Close() error {
 	p.closeOnce.Do(func() { close(p.stop) })
 	<-p.done
+	p.disc.Leave()
 	return p.Peer.Close()
 }
 

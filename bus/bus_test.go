@@ -43,12 +43,23 @@ func init() {
 	}
 }
 
-// startPeers starts n peers on one fresh loopback host, each meshed with
-// the ones before it.
+// startPeers starts n peers on one fresh loopback host, each joining the
+// network of the ones before it.
 func startPeers(t *testing.T, n int, opts ...peer.Option) []*bus.Peer {
 	t.Helper()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	testnet.MustLoopback(t, host)
+	return startOn(t, host, port, n, opts...)
+}
+
+// startMore starts n more peers on the host and port range of p.
+func startMore(t *testing.T, p *bus.Peer, n int, opts ...peer.Option) []*bus.Peer {
+	t.Helper()
+	return startOn(t, p.Config().Host, p.Config().PortStart, n, opts...)
+}
+
+func startOn(t *testing.T, host string, port, n int, opts ...peer.Option) []*bus.Peer {
+	t.Helper()
 	var peers []*bus.Peer
 	for range n {
 		cfg := peer.DefaultConfig()

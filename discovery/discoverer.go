@@ -52,6 +52,27 @@ type query struct {
 	hubsOnly  bool
 	onHost    bool
 	refresh   bool
+	serving   string
+	values    map[string]string
+	host      string // the asking peer's, for onHost
+}
+
+// match reports whether info passes the query's filters. The groups are
+// resolved ([Discoverer.query]).
+func (q query) match(info peer.Info) bool {
+	switch {
+	case q.hubsOnly && !info.Hub,
+		!q.allGroups && !slices.Contains(q.groups, info.Group),
+		q.onHost && info.Host != q.host,
+		q.serving != "" && !slices.Contains(info.Connections, q.serving):
+		return false
+	}
+	for k, v := range q.values {
+		if got, ok := info.Values[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Groups keeps the peers of the named groups. Without Groups or
@@ -69,124 +90,145 @@ func HubsOnly() Option { return func(q *query) { q.hubsOnly = true } }
 // OnHost scans this peer's own host only: every port of its range.
 func OnHost() Option { return func(q *query) { q.onHost = true } }
 
-// Refresh scans again instead of answering from the cache.
+// Refresh asks the network again instead of answering from the view.
 func Refresh() Option { return func(q *query) { q.refresh = true } }
 
-// Discoverer finds peers for one peer, routes that peer's server to them,
-// and caches what it found. It is safe for concurrent use.
+// Serving keeps the peers that serve the connection.
+func Serving(connection string) Option { return func(q *query) { q.serving = connection } }
+
+// Value keeps the peers whose value key is value ([peer.Peer.SetValue]).
+func Value(key, value string) Option {
+	return func(q *query) {
+		if q.values == nil {
+			q.values = map[string]string{}
+		}
+		q.values[key] = value
+	}
+}
+
+// query applies opts and resolves the defaults: the asking peer's own
+// group when no group is named.
+func (d *Discoverer) query(opts []Option) query {
+	var q query
+	for _, o := range opts {
+		o(&q)
+	}
+	if len(q.groups) == 0 && !q.allGroups {
+		q.groups = []string{d.p.Config().Group}
+	}
+	q.host = d.p.Config().Host
+	return q
+}
+
+// Discoverer keeps one peer's view of the network and its place in it:
+// it joins the peer to the network ([Discoverer.Join]), keeps the view
+// current from the changes the network publishes, elects and replaces
+// hubs, and answers [Discoverer.Peers], [Discoverer.Watch] and
+// [Discoverer.Wait] from the view. It is safe for concurrent use.
 type Discoverer struct {
-	p *peer.Peer
+	p    *peer.Peer
+	view *view
+	net  network
 
-	mu    sync.Mutex                     // guards the cache, never held across I/O
-	cache map[bool]map[peer.ID]peer.Info // found peers, by scope (on host or not)
-	// cacheRoutes is the server's route count when the cache was filled.
-	cacheRoutes map[bool]int
+	scanning chan struct{} // one token: serialises refreshes
 
-	scanning chan struct{}        // one token: serialises scans, guards the fields below
-	routed   map[string]peer.ID   // cluster URL -> peer, for routes this discoverer added
-	silent   map[string]time.Time // host:port -> not probed again until then
-
-	warnMu sync.Mutex
-	warned map[peer.ID]bool // peers already said to refuse our credentials
+	warnMu      sync.Mutex
+	warned      map[peer.ID]bool // peers already said to refuse our credentials
+	badMemberAt time.Time
 }
 
 // New returns a Discoverer for p.
 func New(p *peer.Peer) *Discoverer {
 	return &Discoverer{
-		p:           p,
-		cache:       map[bool]map[peer.ID]peer.Info{},
-		cacheRoutes: map[bool]int{},
-		routed:      map[string]peer.ID{},
-		silent:      map[string]time.Time{},
-		warned:      map[peer.ID]bool{},
-		scanning:    make(chan struct{}, 1),
+		p:        p,
+		view:     newView(p.ID()),
+		warned:   map[peer.ID]bool{},
+		scanning: make(chan struct{}, 1),
 	}
 }
 
-// Mesh scans p's own host and routes p to every peer there: what a peer
-// does when it starts, so peers on one host form one cluster without
-// anyone asking for peers.
-// A client of a NATS deployment (Config.NATSURL) has nothing to mesh.
-func (d *Discoverer) Mesh(ctx context.Context) error {
-	if d.p.Config().External() {
-		return nil
-	}
-	_, err := d.Peers(ctx, OnHost(), Refresh())
-	return err
-}
-
-// Peers returns the peers other than p, scanning (and routing to new
-// peers) when nothing is cached for the scope yet, when a route to p's
-// server came or went since, or when [Refresh] is given.
-// The scope is p's own host with [OnHost]; else the hosts in NET_SCAN
-// (Config.Scan); else the kernel's neighbour table and p's host. A client
-// of a NATS deployment (Config.NATSURL) asks the deployment instead: every
-// peer connected to it, or those on p's host with [OnHost].
+// Peers returns the peers other than p that match opts, from p's view of
+// the network, at once. With [Refresh] it first asks every peer of the
+// view for its info (one request, one answer each) and probes the scope
+// for peers outside the network: p's host with [OnHost], else the hosts
+// of NET_SCAN (Config.Scan), else the kernel's neighbour table and p's
+// host; what it finds is in the answer, and a hub routes to the network
+// of a peer found outside. A client of a NATS deployment (Config.NATSURL)
+// asks the deployment instead.
 func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
-	var q query
-	for _, o := range opts {
-		o(&q)
-	}
-	if found, ok := d.cached(q); ok {
-		return d.filter(found, q), nil
+	q := d.query(opts)
+	if !q.refresh {
+		return d.filter(d.view.snapshot(), q), nil
 	}
 	select {
 	case d.scanning <- struct{}{}:
 		defer func() { <-d.scanning }()
 	case <-ctx.Done():
-		return Peers{}, fmt.Errorf("waiting for another scan to end: %w", ctx.Err())
+		return Peers{}, fmt.Errorf("waiting for another refresh to end: %w", ctx.Err())
 	}
-	if found, ok := d.cached(q); ok {
-		return d.filter(found, q), nil // another caller's scan filled it meanwhile
+	if d.p.Config().External() {
+		found := d.ask(ctx, false)
+		if err := ctx.Err(); err != nil {
+			return Peers{}, err
+		}
+		d.view.replace(found)
+		return d.filter(found, q), nil
 	}
-	found, err := d.discover(ctx, q.onHost)
+	for _, info := range d.gatherView(ctx) {
+		d.view.join(info)
+	}
+	found := d.view.snapshot()
+	outside, err := d.scanUnknown(ctx, q.onHost)
 	if err != nil {
 		return Peers{}, err
 	}
-	d.mu.Lock()
-	d.cache[q.onHost] = found
-	d.cacheRoutes[q.onHost] = d.routes()
-	d.mu.Unlock()
+	for id, info := range outside {
+		found[id] = info
+		if d.sameNetwork(info) {
+			d.view.join(info) // its join is on its way
+		}
+	}
+	if d.isHub() {
+		d.routeOutside(outside)
+	}
 	return d.filter(found, q), nil
 }
 
-// cached returns the cached peers of the query's scope, unless the query
-// asks for a refresh or the cache is stale: a route came or went since it
-// was filled (a peer joined the cluster and routed to us, or left it).
-func (d *Discoverer) cached(q query) (map[peer.ID]peer.Info, bool) {
-	if q.refresh {
-		return nil, false
+// gatherView asks every peer of the network for its info with one request
+// on net.discover, and returns the answers that came before every peer of
+// the view answered, or 4 × ScanTimeout passed.
+func (d *Discoverer) gatherView(ctx context.Context) map[peer.ID]peer.Info {
+	expect := d.view.snapshot()
+	ctx, cancel := context.WithTimeout(ctx, 4*d.p.Config().ScanTimeout)
+	defer cancel()
+	out := map[peer.ID]peer.Info{}
+	if len(expect) == 0 {
+		return out
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	found, ok := d.cache[q.onHost]
-	return found, ok && d.cacheRoutes[q.onHost] == d.routes()
-}
-
-// routes is how many routes the peer's server has; 0 for a client of a
-// deployment, whose cache lasts until a refresh.
-func (d *Discoverer) routes() int {
-	if srv := d.p.Server(); srv != nil {
-		return srv.NATS().NumRoutes()
-	}
-	return 0
+	answered := 0
+	_ = d.p.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(m *nats.Msg) bool {
+		info, err := peer.Decode[peer.Info](m.Data)
+		if err != nil || info.ID == d.p.ID() || checkInfo(info) != nil {
+			return true
+		}
+		if _, ok := out[info.ID]; !ok {
+			out[info.ID] = info
+			if _, ok := expect[info.ID]; ok {
+				answered++
+			}
+		}
+		return answered < len(expect)
+	})
+	return out
 }
 
 // filter applies a query's filters to what was found.
 func (d *Discoverer) filter(found map[peer.ID]peer.Info, q query) Peers {
-	groups := q.groups
-	if len(groups) == 0 && !q.allGroups {
-		groups = []string{d.p.Config().Group}
-	}
 	out := Peers{Peers: map[peer.ID]peer.Info{}, Groups: map[string][]peer.ID{}}
 	for id, info := range found {
-		if q.hubsOnly && !info.Hub {
-			continue
+		if q.match(info) {
+			out.Peers[id] = info
 		}
-		if !q.allGroups && !slices.Contains(groups, info.Group) {
-			continue
-		}
-		out.Peers[id] = info
 	}
 	for _, id := range out.IDs() {
 		g := out.Peers[id].Group
@@ -195,117 +237,33 @@ func (d *Discoverer) filter(found map[peer.ID]peer.Info, q query) Peers {
 	return out
 }
 
-// How long an address that did not answer a probe is left out of later
-// scans: a listener that accepted and never greeted is not a peer and
-// seldom becomes one; a dial that got no answer (no such host, a cut
-// link) is retried sooner, so a peer behind a healed link rejoins.
-const (
-	silentListenerFor = 30 * time.Second
-	silentHostFor     = 5 * time.Second
-)
-
-// discover finds the peers of the scope: the ones already in this peer's
-// cluster answer one scatter-gather request; the other addresses of the
-// scope are probed (minus listeners that recently stayed silent), and new
-// peers are routed to. Routes this discoverer added to peers no longer
-// found are dropped. The scanning token is held.
-func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]peer.Info, error) {
-	cfg := d.p.Config()
-	if cfg.External() {
-		found := d.ask(ctx, onHost)
-		return found, ctx.Err()
+// older reports whether a started before b (ties broken by ID).
+func older(a, b peer.Info) bool {
+	if !a.Started.Equal(b.Started) {
+		return a.Started.Before(b.Started)
 	}
-	hosts, err := d.targets(onHost)
-	if err != nil {
-		return nil, err
-	}
-	inScope := make(map[string]bool, len(hosts))
-	for _, h := range hosts {
-		inScope[h] = true
-	}
-	found := map[peer.ID]peer.Info{}
-	known := map[string]bool{net.JoinHostPort(cfg.Host, strconv.Itoa(d.p.Server().Port())): true}
-	for id, info := range d.gather(ctx) {
-		if inScope[info.Host] {
-			found[id] = info
-			known[net.JoinHostPort(info.Host, strconv.Itoa(info.Port))] = true
-		}
-	}
-	now := time.Now()
-	for addr, until := range d.silent {
-		if now.After(until) {
-			delete(d.silent, addr) // expired: the map stays as small as the silent set
-		}
-	}
-	var silentMu sync.Mutex
-	scanner := Scanner{
-		Workers: cfg.ThreadLimit,
-		Timeout: cfg.ScanTimeout,
-		Skip: func(addr string) bool {
-			silentMu.Lock()
-			defer silentMu.Unlock()
-			return known[addr] || now.Before(d.silent[addr])
-		},
-		OnSilent: func(addr string, connected bool) {
-			until := now.Add(silentHostFor)
-			if connected {
-				until = now.Add(silentListenerFor)
-			}
-			silentMu.Lock()
-			d.silent[addr] = until
-			silentMu.Unlock()
-		},
-	}
-	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
-	if err != nil {
-		return nil, err
-	}
-	clientOpts := d.p.ClientOptions()
-	var fresh []peer.Info
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	limit := make(chan struct{}, max(cfg.ThreadLimit, 1))
-	for _, h := range hits {
-		wg.Go(func() {
-			limit <- struct{}{}
-			defer func() { <-limit }()
-			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, clientOpts...)
-			if err != nil {
-				d.refused(h, err)
-				return
-			}
-			if err := checkCluster(info, h); err != nil {
-				d.p.Logger().Warn("appnet: discovery: a peer's info is not usable; it is left out", "addr", net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), "err", err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			found[info.ID] = info
-			fresh = append(fresh, info)
-		})
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		// A scan cut short proves nothing about who has gone.
-		return nil, err
-	}
-	answered := map[peer.ID]bool{}
-	for _, h := range hits {
-		answered[h.ID] = true // greeted the probe, even if info came too late
-	}
-	if err := d.route(ctx, fresh, found, answered, inScope); err != nil {
-		return nil, err
-	}
-	return found, nil
+	return a.ID < b.ID
 }
 
-// gather asks every peer of the cluster for its info with one request and
-// returns the answers of the servers this one has routes to. It waits for
-// as many answers as there are routed servers, or 4 × ScanTimeout.
-func (d *Discoverer) gather(ctx context.Context) map[peer.ID]peer.Info {
-	ctx, cancel := context.WithTimeout(ctx, 4*d.p.Config().ScanTimeout)
-	defer cancel()
-	return d.p.RoutedPeers(ctx)
+// sameNetwork reports whether the peer of info is attached to a hub of
+// this peer's network.
+func (d *Discoverer) sameNetwork(info peer.Info) bool {
+	hubs := map[peer.ID]bool{}
+	for _, h := range d.hubs() {
+		hubs[h.ID] = true
+	}
+	return slices.ContainsFunc(info.Hubs, func(h peer.HubAddr) bool { return hubs[h.ID] })
+}
+
+// Known returns how many peers of group the view holds.
+func (d *Discoverer) Known(group string) int {
+	n := 0
+	for _, info := range d.view.snapshot() {
+		if info.Group == group {
+			n++
+		}
+	}
+	return n
 }
 
 // checkCluster refuses a cluster URL this peer's server should not dial:
@@ -374,146 +332,6 @@ func decodeInfo(h Hit, out []byte) (peer.Info, error) {
 	return info, err
 }
 
-// route routes this peer's server to the fresh peers and waits (up to two
-// seconds) until each answers through the cluster; then it drops the
-// routes this discoverer added earlier to peers that have gone.
-//
-// Two peers that find each other at the same moment (they started
-// together) must not both add a route: NATS closes both as duplicates and
-// redials only a second later. So the younger peer routes to the older at
-// once, and the older waits a moment for that route before adding its own.
-// A peer joining a running one is the younger, so it joins at once.
-//
-// A route is dropped only when its peer was restarted (found again at
-// another cluster URL: the old one would be redialled forever), or when
-// the peer lies inside what this scan covered, neither answered the probe
-// nor is still connected.
-func (d *Discoverer) route(ctx context.Context, fresh []peer.Info, found map[peer.ID]peer.Info, answered map[peer.ID]bool, inScope map[string]bool) error {
-	srv := d.p.Server()
-	connected := map[string]bool{}
-	for _, name := range srv.RemoteNames() {
-		connected[name] = true
-	}
-	var gone []string
-	for url, id := range d.routed {
-		info, ok := found[id]
-		restarted := ok && info.Cluster != url
-		if !restarted && (ok || answered[id] || connected[string(id)] || !inScope[hostOf(id)]) {
-			continue
-		}
-		gone = append(gone, url)
-		delete(d.routed, url)
-	}
-	if len(gone) > 0 {
-		if err := srv.RemoveRoutes(gone...); err != nil {
-			return err
-		}
-	}
-	if len(fresh) == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	self := d.p.Info()
-	var now, later []peer.Info
-	for _, info := range fresh {
-		switch {
-		case connected[string(info.ID)]:
-			// It routed to us already.
-		case older(info, self):
-			now = append(now, info)
-		default:
-			later = append(later, info)
-		}
-	}
-	if err := d.addRoutes(now); err != nil {
-		return err
-	}
-	if len(later) > 0 {
-		if err := d.addRoutes(d.awaitInbound(ctx, later)); err != nil {
-			return err
-		}
-	}
-	var wg sync.WaitGroup
-	for _, info := range fresh {
-		wg.Go(func() { d.waitCallable(ctx, info.ID) })
-	}
-	wg.Wait()
-	return nil
-}
-
-// inboundWait is how long the older of two peers that found each other
-// waits for the younger's route before adding its own.
-const inboundWait = 150 * time.Millisecond
-
-// older reports whether a started before b (ties broken by ID), that is,
-// whether b should route to a.
-func older(a, b peer.Info) bool {
-	if !a.Started.Equal(b.Started) {
-		return a.Started.Before(b.Started)
-	}
-	return a.ID < b.ID
-}
-
-// awaitInbound waits up to inboundWait for routes from the peers and
-// returns those that did not route to us.
-func (d *Discoverer) awaitInbound(ctx context.Context, peers []peer.Info) []peer.Info {
-	deadline := time.Now().Add(inboundWait)
-	for {
-		connected := map[string]bool{}
-		for _, name := range d.p.Server().RemoteNames() {
-			connected[name] = true
-		}
-		missing := slices.DeleteFunc(slices.Clone(peers), func(info peer.Info) bool { return connected[string(info.ID)] })
-		if len(missing) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			return missing
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// addRoutes adds explicit routes to the peers and remembers them.
-func (d *Discoverer) addRoutes(peers []peer.Info) error {
-	if len(peers) == 0 {
-		return nil
-	}
-	urls := make([]string, 0, len(peers))
-	for _, info := range peers {
-		urls = append(urls, info.Cluster)
-		d.routed[info.Cluster] = info.ID
-	}
-	return d.p.Server().AddRoutes(urls...)
-}
-
-// hostOf returns the host an ID names, or "".
-func hostOf(id peer.ID) string {
-	a, err := id.Decode()
-	if err != nil {
-		return ""
-	}
-	return a.Host
-}
-
-// waitCallable polls until id answers through the cluster or ctx ends.
-func (d *Discoverer) waitCallable(ctx context.Context, id peer.ID) {
-	for {
-		// Through this peer's own server and the route, on purpose: a call
-		// could also go straight to the other server.
-		callCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		_, err := d.p.Conn().RequestWithContext(callCtx, peer.CallSubject(id, peer.ConnInfo), nil)
-		cancel()
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			d.p.Logger().Warn("appnet: discovery: routed peer does not answer through the cluster yet", "to", id, "err", err)
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
 // targets returns the hosts a scan of the scope covers.
 func (d *Discoverer) targets(onHost bool) ([]string, error) {
 	return Targets(d.p.Config(), onHost)
@@ -579,18 +397,3 @@ func parseARP(out []byte) []string {
 	return hosts
 }
 
-// Known returns how many peers of group the cache holds, whatever the
-// scope they were found in.
-func (d *Discoverer) Known(group string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	seen := map[peer.ID]bool{}
-	for _, found := range d.cache {
-		for id, info := range found {
-			if info.Group == group {
-				seen[id] = true
-			}
-		}
-	}
-	return len(seen)
-}

@@ -33,6 +33,9 @@ type Hit struct {
 	Port int
 	// ID is the peer's ID, from the server name in its NATS greeting.
 	ID peer.ID
+	// Guarded says the server demands credentials (a secret) or TLS of
+	// its clients: a peer with a secret joins no network that does not.
+	Guarded bool
 }
 
 // Progress reports how far a scan has got.
@@ -50,6 +53,8 @@ type Scanner struct {
 	Skip func(hostPort string) bool
 	// OnProgress, if set, is called after each probe.
 	OnProgress func(Progress)
+	// OnHit, if set, is called with each peer found, as soon as it is.
+	OnHit func(Hit)
 	// OnSilent, if set, is called with each address that did not answer
 	// within Timeout: connected tells a listener that accepted and said
 	// nothing from a dial that got no answer at all (no such host, or a
@@ -135,6 +140,9 @@ func (s Scanner) Scan(ctx context.Context, hosts []string, ports []int) ([]Hit, 
 		done++
 		if h != nil {
 			hits = append(hits, *h)
+			if s.OnHit != nil {
+				s.OnHit(*h)
+			}
 		}
 		if s.OnProgress != nil {
 			s.OnProgress(Progress{Done: done, Total: total, Hits: len(hits)})
@@ -169,10 +177,14 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 		return nil
 	}
 	var info struct {
-		Name    string `json:"server_name"`
-		Cluster string `json:"cluster"`
+		Name         string `json:"server_name"`
+		Cluster      string `json:"cluster"`
+		AuthRequired bool   `json:"auth_required"`
+		TLSRequired  bool   `json:"tls_required"`
 	}
-	if json.Unmarshal([]byte(strings.TrimSpace(rest)), &info) != nil || info.Cluster != embedded.DefaultClusterName {
+	// A hub's cluster is appnet's; a leaf's is named after itself.
+	if json.Unmarshal([]byte(strings.TrimSpace(rest)), &info) != nil ||
+		info.Cluster != embedded.DefaultClusterName && info.Cluster != info.Name {
 		return nil
 	}
 	id, err := peer.ParseID(info.Name)
@@ -181,7 +193,7 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
-	return &Hit{Host: host, Port: n, ID: id}
+	return &Hit{Host: host, Port: n, ID: id, Guarded: info.AuthRequired || info.TLSRequired}
 }
 
 // silent reports addr to OnSilent when err is a timeout.

@@ -53,20 +53,32 @@ type Config struct {
 	// Logger receives the server's warnings and errors (and its notices at
 	// debug level); nil discards them.
 	Logger *slog.Logger
+	// Hub starts the server as a hub: it routes to the other hubs and
+	// accepts the other servers as leaf nodes. Otherwise it is a leaf: no
+	// cluster listener, and one leaf node connection to the hubs that
+	// [Server.SetHubs] names.
+	Hub bool
 }
 
 // routeUser is the user name routes authenticate as; the secret is the
 // password.
 const routeUser = "appnet"
 
-// Server is a running embedded nats-server.
+// Server is a running embedded nats-server. Its role (hub or leaf) can
+// change at run time ([Server.SetHub]): the server then restarts on the
+// same port, and in-process clients connected through [Server.InProcessConn]
+// reconnect to the new one.
 type Server struct {
-	ns     *server.Server
-	log    *slog.Logger
-	secret string
+	cfg  Config
+	port int
+	log  *slog.Logger
 
-	mu   sync.Mutex // guards opts.Routes and the reloads that change them
+	mu   sync.Mutex // guards ns, opts, leafURL and the reloads that change opts
+	ns   *server.Server
 	opts *server.Options
+	// leafURL is where a hub accepts leaf nodes; "" for a leaf.
+	leafURL string
+	closed  bool
 }
 
 // Start binds the first free port of cfg's range on cfg.Host and returns
@@ -174,25 +186,74 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 		return nil, err
 	}
 	l.Close()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, port: port, log: log.With("component", "nats-server")}
+	if err := s.launch(ctx, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
+// launch starts the NATS server of s's role on s's port, with the leaf
+// node remotes given (a leaf's hubs), and makes it the current one. s.mu
+// is held, or s is not shared yet.
+func (s *Server) launch(ctx context.Context, remotes []*server.RemoteLeafOpts) error {
+	opts := s.options()
+	opts.LeafNode.Remotes = remotes
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("embedded: configuring nats-server: %w", err)
+	}
+	ns.SetLoggerV2(logAdapter{s.log}, true, false, false)
+	ns.Start() // binds the client listener before it returns
+	if ns.Addr() == nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return errors.New("taken while starting")
+	}
+	leafURL := ""
+	if s.cfg.Hub {
+		if leafURL, err = awaitListeners(ctx, ns, s.cfg.Host); err != nil {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			return err
+		}
+	}
+	s.ns, s.opts, s.leafURL = ns, opts, leafURL
+	return nil
+}
+
+// options builds the server options of s's role.
+func (s *Server) options() *server.Options {
+	cfg := s.cfg
 	name := ""
 	if cfg.Name != nil {
-		name = cfg.Name(port)
+		name = cfg.Name(s.port)
 	}
 	opts := &server.Options{
 		ServerName:      name,
 		Host:            cfg.Host,
-		Port:            port,
+		Port:            s.port,
 		NoLog:           true,
 		NoSigs:          true,
 		NoSystemAccount: true,
-		// A route or client that vanishes without closing (a cut cable,
-		// a frozen host) is dropped after about 3 × 2s, not the NATS
-		// default of 4 minutes, so its subjects lose their interest and
-		// calls to it fail fast again.
+		// A route, leaf node or client that vanishes without closing (a
+		// cut cable, a frozen host) is dropped after about 3 × 2s, not
+		// the NATS default of 4 minutes, so its subjects lose their
+		// interest and calls to it fail fast again.
 		PingInterval: 2 * time.Second,
 		MaxPingsOut:  3,
-		Cluster: server.ClusterOpts{
+		LeafNode: server.LeafNodeOpts{
+			// A leaf whose hub went away tries the next one soon: the
+			// network is whole again within a second or so.
+			ReconnectInterval: leafReconnect,
+		},
+	}
+	if cfg.Hub {
+		opts.Cluster = server.ClusterOpts{
 			Name: DefaultClusterName,
 			Host: cfg.Host,
 			Port: server.RANDOM_PORT,
@@ -209,74 +270,127 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 			// URLs, so the greeting, sent before any authentication, does
 			// not list them.
 			NoAdvertise: true,
-		},
+		}
+		opts.LeafNode.Host, opts.LeafNode.Port = cfg.Host, server.RANDOM_PORT
+		opts.LeafNode.Advertise = net.JoinHostPort(cfg.Host, "0")
+		opts.LeafNode.NoAdvertise = true
+	} else {
+		// A leaf's cluster name must differ from its hubs' (NATS refuses
+		// a leaf node of the hub's own cluster) and from every other
+		// leaf's (a hub does not pass a message between two leaf nodes of
+		// one cluster): its own server name is both.
+		opts.Cluster.Name = leafClusterName(name, s.port)
 	}
 	if cfg.Secret != "" {
 		opts.Authorization = cfg.Secret
 		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
+		if cfg.Hub {
+			opts.LeafNode.Username, opts.LeafNode.Password = routeUser, cfg.Secret
+		}
 	}
 	if cfg.TLS != nil {
 		opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, true, cfg.TLS, 2
-		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.TLS.Clone(), 2
+		if cfg.Hub {
+			opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.TLS.Clone(), 2
+			opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = cfg.TLS.Clone(), 2
+		}
 	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded: configuring nats-server: %w", err)
+	return opts
+}
+
+// leafClusterName is a leaf's cluster name: its server name, without the
+// characters NATS refuses there.
+func leafClusterName(name string, port int) string {
+	if name == "" {
+		return "appnet-leaf-" + strconv.Itoa(port)
 	}
-	ns.Start() // binds the client listener before it returns
-	if ns.Addr() == nil {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, errors.New("taken while starting")
-	}
-	// The cluster listener opens in a goroutine of its own; it is a
-	// matter of microseconds, so wait for it without the 25 ms polling of
-	// ReadyForConnections.
+	return strings.ReplaceAll(name, " ", "_")
+}
+
+// leafReconnect is how long a leaf waits before it dials its hubs again.
+const leafReconnect = 250 * time.Millisecond
+
+// awaitListeners waits until a hub's cluster and leaf node listeners
+// accept connections (they open in goroutines of their own, within
+// microseconds: no 25 ms polling of ReadyForConnections) and returns the
+// leaf node URL.
+func awaitListeners(ctx context.Context, ns *server.Server, host string) (string, error) {
 	deadline := time.Now().Add(5 * time.Second)
-	for ns.ClusterAddr() == nil {
-		if err := ctx.Err(); err != nil || time.Now().After(deadline) {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-			if err == nil {
-				err = errors.New("embedded: cluster listener did not open within 5s")
+	for {
+		if ns.ClusterAddr() != nil {
+			if v, err := ns.Varz(nil); err == nil && v.LeafNode.Port != 0 {
+				return "nats://" + net.JoinHostPort(host, strconv.Itoa(v.LeafNode.Port)), nil
 			}
-			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if time.Now().After(deadline) {
+			return "", errors.New("embedded: cluster and leaf node listeners did not open within 5s")
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "nats-server")
-	ns.SetLoggerV2(logAdapter{log}, true, false, false)
-	return &Server{ns: ns, opts: opts, log: log, secret: cfg.Secret}, nil
 }
 
-// NATS returns the underlying server, for in-process client connections
-// and monitoring.
-func (s *Server) NATS() *server.Server { return s.ns }
+// NATS returns the current underlying server, for monitoring. It changes
+// when the role does ([Server.SetHub]).
+func (s *Server) NATS() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ns
+}
+
+// InProcessConn connects in-process to the current server; as a
+// [nats.InProcessConnProvider] it lets a client reconnect across a role
+// change.
+func (s *Server) InProcessConn() (net.Conn, error) { return s.NATS().InProcessConn() }
 
 // Port returns the client port the server bound.
-func (s *Server) Port() int { return s.ns.Addr().(*net.TCPAddr).Port }
+func (s *Server) Port() int { return s.port }
+
+// Hub reports whether the server is a hub.
+func (s *Server) Hub() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Hub
+}
 
 // ClientURL returns the URL clients connect to.
 func (s *Server) ClientURL() string {
-	return "nats://" + net.JoinHostPort(s.opts.Host, strconv.Itoa(s.Port()))
+	return "nats://" + net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.port))
 }
 
-// ClusterURL returns the URL other servers route to.
+// ClusterURL returns the URL other hubs route to; "" for a leaf.
 func (s *Server) ClusterURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clusterURL()
+}
+
+func (s *Server) clusterURL() string {
+	if !s.cfg.Hub {
+		return ""
+	}
 	return "nats://" + s.ns.ClusterAddr().String()
+}
+
+// LeafURL returns the URL where a hub accepts leaf nodes; "" for a leaf.
+func (s *Server) LeafURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leafURL
 }
 
 // AddRoutes adds explicit routes to the given cluster URLs, skipping ones
 // already configured and this server's own. NATS gossip then connects this
-// server to every server those know.
+// server to every server those know. A leaf has no routes: it refuses.
 func (s *Server) AddRoutes(urls ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	self := s.ClusterURL()
+	if !s.cfg.Hub {
+		return errors.New("embedded: a leaf has no routes; make it a hub first")
+	}
+	self := s.clusterURL()
 	routes := slices.Clone(s.opts.Routes)
 	for _, raw := range urls {
 		u, err := url.Parse(raw)
@@ -287,8 +401,8 @@ func (s *Server) AddRoutes(urls ...string) error {
 		if u.String() == self || slices.ContainsFunc(routes, func(r *url.URL) bool { return r.Host == u.Host }) {
 			continue
 		}
-		if s.secret != "" {
-			u.User = url.UserPassword(routeUser, s.secret)
+		if s.cfg.Secret != "" {
+			u.User = url.UserPassword(routeUser, s.cfg.Secret)
 		}
 		routes = append(routes, u)
 	}
@@ -342,7 +456,7 @@ func withoutUser(u *url.URL) string {
 // RemoteNames returns the names of the servers this one has a route to,
 // explicit or gossiped, sorted and without duplicates.
 func (s *Server) RemoteNames() []string {
-	rz, err := s.ns.Routez(nil)
+	rz, err := s.NATS().Routez(nil)
 	if err != nil {
 		return nil
 	}
@@ -359,6 +473,9 @@ func (s *Server) RemoteNames() []string {
 // Close shuts the server down and waits until its listeners and goroutines
 // are gone.
 func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 }

@@ -19,7 +19,7 @@ func start(t *testing.T, host string, port, extra int) *embedded.Server {
 	t.Helper()
 	testnet.MustLoopback(t, host)
 	s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: extra,
-		Name: func(p int) string { return "s" + strconv.Itoa(p) }})
+		Name: func(p int) string { return "s" + strconv.Itoa(p) }, Hub: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestSecretNeverReachesTheLog(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Logger: log})
+	s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Logger: log, Hub: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,10 @@ func TestFaultSubscriberKilledMidStream(t *testing.T) {
 
 	tag := em.emit("event="+event, fmt.Sprintf("count=%d", count), fmt.Sprintf("rate=%d", rate), fmt.Sprintf("underway=%d", killAt))
 	em.waitLine(tag+" underway", 30*time.Second)
-	victim, survivors := ls[1], []*listener{ls[0], ls[2]}
+	// The first two peers of a network are its hubs: the third listener
+	// is a leaf, whose death touches nobody else's path (a hub's takes
+	// the events in flight through it: TestHubKilled).
+	victim, survivors := ls[2], []*listener{ls[0], ls[1]}
 	victim.kill()
 	killed := time.Now()
 	heard := victim.stream(em.id)

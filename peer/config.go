@@ -77,12 +77,20 @@ type Config struct {
 	TLSKey  string `envconfig:"TLS_KEY"`
 	TLSCA   string `envconfig:"TLS_CA"`
 
+	// Values are the peer's own key/value pairs at start
+	// (NET_VALUES=key:value,key2:value2); [Peer.SetValue] changes them at
+	// run time. See [ValidateValue] for the limits.
+	Values map[string]string `envconfig:"VALUES"`
+
 	// Registry holds the connections and flags the peer serves; nil means
 	// a fresh [NewRegistry].
 	Registry *Registry `ignored:"true"`
 	// Logger receives the peer's logs; nil means slog.Default(), or a
 	// debug-level stderr logger when Dev is set.
 	Logger *slog.Logger `ignored:"true"`
+
+	// leaf starts the server as a leaf ([AsLeaf]).
+	leaf bool
 }
 
 // DefaultConfig returns the defaults of the Python original: ports
@@ -207,6 +215,14 @@ func (c Config) Validate() error {
 			if err := validURL(u); err != nil {
 				return fmt.Errorf("%w: NET_NATS_URL=%q: URL %d: %v", ErrConfig, redactURLs(c.NATSURL), i+1, err)
 			}
+		}
+	}
+	if len(c.Values) > MaxValues {
+		return fmt.Errorf("%w: NET_VALUES: %d values: want at most %d", ErrConfig, len(c.Values), MaxValues)
+	}
+	for k, v := range c.Values {
+		if err := ValidateValue(k, v); err != nil {
+			return fmt.Errorf("%w: NET_VALUES: %w", ErrConfig, err)
 		}
 	}
 	if c.MaxInFlight < 1 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"os/user"
@@ -48,6 +49,8 @@ type Peer struct {
 	slow       sync.Map      // *nats.Subscription -> func(), told when NATS drops for it
 	clientOpts []nats.Option // what this peer presents as a client of other peers
 
+	topo topology
+
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // guards closing against handlers.Add in dispatch
 	closing   bool
@@ -83,6 +86,32 @@ type Info struct {
 	// EventsDropped counts the events this process's subscriptions lost
 	// because their handlers fell behind.
 	EventsDropped int64 `json:"events_dropped"`
+	// Role is the part the peer's server plays in the network: "hub"
+	// (routes to the other hubs, accepts leaf nodes) or "leaf" (one leaf
+	// node connection to a hub). A peer with Hub set is always a hub;
+	// without any, the network elects a few (see the discovery package).
+	Role string `json:"role"`
+	// Leaf is the URL where a hub accepts leaf nodes; "" for a leaf.
+	Leaf string `json:"leaf,omitempty"`
+	// Leaves lists the IDs of the peers whose servers are leaf nodes of
+	// this hub's server; for a leaf, the hub it is attached to.
+	Leaves []string `json:"leaves"`
+	// Hubs are the hubs of the network as this peer knows them: where a
+	// newcomer attaches.
+	Hubs []HubAddr `json:"hubs"`
+	// Values are the peer's own key/value pairs ([Peer.SetValue]).
+	Values map[string]string `json:"values,omitempty"`
+}
+
+// HubAddr says where a hub is: its ID, the URL other hubs route to and the
+// URL leaves attach to.
+type HubAddr struct {
+	ID      ID     `json:"id"`
+	Cluster string `json:"cluster"`
+	Leaf    string `json:"leaf"`
+	// Fixed is true for a hub by configuration (NET_IS_HUB), false for
+	// one the network elected.
+	Fixed bool `json:"fixed,omitempty"`
 }
 
 // Start starts a peer from cfg with opts applied on top. It returns once the
@@ -133,6 +162,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 			Secret:    cfg.Secret.reveal(),
 			TLS:       tlsConfig,
 			Logger:    log,
+			Hub:       !cfg.leaf,
 		})
 		if err == nil {
 			port = p.srv.Port()
@@ -145,6 +175,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 		return nil, fmt.Errorf("starting peer: %w", err)
 	}
 	p.id = NewID(cfg.Host, port, cfg.Group)
+	p.topo.values = maps.Clone(cfg.Values)
 	p.clientOpts = clientOptions(cfg.Secret, tlsConfig)
 	p.self = FriendlyID{Host: cfg.Host, Port: port, Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
 	p.log = log.With("peer", p.id)
@@ -220,7 +251,12 @@ func (p *Peer) connect() error {
 // checked, TLS is not (there is no handshake).
 func (p *Peer) dialEmbedded(opts []nats.Option) (*nats.Conn, error) {
 	opts = append(opts, clientOptions(p.cfg.Secret, nil)...)
-	opts = append(opts, nats.InProcessServer(p.srv.NATS()), nats.NoReconnect())
+	// The server restarts when the peer's role changes (SetRole): the
+	// connection reconnects to the new one at once, and nats.go
+	// subscribes everything again.
+	opts = append(opts, nats.InProcessServer(p.srv), nats.MaxReconnects(-1),
+		nats.ReconnectWait(5*time.Millisecond), nats.ReconnectJitter(0, 0),
+		nats.CustomReconnectDelay(func(int) time.Duration { return 5 * time.Millisecond }))
 	nc, err := nats.Connect(p.srv.ClientURL(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the embedded server: %w", err)
@@ -356,6 +392,11 @@ func (p *Peer) Info() Info {
 		Flags:         p.reg.Flags().Names(),
 		EventsDropped: p.reg.EventsDropped(),
 		Routes:        nonNil(p.remoteNames()),
+		Role:          p.role(),
+		Leaf:          p.leafURL(),
+		Leaves:        nonNil(p.leaves()),
+		Hubs:          p.knownHubs(),
+		Values:        p.values(),
 	}
 }
 

@@ -74,3 +74,40 @@ func connectionOf(prefix, subject string) string {
 	c, _ := strings.CutPrefix(subject, prefix)
 	return c
 }
+
+// Membership subjects: every peer subscribes to MemberSubjects; changes
+// are published as they happen, never polled.
+const (
+	// MemberSubjects matches every membership subject.
+	MemberSubjects = SubjectRoot + ".member.>"
+	// MemberJoinSubject carries the Info of a peer that joined the
+	// network (published by the peer once it is reachable, and by a hub
+	// for the peers of a network it merged with).
+	MemberJoinSubject = SubjectRoot + ".member.join"
+	// MemberUpdateSubject carries the new Info of a peer whose values,
+	// role or settings changed.
+	MemberUpdateSubject = SubjectRoot + ".member.update"
+	// MemberLeaveSubject carries {"id": ...} of a peer that is closing.
+	MemberLeaveSubject = SubjectRoot + ".member.leave"
+	// MemberFailSubject carries {"id": ..., "by": ...}: hub "by" found
+	// that the peer stopped answering.
+	MemberFailSubject = SubjectRoot + ".member.fail"
+	// MemberSyncSubject is a request a hub answers with its whole view,
+	// {"members": [Info, ...]}: one hub of the queue group HubQueue
+	// answers; MemberSyncSubject + "." + <hub ID> asks that hub.
+	MemberSyncSubject = SubjectRoot + ".member.sync"
+	// HubQueue is the queue group of the hubs' sync subscription.
+	HubQueue = "hubs"
+)
+
+// MemberGone is the payload of MemberLeaveSubject and MemberFailSubject.
+type MemberGone struct {
+	ID ID `json:"id"`
+	// By is the hub that found a failure; empty for a leave.
+	By ID `json:"by,omitempty"`
+}
+
+// MemberSnapshot is a hub's answer on MemberSyncSubject.
+type MemberSnapshot struct {
+	Members []Info `json:"members"`
+}

@@ -212,7 +212,7 @@ func childRaw(ctx context.Context, out *lineWriter, host string, port int, inPro
 func rawServer(ctx context.Context, host string, port int, inProcess bool) (*embedded.Server, *nats.Conn, error) {
 	start, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := embedded.Start(start, embedded.Config{Host: host, PortStart: port, PortRange: 0,
+	s, err := embedded.Start(start, embedded.Config{Host: host, PortStart: port, PortRange: 0, Hub: true,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,131 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+)
+
+// next returns the next change of a watch, failing after a deadline.
+func next(t *testing.T, ch <-chan bus.Change) bus.Change {
+	t.Helper()
+	select {
+	case c, ok := <-ch:
+		if !ok {
+			t.Fatal("the watch ended")
+		}
+		return c
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change within 5s")
+	}
+	return bus.Change{}
+}
+
+func TestWatchSeesJoinUpdateAndLeave(t *testing.T) {
+	t.Parallel()
+	ps := startPeers(t, 1)
+	a := ps[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes, err := a.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := next(t, changes); c.Kind != bus.Resync || len(c.Peers.Peers) != 0 {
+		t.Fatalf("first change = %v with %d peers, want an empty resync", c.Kind, len(c.Peers.Peers))
+	}
+	more := startMore(t, a, 2)
+	b, c := more[0], more[1]
+	seen := map[bus.ID]bool{}
+	for range 2 {
+		ch := next(t, changes)
+		if ch.Kind != bus.Joined || ch.Info.ID != ch.ID {
+			t.Fatalf("change = %+v, want a join", ch)
+		}
+		seen[ch.ID] = true
+	}
+	if !seen[b.ID()] || !seen[c.ID()] {
+		t.Fatalf("joins of %v, want b and c", seen)
+	}
+	if err := b.SetValue("role", "render"); err != nil {
+		t.Fatal(err)
+	}
+	if ch := next(t, changes); ch.Kind != bus.Updated || ch.ID != b.ID() || ch.Info.Values["role"] != "render" {
+		t.Fatalf("change = %v %s %v, want b's update", ch.Kind, ch.ID, ch.Info.Values)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	got, err := a.Wait(wctx, bus.Value("role", "render"))
+	wcancel()
+	if err != nil || got.ID != b.ID() {
+		t.Fatalf("Wait(role=render) = %s, %v; want b", got.ID, err)
+	}
+	start := time.Now()
+	c.Close()
+	if ch := next(t, changes); ch.Kind != bus.Left || ch.ID != c.ID() {
+		t.Fatalf("change = %v %s, want c left", ch.Kind, ch.ID)
+	}
+	t.Logf("a graceful leave reached the watcher in %s", time.Since(start))
+	found, _ := a.Peers(ctx)
+	if _, ok := found.Peers[c.ID()]; ok || len(found.Peers) != 1 {
+		t.Errorf("Peers after c left: %v", found.IDs())
+	}
+}
+
+func TestWaitHonoursItsDeadline(t *testing.T) {
+	t.Parallel()
+	a := startPeers(t, 1)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := a.Wait(ctx, bus.Serving("nobody.serves.this"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v, want the deadline", err)
+	}
+}
+
+func TestSlowWatcherGetsAResync(t *testing.T) {
+	t.Parallel()
+	ps := startPeers(t, 2)
+	a, b := ps[0], ps[1]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	changes, err := a.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := next(t, changes); c.Kind != bus.Resync {
+		t.Fatalf("first change = %v", c.Kind)
+	}
+	// Unread, the watch falls behind by more than its backlog.
+	const updates = 1500
+	for i := range updates {
+		if err := b.SetValue("n", strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := strconv.Itoa(updates - 1)
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		found, _ := a.Peers(ctx)
+		if found.Peers[b.ID()].Values["n"] == last {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("a's view never reached n=%s", last)
+		}
+	}
+	// The first change queued before the watch fell behind may come
+	// first; then the resync, with the view as it is now.
+	for range 2 {
+		c := next(t, changes)
+		if c.Kind == bus.Resync {
+			if got := c.Peers.Peers[b.ID()].Values["n"]; got != last {
+				t.Fatalf("resync holds n=%s, want %s", got, last)
+			}
+			return
+		}
+	}
+	t.Fatal("no resync after the watch fell behind")
+}

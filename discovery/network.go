@@ -1,0 +1,899 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
+)
+
+// AutoHubs is how many hubs a network elects when no peer is a hub by
+// configuration (NET_IS_HUB): enough that one may die while the other
+// carries the network until another is elected. Peers that start at the
+// same instant may all become hubs; up to MaxAutoHubs of them stay hubs
+// (a role change restarts a peer's server, which its callers and leaves
+// feel), and the youngest of any more become leaves again.
+const (
+	AutoHubs    = 2
+	MaxAutoHubs = 4
+)
+
+// Timing of the membership layer.
+const (
+	// hubTick and leafTick are how often a peer looks at its own
+	// server's connections (in process: no traffic).
+	hubTick  = 250 * time.Millisecond
+	leafTick = 500 * time.Millisecond
+	// suspectGrace is how long a hub waits after a peer's connection
+	// went before it asks whether the peer still answers elsewhere (a
+	// leaf moving to another hub takes a few hundred milliseconds).
+	suspectGrace = time.Second
+	// probeTimeout bounds that question; no responders answers at once.
+	probeTimeout = 500 * time.Millisecond
+	// roleCalm is how long a peer keeps a new role before it may change
+	// it again, so that views can agree first.
+	roleCalm = 2 * time.Second
+)
+
+// FindNetwork looks for a network to join before a peer starts: it scans
+// cfg's host, then (when nothing answers there) the hosts of NET_SCAN if
+// set, and asks the first peers it finds for the network's hubs. It never
+// scans the neighbour table: that takes a network discovery asked for.
+// No hub found means no network: the peer starts one, as a hub.
+func FindNetwork(ctx context.Context, cfg peer.Config) ([]peer.HubAddr, error) {
+	if cfg.External() {
+		return nil, nil
+	}
+	opts, err := cfg.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	for _, onHost := range []bool{true, false} {
+		if !onHost && cfg.Scan == "" {
+			break
+		}
+		hosts, err := Targets(cfg, onHost)
+		if err != nil {
+			return nil, err
+		}
+		if !onHost {
+			hosts = slices.DeleteFunc(hosts, func(h string) bool { return h == cfg.Host })
+		}
+		hubs, err := hubsAt(ctx, cfg, hosts, opts)
+		if err != nil || len(hubs) > 0 {
+			return hubs, err
+		}
+	}
+	return nil, nil
+}
+
+// hubsAt scans hosts and returns the hubs that the first peer to answer
+// knows.
+func hubsAt(ctx context.Context, cfg peer.Config, hosts []string, opts []nats.Option) ([]peer.HubAddr, error) {
+	if len(hosts) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		hubs []peer.HubAddr
+		wg   sync.WaitGroup
+	)
+	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, OnHit: func(h Hit) {
+		if !joinable(cfg, h) {
+			return
+		}
+		wg.Go(func() {
+			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, opts...)
+			if err != nil || len(info.Hubs) == 0 {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if hubs == nil {
+				hubs = info.Hubs
+				cancel() // one peer of the network is enough
+			}
+		})
+	}}
+	_, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if hubs != nil {
+		return hubs, nil
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// joinable reports whether a peer of cfg may join the network of the
+// peer of h, or merge with it: a peer with a secret or TLS never hands its
+// credentials to a server that does not demand them (it knows no secret).
+func joinable(cfg peer.Config, h Hit) bool {
+	guarded := cfg.Secret != "" || cfg.TLSCert != ""
+	return h.Guarded || !guarded
+}
+
+// StartAsHub says whether a peer that found hubs should start as a hub
+// itself: when configured so, or when the network has fewer than
+// [AutoHubs] and no hub by configuration.
+func StartAsHub(cfg peer.Config, hubs []peer.HubAddr) bool {
+	if cfg.Hub || cfg.External() {
+		return true
+	}
+	if slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Fixed }) {
+		return false
+	}
+	return len(hubs) < AutoHubs
+}
+
+// network is the membership and topology state of a Discoverer.
+type network struct {
+	subs    []*nats.Subscription
+	syncSub *nats.Subscription // while a hub
+	stop chan struct{}
+	done chan struct{}
+
+	// Kept by the loop goroutine only.
+	leaves, routes map[string]bool      // the server's connections at the last look
+	suspects       map[peer.ID]time.Time // peers to probe, and when
+	roleSince      time.Time
+	attachedTo     string // a leaf's hub, "" while detached
+	detachedAt     time.Time
+	lastFetch      time.Time
+	nextScan       time.Time
+	scanEvery      time.Duration
+	seenUnrouted   map[peer.ID]bool // hubs of another network found by the last scan
+	routeAdded     map[string]time.Time // when each explicit route was added
+	wasLive        map[string]bool      // the hubs' cluster URLs at the last look
+}
+
+// Join makes p a member of the network whose hubs are given (none: p is
+// the network's first hub): it attaches p's server to them, loads the
+// network's view from a hub, tells every peer that p joined, and keeps
+// the view and the topology current until [Discoverer.Leave].
+func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
+	n := &d.net
+	n.stop, n.done = make(chan struct{}), make(chan struct{})
+	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
+	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
+	n.roleSince, n.scanEvery = time.Now(), 50*time.Millisecond
+	n.nextScan = time.Now().Add(n.scanEvery)
+	hubs = slices.DeleteFunc(slices.Clone(hubs), func(h peer.HubAddr) bool { return h.ID == d.p.ID() })
+	d.p.SetKnownHubs(hubs)
+	if err := d.subscribe(); err != nil {
+		return err
+	}
+	if len(hubs) > 0 {
+		if err := d.attach(ctx, hubs); err != nil {
+			return err
+		}
+	}
+	d.p.OnChange(d.announceUpdate)
+	d.announce(peer.MemberJoinSubject)
+	go d.loop()
+	return nil
+}
+
+// subscribe listens to every membership change, and, on a hub, answers
+// for the view.
+func (d *Discoverer) subscribe() error {
+	nc := d.p.Conn()
+	sub, err := nc.Subscribe(peer.MemberSubjects, d.onMember)
+	if err != nil {
+		return fmt.Errorf("subscribing to membership: %w", err)
+	}
+	d.net.subs = append(d.net.subs, sub)
+	sub, err = nc.Subscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), d.onSync)
+	if err != nil {
+		return fmt.Errorf("subscribing to membership sync: %w", err)
+	}
+	d.net.subs = append(d.net.subs, sub)
+	return d.serveSync()
+}
+
+// serveSync joins the hubs' queue group of sync requests while this peer
+// is a hub, and leaves it when it is not: a leaf in the group would take
+// requests (NATS prefers a local member) that only hubs can answer.
+func (d *Discoverer) serveSync() error {
+	n := &d.net
+	switch hub := d.isHub(); {
+	case hub && n.syncSub == nil:
+		sub, err := d.p.Conn().QueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, d.onSync)
+		if err != nil {
+			return fmt.Errorf("subscribing to membership sync: %w", err)
+		}
+		n.syncSub = sub
+	case !hub && n.syncSub != nil:
+		_ = n.syncSub.Unsubscribe()
+		n.syncSub = nil
+	}
+	return nil
+}
+
+// attach connects p's server to the hubs (a leaf's leaf node connection,
+// a hub's routes) and loads the view from one of them.
+func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
+	srv := d.p.Server()
+	subject := peer.MemberSyncSubject
+	if srv.Hub() {
+		var urls []string
+		for _, h := range hubs {
+			if h.Cluster != "" {
+				urls = append(urls, h.Cluster)
+			}
+		}
+		now := time.Now()
+		for _, u := range urls {
+			d.net.routeAdded[u], d.net.wasLive[u] = now, true
+		}
+		if err := srv.AddRoutes(urls...); err != nil {
+			return err
+		}
+		subject += "." + string(hubs[0].ID)
+	} else {
+		var urls []string
+		for _, h := range hubs {
+			if h.Leaf != "" {
+				urls = append(urls, h.Leaf)
+			}
+		}
+		if err := srv.SetHubs(urls); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	snap, err := d.sync(ctx, subject)
+	if err != nil {
+		// The network will tell us of changes; the view fills as they
+		// come and at the next resync.
+		d.p.Logger().Warn("appnet: joined the network without its view", "err", err)
+		return nil
+	}
+	d.applySnapshot(snap)
+	return nil
+}
+
+// sync asks subject for a hub's view until one answers or ctx ends: until
+// the connection to the hubs is up, nobody answers at once.
+func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnapshot, error) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		m, err := d.p.Conn().RequestWithContext(rctx, subject, nil)
+		cancel()
+		if err == nil {
+			return peer.Decode[peer.MemberSnapshot](m.Data)
+		}
+		select {
+		case <-ctx.Done():
+			return peer.MemberSnapshot{}, fmt.Errorf("asking the hubs for the view: %w", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// applySnapshot makes a hub's view this peer's, as changes.
+func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
+	members := make(map[peer.ID]peer.Info, len(snap.Members))
+	self := false
+	for _, info := range snap.Members {
+		if info.ID == d.p.ID() {
+			self = true
+			continue
+		}
+		members[info.ID] = info
+	}
+	d.view.replace(members)
+	d.refreshHubs()
+	if !self && d.net.stop != nil {
+		// The network lost us while we were away (or never heard of us).
+		d.announce(peer.MemberJoinSubject)
+	}
+}
+
+// onSync answers a sync request with the whole view, this peer included,
+// while the peer is a hub.
+func (d *Discoverer) onSync(m *nats.Msg) {
+	if m.Reply == "" || !d.isHub() {
+		return
+	}
+	snap := peer.MemberSnapshot{Members: []peer.Info{d.p.Info()}}
+	for _, info := range d.view.snapshot() {
+		snap.Members = append(snap.Members, info)
+	}
+	data, err := peer.Encode(snap)
+	if err == nil {
+		err = m.Respond(data)
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.p.Logger().Warn("appnet: answering a membership sync failed", "err", err)
+	}
+}
+
+// onMember applies a membership change heard on the network.
+func (d *Discoverer) onMember(m *nats.Msg) {
+	switch m.Subject {
+	case peer.MemberJoinSubject, peer.MemberUpdateSubject:
+		info, err := peer.Decode[peer.Info](m.Data)
+		if err != nil || checkInfo(info) != nil {
+			d.warnBadMember(m.Subject, err)
+			return
+		}
+		if d.view.join(info) {
+			d.refreshHubs()
+		}
+	case peer.MemberLeaveSubject, peer.MemberFailSubject:
+		gone, err := peer.Decode[peer.MemberGone](m.Data)
+		if err != nil {
+			d.warnBadMember(m.Subject, err)
+			return
+		}
+		if gone.ID == d.p.ID() {
+			if m.Subject == peer.MemberFailSubject {
+				// A hub took us for dead (we were moving between hubs):
+				// say we are here.
+				d.announce(peer.MemberJoinSubject)
+			}
+			return
+		}
+		kind := Left
+		if m.Subject == peer.MemberFailSubject {
+			kind = Failed
+		}
+		if d.view.remove(gone.ID, kind) {
+			d.refreshHubs()
+		}
+	}
+}
+
+// checkInfo refuses an Info whose ID does not say what it does.
+func checkInfo(info peer.Info) error {
+	a, err := info.ID.Decode()
+	if err != nil {
+		return err
+	}
+	if a.Host != info.Host || a.Port != info.Port || a.Group != info.Group {
+		return fmt.Errorf("info of %s names %s:%d in %s", info.ID, info.Host, info.Port, info.Group)
+	}
+	return nil
+}
+
+// warnBadMember notes a membership message that does not decode, once a
+// minute at most: anyone can publish on the subject.
+func (d *Discoverer) warnBadMember(subject string, err error) {
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	if time.Since(d.badMemberAt) < time.Minute {
+		return
+	}
+	d.badMemberAt = time.Now()
+	d.p.Logger().Warn("appnet: a membership message was refused (more in the next minute are not logged)", "subject", subject, "err", err)
+}
+
+// announce publishes this peer's Info on subject.
+func (d *Discoverer) announce(subject string) {
+	data, err := peer.Encode(d.p.Info())
+	if err == nil {
+		err = d.p.Conn().Publish(subject, data)
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.p.Logger().Warn("appnet: announcing this peer failed", "subject", subject, "err", err)
+	}
+}
+
+func (d *Discoverer) announceUpdate() { d.announce(peer.MemberUpdateSubject) }
+
+// publishGone tells the network that id left or failed.
+func (d *Discoverer) publishGone(subject string, gone peer.MemberGone) {
+	data, _ := peer.Encode(gone)
+	if err := d.p.Conn().Publish(subject, data); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.p.Logger().Warn("appnet: publishing a membership change failed", "subject", subject, "err", err)
+	}
+}
+
+// Leave tells the network that this peer is closing, and stops keeping
+// the view. Every peer drops it from its view at once.
+func (d *Discoverer) Leave() {
+	n := &d.net
+	if n.stop == nil {
+		return
+	}
+	select {
+	case <-n.stop:
+		return
+	default:
+	}
+	close(n.stop)
+	<-n.done
+	d.publishGone(peer.MemberLeaveSubject, peer.MemberGone{ID: d.p.ID()})
+	_ = d.p.Conn().FlushTimeout(time.Second)
+	for _, s := range append(n.subs, n.syncSub) {
+		if s != nil {
+			_ = s.Unsubscribe()
+		}
+	}
+}
+
+// isHub reports whether this peer's server is a hub now.
+func (d *Discoverer) isHub() bool {
+	srv := d.p.Server()
+	return srv != nil && srv.Hub()
+}
+
+// hubs returns the hubs of the view, this peer included when it is one,
+// oldest first.
+func (d *Discoverer) hubs() []peer.Info {
+	var out []peer.Info
+	for _, info := range d.view.snapshot() {
+		if info.Role == peer.RoleHub {
+			out = append(out, info)
+		}
+	}
+	if d.isHub() {
+		out = append(out, d.selfRef())
+	}
+	slices.SortFunc(out, byAge)
+	return out
+}
+
+// selfRef is what the topology needs of this peer's own Info, cheaply.
+func (d *Discoverer) selfRef() peer.Info {
+	h := d.p.HubAddr()
+	role := peer.RoleLeaf
+	if d.isHub() {
+		role = peer.RoleHub
+	}
+	return peer.Info{ID: d.p.ID(), Started: d.p.Started(), FriendlyID: peer.FriendlyID{Hub: d.p.Config().Hub},
+		Role: role, Cluster: h.Cluster, Leaf: h.Leaf}
+}
+
+// byAge orders peers oldest first, ties broken by ID.
+func byAge(a, b peer.Info) int {
+	if older(a, b) {
+		return -1
+	}
+	if older(b, a) {
+		return 1
+	}
+	return 0
+}
+
+// refreshHubs tells the peer the hubs of its view, for its Info.
+func (d *Discoverer) refreshHubs() {
+	var addrs []peer.HubAddr
+	for _, h := range d.hubs() {
+		addrs = append(addrs, peer.HubAddr{ID: h.ID, Cluster: h.Cluster, Leaf: h.Leaf, Fixed: h.Hub})
+	}
+	d.p.SetKnownHubs(addrs)
+}
+
+// loop keeps the topology and the failure detection going until Leave.
+func (d *Discoverer) loop() {
+	n := &d.net
+	defer close(n.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-n.stop; cancel() }()
+	for {
+		tick := leafTick
+		if d.isHub() {
+			tick = hubTick
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(tick):
+		case <-d.view.wait():
+		}
+		if d.isHub() {
+			d.watchHubConnections(ctx)
+			d.checkSuspects(ctx)
+			d.rescanIfDue(ctx)
+		} else {
+			d.watchLeafConnection(ctx)
+		}
+		d.rebalance(ctx)
+	}
+}
+
+// watchHubConnections notes the leaves and routes that went (suspects, to
+// probe after a grace period) and the hubs newly routed that the view
+// does not know (a network merged with ours: exchange views).
+func (d *Discoverer) watchHubConnections(ctx context.Context) {
+	n := &d.net
+	srv := d.p.Server()
+	now := time.Now()
+	leaves := setOf(srv.Leaves())
+	routes := setOf(srv.RemoteNames())
+	for name := range n.leaves {
+		if !leaves[name] {
+			n.suspects[peer.ID(name)] = now.Add(suspectGrace)
+		}
+	}
+	for name := range n.routes {
+		if routes[name] {
+			continue
+		}
+		// A hub went: its leaves move to other hubs, or went with it.
+		n.suspects[peer.ID(name)] = now.Add(suspectGrace)
+		for id, info := range d.view.snapshot() {
+			if info.Role == peer.RoleLeaf && !leaves[string(id)] {
+				n.suspects[id] = now.Add(2 * suspectGrace)
+			}
+		}
+	}
+	for name := range routes {
+		if !n.routes[name] {
+			if _, known := d.view.get(peer.ID(name)); !known {
+				go d.merge(ctx, peer.ID(name))
+			}
+		}
+	}
+	n.leaves, n.routes = leaves, routes
+}
+
+func setOf(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// merge loads the view of hub, newly routed from another network, and
+// tells this side of the network about the peers it did not know.
+func (d *Discoverer) merge(ctx context.Context, hub peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub))
+	if err != nil {
+		d.p.Logger().Debug("appnet: merging with another network: no view from its hub", "hub", hub, "err", err)
+		return
+	}
+	for _, info := range snap.Members {
+		if _, known := d.view.get(info.ID); known || info.ID == d.p.ID() {
+			continue
+		}
+		if data, err := peer.Encode(info); err == nil {
+			_ = d.p.Conn().Publish(peer.MemberJoinSubject, data)
+		}
+	}
+}
+
+// checkSuspects probes the suspects whose grace period is over: a peer
+// that nobody serves is reported failed to the whole network.
+func (d *Discoverer) checkSuspects(ctx context.Context) {
+	n := &d.net
+	now := time.Now()
+	var due []peer.ID
+	for id, at := range n.suspects {
+		if now.After(at) {
+			due = append(due, id)
+			delete(n.suspects, id)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	go func() {
+		limit := make(chan struct{}, 16)
+		var wg sync.WaitGroup
+		for _, id := range due {
+			if _, known := d.view.get(id); !known {
+				continue // left, or already reported
+			}
+			wg.Go(func() {
+				limit <- struct{}{}
+				defer func() { <-limit }()
+				if !d.answers(ctx, id) && ctx.Err() == nil {
+					d.view.remove(id, Failed)
+					d.refreshHubs()
+					d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: id, By: d.p.ID()})
+				}
+			})
+		}
+		wg.Wait()
+	}()
+}
+
+// answers reports whether id answers a call through the network.
+func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	_, err := d.p.Conn().RequestWithContext(ctx, peer.CallSubject(id, peer.ConnInfo), nil)
+	return err == nil
+}
+
+// watchLeafConnection follows a leaf's connection to its hub: after every
+// (re)attachment it loads the view again, since it heard nothing while
+// away; when detached for long, it asks the peers that should be hubs
+// directly, so that it finds hubs elected while it could hear nothing.
+func (d *Discoverer) watchLeafConnection(ctx context.Context) {
+	n := &d.net
+	hub := ""
+	if names := d.p.Server().Leaves(); len(names) > 0 {
+		hub = names[0]
+	}
+	switch {
+	case hub != "" && hub != n.attachedTo:
+		n.attachedTo = hub
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		snap, err := d.sync(sctx, peer.MemberSyncSubject)
+		cancel()
+		if err == nil {
+			d.applySnapshot(snap)
+		}
+	case hub == "" && n.attachedTo != "":
+		n.attachedTo, n.detachedAt = "", time.Now()
+	case hub == "" && time.Since(n.detachedAt) > time.Second && time.Since(n.lastFetch) > time.Second:
+		n.lastFetch = time.Now()
+		d.askElected(ctx)
+	}
+}
+
+// askElected asks the peers that the view says should be hubs for their
+// info directly, over their own servers.
+func (d *Discoverer) askElected(ctx context.Context) {
+	opts := d.p.ClientOptions()
+	for _, info := range d.elected() {
+		if info.ID == d.p.ID() {
+			continue
+		}
+		got, err := FetchInfo(ctx, Hit{Host: info.Host, Port: info.Port, ID: info.ID}, 4*d.p.Config().ScanTimeout, opts...)
+		if err == nil {
+			d.view.join(got)
+			d.refreshHubs()
+		}
+	}
+}
+
+// elected returns the peers that should be hubs by the view: the hubs by
+// configuration if any are known; else the live hubs, up to the
+// MaxAutoHubs oldest, and when they are fewer than AutoHubs, the oldest of
+// the rest to make up the number.
+func (d *Discoverer) elected() []peer.Info {
+	all := []peer.Info{d.selfRef()}
+	for _, info := range d.view.snapshot() {
+		all = append(all, info)
+	}
+	slices.SortFunc(all, byAge)
+	var fixed, auto, rest []peer.Info
+	for _, info := range all {
+		switch {
+		case info.Hub && info.Role == peer.RoleHub:
+			fixed = append(fixed, info)
+		case info.Role == peer.RoleHub:
+			auto = append(auto, info)
+		case !info.Hub:
+			rest = append(rest, info)
+		}
+	}
+	if len(fixed) > 0 {
+		return fixed
+	}
+	if len(auto) >= AutoHubs {
+		return auto[:min(len(auto), MaxAutoHubs)]
+	}
+	return append(auto, rest[:min(len(rest), AutoHubs-len(auto))]...)
+}
+
+// rebalance makes this peer's role and attachments match the view: it
+// becomes a hub when elected and demotes itself when not; a leaf points
+// at the hubs of the view; a hub routes to them.
+func (d *Discoverer) rebalance(ctx context.Context) {
+	n := &d.net
+	cfg := d.p.Config()
+	if cfg.External() {
+		return
+	}
+	elected := d.elected()
+	want := cfg.Hub || slices.ContainsFunc(elected, func(i peer.Info) bool { return i.ID == d.p.ID() })
+	if want != d.isHub() && time.Since(n.roleSince) > roleCalm {
+		n.roleSince = time.Now()
+		if err := d.p.SetRole(ctx, want); err != nil {
+			return
+		}
+		n.leaves, n.routes, n.attachedTo = map[string]bool{}, map[string]bool{}, ""
+		if err := d.serveSync(); err != nil {
+			d.p.Logger().Warn("appnet: after a role change", "err", err)
+		}
+		d.refreshHubs()
+		d.connect()
+		// Tell the network once it can hear: after the first route or
+		// the leaf node connection is up, which the sync proves.
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		snap, err := d.sync(sctx, d.syncSubject())
+		cancel()
+		if err == nil {
+			d.applySnapshot(snap)
+		}
+		d.announceUpdate()
+		return
+	}
+	d.connect()
+}
+
+// syncSubject is where this peer asks for the view: any hub for a leaf
+// (its own answers first), another hub for a hub.
+func (d *Discoverer) syncSubject() string {
+	if !d.isHub() {
+		return peer.MemberSyncSubject
+	}
+	for _, h := range d.hubs() {
+		if h.ID != d.p.ID() {
+			return peer.MemberSyncSubject + "." + string(h.ID)
+		}
+	}
+	return peer.MemberSyncSubject + "." + string(d.p.ID())
+}
+
+// connect routes a hub to every other hub of the view, and points a leaf
+// at them all; explicit routes to hubs that have gone are dropped.
+func (d *Discoverer) connect() {
+	n := &d.net
+	srv := d.p.Server()
+	hubs := d.hubs()
+	var urls []string
+	for _, h := range hubs {
+		switch {
+		case h.ID == d.p.ID():
+		case srv.Hub() && h.Cluster != "":
+			urls = append(urls, h.Cluster)
+		case !srv.Hub() && h.Leaf != "":
+			urls = append(urls, h.Leaf)
+		}
+	}
+	if !srv.Hub() {
+		if len(urls) > 0 {
+			if err := srv.SetHubs(urls); err != nil {
+				d.p.Logger().Warn("appnet: attaching to the hubs failed", "err", err)
+			}
+		}
+		return
+	}
+	now := time.Now()
+	for _, u := range urls {
+		if _, ok := n.routeAdded[u]; !ok {
+			n.routeAdded[u] = now
+		}
+	}
+	if err := srv.AddRoutes(urls...); err != nil {
+		d.p.Logger().Warn("appnet: routing to the hubs failed", "err", err)
+	}
+	d.dropStaleRoutes(hubs)
+}
+
+// dropStaleRoutes removes the explicit routes to hubs that are no longer
+// in the view (they left or failed), which NATS would otherwise dial
+// forever. A route added in the last moments to a hub the view never knew
+// is kept: it may lead to a network being merged, whose hubs the view
+// learns only once it is up.
+func (d *Discoverer) dropStaleRoutes(hubs []peer.Info) {
+	n := &d.net
+	live := map[string]bool{}
+	for _, h := range hubs {
+		live[h.Cluster] = true
+	}
+	var stale []string
+	for _, r := range d.p.Server().Routes() {
+		if !live[r] && (n.wasLive[r] || time.Since(n.routeAdded[r]) > staleRouteAfter) {
+			stale = append(stale, r)
+			delete(n.routeAdded, r)
+		}
+	}
+	n.wasLive = live
+	if len(stale) > 0 {
+		if err := d.p.Server().RemoveRoutes(stale...); err != nil {
+			d.p.Logger().Warn("appnet: dropping routes to hubs that went failed", "err", err)
+		}
+	}
+}
+
+// staleRouteAfter is how long an explicit route to a hub the view does not
+// know is kept.
+const staleRouteAfter = 10 * time.Second
+
+// rescanIfDue has a hub look for peers that are not in its network, on
+// its host and the hosts of NET_SCAN: often just after it starts alone
+// (peers that start together miss each other), then every
+// NET_SCAN_INTERVAL. A peer of another network found is merged: this hub
+// routes to that network's hubs.
+func (d *Discoverer) rescanIfDue(ctx context.Context) {
+	n := &d.net
+	cfg := d.p.Config()
+	if cfg.ScanInterval <= 0 || time.Now().Before(n.nextScan) {
+		return
+	}
+	n.scanEvery = min(n.scanEvery*3, cfg.ScanInterval)
+	n.nextScan = time.Now().Add(n.scanEvery)
+	found, err := d.scanUnknown(ctx, cfg.Scan == "")
+	if err != nil {
+		if ctx.Err() == nil {
+			d.p.Logger().Debug("appnet: rescan failed", "err", err)
+		}
+		return
+	}
+	d.routeOutside(found)
+}
+
+// routeOutside routes this hub to the hubs of the networks that the peers
+// found belong to, merging them with ours. The younger hub routes to the
+// older; the older does too when the younger has not by the next scan.
+func (d *Discoverer) routeOutside(found map[peer.ID]peer.Info) {
+	n := &d.net
+	self := d.selfRef()
+	seen := map[peer.ID]bool{}
+	for _, info := range found {
+		for _, h := range info.Hubs {
+			if _, known := d.view.get(h.ID); known || h.ID == d.p.ID() || h.Cluster == "" {
+				continue
+			}
+			seen[h.ID] = true
+			hub, ok := found[h.ID]
+			if ok && !older(hub, self) && !n.seenUnrouted[h.ID] {
+				continue
+			}
+			n.routeAdded[h.Cluster] = time.Now()
+			if err := d.p.Server().AddRoutes(h.Cluster); err != nil {
+				d.p.Logger().Warn("appnet: routing to another network's hub failed", "hub", h.ID, "err", err)
+			}
+		}
+	}
+	n.seenUnrouted = seen
+}
+
+// scanUnknown probes the scope (this host only, or the hosts of a network
+// discovery) for peers outside the view, and returns their infos.
+func (d *Discoverer) scanUnknown(ctx context.Context, onHost bool) (map[peer.ID]peer.Info, error) {
+	cfg := d.p.Config()
+	hosts, err := Targets(cfg, onHost)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{net.JoinHostPort(cfg.Host, strconv.Itoa(d.p.Server().Port())): true}
+	for _, info := range d.view.snapshot() {
+		known[net.JoinHostPort(info.Host, strconv.Itoa(info.Port))] = true
+	}
+	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Skip: func(addr string) bool { return known[addr] }}
+	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	if err != nil {
+		return nil, err
+	}
+	opts := d.p.ClientOptions()
+	found := map[peer.ID]peer.Info{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, max(cfg.ThreadLimit, 1))
+	for _, h := range hits {
+		if !joinable(cfg, h) {
+			d.p.Logger().Debug("appnet: discovery: a peer that demands no secret is left out", "peer", h.ID)
+			continue
+		}
+		wg.Go(func() {
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, opts...)
+			if err != nil {
+				d.refused(h, err)
+				return
+			}
+			mu.Lock()
+			found[info.ID] = info
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return found, ctx.Err()
+}

@@ -1,0 +1,152 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// SetHubs points a leaf at the hubs' leaf node URLs: one leaf node
+// connection to one of them, and the others as fail-over. An empty list
+// detaches the leaf. Calling it again with the same hubs, in any order,
+// changes nothing; with other hubs the leaf reconnects. A hub refuses.
+func (s *Server) SetHubs(leafURLs []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.Hub {
+		return errors.New("embedded: a hub has no hubs of its own; it routes to them")
+	}
+	urls := make([]*url.URL, 0, len(leafURLs))
+	for _, raw := range leafURLs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("embedded: leaf node URL %q: want nats://host:port", raw)
+		}
+		u.User = nil
+		if s.cfg.Secret != "" {
+			u.User = url.UserPassword(routeUser, s.cfg.Secret)
+		}
+		urls = append(urls, u)
+	}
+	slices.SortFunc(urls, func(a, b *url.URL) int { return compareStrings(a.Host, b.Host) })
+	if sameRemotes(s.opts.LeafNode.Remotes, urls) {
+		return nil
+	}
+	next := s.opts.Clone()
+	next.LeafNode.Remotes = nil
+	if len(urls) > 0 {
+		r := &server.RemoteLeafOpts{URLs: urls}
+		if s.cfg.TLS != nil {
+			r.TLS, r.TLSConfig, r.TLSTimeout = true, s.cfg.TLS.Clone(), 2
+		}
+		next.LeafNode.Remotes = []*server.RemoteLeafOpts{r}
+	}
+	if err := s.ns.ReloadOptions(next); err != nil {
+		return fmt.Errorf("embedded: pointing the leaf at its hubs: %w", err)
+	}
+	s.opts = next
+	return nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// sameRemotes reports whether the one remote configured has exactly urls.
+func sameRemotes(remotes []*server.RemoteLeafOpts, urls []*url.URL) bool {
+	if len(urls) == 0 {
+		return len(remotes) == 0
+	}
+	if len(remotes) != 1 || len(remotes[0].URLs) != len(urls) {
+		return false
+	}
+	for i, u := range remotes[0].URLs {
+		if u.Host != urls[i].Host {
+			return false
+		}
+	}
+	return true
+}
+
+// Hubs returns the leaf node URLs a leaf is pointed at, without
+// credentials.
+func (s *Server) Hubs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.opts.LeafNode.Remotes {
+		for _, u := range r.URLs {
+			out = append(out, withoutUser(u))
+		}
+	}
+	return out
+}
+
+// Leaves returns the names of the servers connected to this one as leaf
+// nodes, for a hub; for a leaf, the name of the hub it is attached to (at
+// most one). Sorted.
+func (s *Server) Leaves() []string {
+	lz, err := s.NATS().Leafz(nil)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(lz.Leafs))
+	for _, l := range lz.Leafs {
+		names = append(names, l.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// SetHub changes the server's role: it shuts the server down and starts
+// it again on the same port as a hub (hub true) or as a leaf. Clients
+// connected through [Server.InProcessConn] reconnect on their own; other
+// clients and connections see the server go and come back. A leaf that
+// becomes a hub has no routes yet, and a hub that becomes a leaf no hubs:
+// the caller adds them. Should the port be taken meanwhile, the error says
+// so and the server is gone.
+func (s *Server) SetHub(ctx context.Context, hub bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("embedded: server closed")
+	}
+	if s.cfg.Hub == hub {
+		return nil
+	}
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+	s.cfg.Hub = hub
+	// The port was ours a moment ago; a peer that starts at this instant
+	// may probe it, so try a few times before giving up.
+	var err error
+	for try := range 20 {
+		if err = s.launch(ctx, nil); err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
+	}
+	s.closed = true
+	return fmt.Errorf("embedded: restarting on port %d as a %s: %w", s.port, roleName(hub), err)
+}
+
+func roleName(hub bool) string {
+	if hub {
+		return "hub"
+	}
+	return "leaf"
+}
