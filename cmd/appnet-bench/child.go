@@ -61,6 +61,7 @@ func runChild(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&x.count, "count", "", "peer: event to count (and <event>.warm); raw: subject to count (and <subject>.warm)")
 	fs.IntVar(&x.expect, "expect", 0, "events or messages expected by -count")
 	fs.StringVar(&x.queue, "queue", "", "raw: the responder answers "+rawSubject+" in this queue group, and "+rawAllSubject+" too")
+	fs.IntVar(&x.scale, "scale", 0, "peer: the scale scenario's network size (see watchScale)")
 	fs.BoolVar(&x.appnetPeer, "appnet-peer", false, "raw: instead of a raw responder, run an appnet peer (NET_* environment) that is a TCP client of the server; its ID ends the ready line")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -98,6 +99,7 @@ type childExtras struct {
 	expect     int
 	queue      string
 	appnetPeer bool
+	scale      int
 }
 
 // lineWriter writes whole lines from several goroutines.
@@ -146,6 +148,9 @@ func childPeer(ctx context.Context, out *lineWriter, x childExtras) error {
 	out.printf("ready %s %d %d %d", p.ID(), mainStarted.UnixNano(), called.UnixNano(), returned.UnixNano())
 	if x.mesh > 0 {
 		go watchMesh(ctx, p, x, out)
+	}
+	if x.scale > 0 {
+		go watchScale(ctx, p, x.scale, out)
 	}
 	if counter != nil {
 		go counter.report(ctx, x.expect, out)

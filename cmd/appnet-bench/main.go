@@ -136,6 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.events, "events", 200000, "events emitted per events measurement")
 	fs.IntVar(&o.gather, "gather", 2000, "scatter-gather calls per measurement")
 	fs.DurationVar(&o.meshInterval, "mesh-scan-interval", 0, "NET_SCAN_INTERVAL of the mesh-formation peers (0: the library default)")
+	scaleSizes := fs.String("scale", "", "run only the scale scenario, at these network sizes (comma-separated, e.g. 30,100,200): peers over size/10 loopback hosts 127.<scale-base>.<n>.1, with two hubs and with none")
+	scaleBase := fs.Int("scale-base", 88, "second byte of the scale scenario's loopback hosts")
+	scaleIdle := fs.Duration("scale-idle", 30*time.Second, "how long the scale scenario measures the idle network")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the bench process and of every child into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -166,6 +169,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.subnet, err = parseSubnet(*subnet); err != nil {
 		return err
+	}
+	if *scaleSizes != "" {
+		return runScaleCommand(ctx, *scaleSizes, *scaleBase, *scaleIdle, o.port, stdout, stderr)
 	}
 	if o.scenarios, err = selectScenarios(*only); err != nil {
 		return err

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The scale scenario: n `appnet serve`-like peer processes over n/10
+// loopback hosts, with two hubs by configuration or none, measured from
+// the outside (see watchScale for what each peer prints).
+type scaleOptions struct {
+	sizes []int
+	idle  time.Duration
+	base  [2]byte // 127.<base>.<host>.1 are the hosts
+	port  int
+}
+
+// scaleSample is what one network of one size and topology measured.
+type scaleSample struct {
+	peers, hosts  int
+	topology      string
+	whole         time.Duration // from the last fork until every peer's view was whole and its sample callable
+	idleCPU       float64       // cores, all peers together
+	msgsPerPeer   float64       // NATS messages received per second per peer, idle
+	rssMedian     float64       // MB, peers that are not hubs
+	rssHub        float64       // MB, median of the hubs
+	s2sMax        int           // server-to-server connections of a non-hub peer, at most
+	hubs          int
+	join          []time.Duration // fork to in every view, per join
+	leave, kill   time.Duration
+	hubKill       time.Duration // kill -9 of a hub until every peer's sample answers again
+	refresh       time.Duration // one Refresh of the whole view, at a leaf
+	refreshPeers  int
+	pairs, pairOK int
+}
+
+// scaleNet is the child processes of one network, with their lines.
+type scaleNet struct {
+	mu    sync.Mutex
+	cs    children
+	lines map[*child][][]string
+	grew  chan struct{}
+	o     scaleOptions
+	hosts []string
+	n     int
+	hub   bool
+}
+
+// runScale measures every size with two hubs and with none.
+func runScale(ctx context.Context, exe string, o scaleOptions, log io.Writer) ([]scaleSample, error) {
+	var out []scaleSample
+	for _, n := range o.sizes {
+		for _, hubs := range []bool{true, false} {
+			fmt.Fprintf(log, "scale: %d peers, hubs by configuration: %v\n", n, hubs)
+			s, err := measureScale(ctx, exe, o, n, hubs, log)
+			if err != nil {
+				return out, fmt.Errorf("scale %d (hubs %v): %w", n, hubs, err)
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs bool, log io.Writer) (scaleSample, error) {
+	nw := &scaleNet{lines: map[*child][][]string{}, grew: make(chan struct{}), o: o, n: n, hub: hubs}
+	defer nw.cs.stopAll()
+	for h := range max(1, n/10) {
+		nw.hosts = append(nw.hosts, fmt.Sprintf("127.%d.%d.1", o.base[0], int(o.base[1])+h))
+	}
+	s := scaleSample{peers: n, hosts: len(nw.hosts), topology: "no hub"}
+	if hubs {
+		s.topology = "2 hubs"
+	}
+	var lastFork time.Time
+	for i := range n {
+		c, err := nw.launch(exe, i)
+		if err != nil {
+			return s, err
+		}
+		lastFork = c.started
+	}
+	for _, c := range nw.cs {
+		if err := c.waitReady(ctx, 60*time.Second); err != nil {
+			return s, err
+		}
+	}
+	wholeAt, ok, err := nw.all(ctx, nw.cs, 90*time.Second, func(f []string) bool { return f[0] == "whole" })
+	if err != nil {
+		return s, err
+	}
+	s.whole = latest(wholeAt).Sub(lastFork)
+	for _, f := range ok {
+		k, _ := strconv.Atoi(f[2])
+		s.pairOK += k
+	}
+	s.pairs = max(5, (1000+n-1)/n) * n
+	fmt.Fprintf(log, "scale: whole %s after the last start\n", s.whole.Round(time.Millisecond))
+	if err := nw.idle(ctx, &s); err != nil {
+		return s, err
+	}
+	if err := nw.churn(ctx, exe, &s); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// launch forks peer i: host i mod hosts, the first two hubs when asked.
+func (nw *scaleNet) launch(exe string, i int) (*child, error) {
+	env := []string{
+		"NET_HOST=" + nw.hosts[i%len(nw.hosts)],
+		"NET_PORT_START=" + strconv.Itoa(nw.o.port),
+		"NET_PORT_RANGE=14",
+		"NET_SCAN=" + strings.Join(nw.hosts, ","),
+		"NET_SCAN_ALLOW=127.0.0.0/8",
+	}
+	if nw.hub && i < 2 {
+		env = append(env, "NET_IS_HUB=true")
+	}
+	c, err := launchChild(exe, env, "-role", rolePeer, "-scale", strconv.Itoa(nw.n))
+	if err != nil {
+		return nil, err
+	}
+	nw.mu.Lock()
+	nw.cs.add(c)
+	nw.mu.Unlock()
+	go nw.drain(c)
+	return c, nil
+}
+
+// drain keeps every line of c.
+func (nw *scaleNet) drain(c *child) {
+	for {
+		select {
+		case f := <-c.lines:
+			if len(f) == 0 {
+				continue
+			}
+			nw.mu.Lock()
+			nw.lines[c] = append(nw.lines[c], f)
+			close(nw.grew)
+			nw.grew = make(chan struct{})
+			nw.mu.Unlock()
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// all waits until every child of cs printed a line that match accepts
+// (after its lines already consumed are skipped: each call looks at all
+// lines) and returns the time each line carries and the lines.
+func (nw *scaleNet) all(ctx context.Context, cs []*child, limit time.Duration, match func([]string) bool) ([]time.Time, [][]string, error) {
+	deadline := time.After(limit)
+	for {
+		nw.mu.Lock()
+		var at []time.Time
+		var lines [][]string
+		for _, c := range cs {
+			i := slices.IndexFunc(nw.lines[c], match)
+			if i < 0 {
+				break
+			}
+			f := nw.lines[c][i]
+			ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+			if f[0] == "whole" || f[0] == "stats" {
+				ns, _ = strconv.ParseInt(f[1], 10, 64)
+			}
+			at = append(at, time.Unix(0, ns))
+			lines = append(lines, f)
+		}
+		grew := nw.grew
+		nw.mu.Unlock()
+		if len(at) == len(cs) {
+			return at, lines, nil
+		}
+		select {
+		case <-grew:
+		case <-deadline:
+			return nil, nil, fmt.Errorf("%d of %d peers said it within %s", len(at), len(cs), limit)
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+func latest(ts []time.Time) time.Time {
+	var m time.Time
+	for _, t := range ts {
+		if t.After(m) {
+			m = t
+		}
+	}
+	return m
+}
+
+// idle measures the idle network: CPU of all peers, messages, RSS and
+// server-to-server connections.
+func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
+	time.Sleep(2 * time.Second) // the last joins' echoes settle
+	before, err := nw.stats(ctx)
+	if err != nil {
+		return err
+	}
+	cpu0, err := nw.cpu()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	select {
+	case <-time.After(nw.o.idle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cpu1, err := nw.cpu()
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(t0)
+	after, err := nw.stats(ctx)
+	if err != nil {
+		return err
+	}
+	s.idleCPU = (cpu1 - cpu0).Seconds() / elapsed.Seconds()
+	var in int64
+	var rss, rssHub []float64
+	for i, c := range nw.cs {
+		a, _ := strconv.ParseInt(after[i][2], 10, 64)
+		b, _ := strconv.ParseInt(before[i][2], 10, 64)
+		in += a - b
+		r, err := readRSS(c.pid())
+		if err != nil {
+			return err
+		}
+		routes, _ := strconv.Atoi(after[i][4])
+		leaves, _ := strconv.Atoi(after[i][5])
+		if after[i][6] == "hub" {
+			s.hubs++
+			rssHub = append(rssHub, float64(r)/(1<<20))
+			continue
+		}
+		rss = append(rss, float64(r)/(1<<20))
+		s.s2sMax = max(s.s2sMax, routes+leaves)
+	}
+	s.msgsPerPeer = float64(in) / elapsed.Seconds() / float64(len(nw.cs))
+	s.rssMedian, _, _ = median(rss)
+	s.rssHub, _, _ = median(rssHub)
+	return nil
+}
+
+// stats asks every peer for its stats line and returns them, in order.
+func (nw *scaleNet) stats(ctx context.Context) ([][]string, error) {
+	mark := time.Now().UnixNano()
+	for _, c := range nw.cs {
+		_ = c.cmd.Process.Signal(syscall.SIGUSR1)
+	}
+	_, lines, err := nw.all(ctx, nw.cs, 30*time.Second, func(f []string) bool {
+		if f[0] != "stats" || len(f) < 7 {
+			return false
+		}
+		ns, _ := strconv.ParseInt(f[1], 10, 64)
+		return ns >= mark
+	})
+	return lines, err
+}
+
+// cpu returns the CPU time of every peer together.
+func (nw *scaleNet) cpu() (time.Duration, error) {
+	var total time.Duration
+	for _, c := range nw.cs {
+		t, err := cpuTime(c.pid())
+		if err != nil {
+			return 0, err
+		}
+		total += t
+	}
+	return total, nil
+}
+
+// churn measures joins, a graceful leave, a kill -9 of a leaf, a Refresh
+// and a kill -9 of a hub.
+func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error {
+	seenBy := func(cs []*child, kind, id string, limit time.Duration) (time.Time, error) {
+		at, _, err := nw.all(ctx, cs, limit, func(f []string) bool { return f[0] == "change" && f[1] == kind && f[2] == id })
+		return latest(at), err
+	}
+	for j := range 3 {
+		others := slices.Clone(nw.cs)
+		c, err := nw.launch(exe, nw.n+j)
+		if err != nil {
+			return err
+		}
+		if err := c.waitReady(ctx, 30*time.Second); err != nil {
+			return err
+		}
+		at, err := seenBy(others, "joined", c.ready[0], 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("join %d: %w", j, err)
+		}
+		s.join = append(s.join, at.Sub(c.started))
+	}
+	leaf := func(skip int) *child {
+		for _, c := range nw.cs[2:] {
+			if skip == 0 {
+				return c
+			}
+			skip--
+		}
+		return nil
+	}
+	rest := func(gone ...*child) []*child {
+		return slices.DeleteFunc(slices.Clone(nw.cs), func(c *child) bool { return slices.Contains(gone, c) })
+	}
+	l1, l2 := leaf(3), leaf(4)
+	t0 := time.Now()
+	_ = l1.cmd.Process.Signal(syscall.SIGTERM)
+	at, err := seenBy(rest(l1), "left", l1.ready[0], 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	s.leave = at.Sub(t0)
+	t0 = time.Now()
+	_ = l2.cmd.Process.Kill()
+	at, err = seenBy(rest(l1, l2), "failed", l2.ready[0], 30*time.Second)
+	if err != nil {
+		return fmt.Errorf("kill -9 of a leaf: %w", err)
+	}
+	s.kill = at.Sub(t0)
+	l3 := leaf(5)
+	_ = l3.cmd.Process.Signal(syscall.SIGUSR2)
+	if _, lines, err := nw.all(ctx, []*child{l3}, 30*time.Second, func(f []string) bool { return f[0] == "refresh" }); err == nil {
+		ns, _ := strconv.ParseInt(lines[0][1], 10, 64)
+		s.refresh = time.Duration(ns)
+		s.refreshPeers, _ = strconv.Atoi(lines[0][2])
+	}
+	hub := nw.cs[0]
+	t0 = time.Now()
+	_ = hub.cmd.Process.Kill()
+	at2, _, err := nw.all(ctx, rest(l1, l2, hub), 60*time.Second, func(f []string) bool { return f[0] == "reach" })
+	if err != nil {
+		return fmt.Errorf("kill -9 of a hub: %w", err)
+	}
+	s.hubKill = latest(at2).Sub(t0)
+	return nil
+}
+
+// runScaleCommand parses the scale flags, measures and prints the table.
+func runScaleCommand(ctx context.Context, sizes string, base int, idle time.Duration, port int, stdout, stderr io.Writer) error {
+	o := scaleOptions{idle: idle, port: port}
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 10 || n > 1000 {
+			return fmt.Errorf("-scale %q: want sizes of 10..1000 peers, comma-separated", sizes)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	if base < 1 || base > 254 {
+		return fmt.Errorf("-scale-base %d: want 1..254", base)
+	}
+	if idle < time.Second || idle > 10*time.Minute {
+		return fmt.Errorf("-scale-idle %s: want 1s..10m", idle)
+	}
+	o.base = [2]byte{byte(base), 1}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	samples, err := runScale(ctx, exe, o, stderr)
+	printScale(stdout, samples)
+	return err
+}
+
+// printScale writes the scale table.
+func printScale(w io.Writer, samples []scaleSample) {
+	fmt.Fprintln(w, "| peers (hosts) | topology | whole after last start | idle CPU, all | msgs/s/peer | RSS median, non-hub / hub | s2s conns, non-hub max | hubs | join p50 / max | leave | kill -9 | hub kill -9 | Refresh (peers) | pairs callable |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, s := range samples {
+		joins := slices.Clone(s.join)
+		slices.Sort(joins)
+		var p50, mx time.Duration
+		if len(joins) > 0 {
+			p50, mx = joins[len(joins)/2], joins[len(joins)-1]
+		}
+		fmt.Fprintf(w, "| %d (%d) | %s | %s | %.3f core | %.2f | %.1f / %.1f MB | %d | %d | %s / %s | %s | %s | %s | %s (%d) | %d of %d |\n",
+			s.peers, s.hosts, s.topology, msd(s.whole), s.idleCPU, s.msgsPerPeer, s.rssMedian, s.rssHub, s.s2sMax, s.hubs,
+			msd(p50), msd(mx), msd(s.leave), msd(s.kill), msd(s.hubKill), msd(s.refresh), s.refreshPeers, s.pairOK, s.pairs)
+	}
+}
+
+func msd(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}

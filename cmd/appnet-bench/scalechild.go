@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// watchScale is a peer of the scale scenario in a network of n peers. It
+// watches its view and prints:
+//   - "whole <ns> <ok>" once the view holds the n-1 others and a random
+//     sample of them answers calls through the network (not the direct
+//     path): at least 1,000 pairs over the whole network;
+//   - then "change <kind> <id> <ns>" for every change of its view, and
+//     "reach <ns> <ok>" when, after a hub failed, the sample answers again;
+//   - "stats <ns> <in msgs> <out msgs> <routes> <leaves> <role>" on SIGUSR1;
+//   - "refresh <ns> <peers>" on SIGUSR2, the time of one Refresh.
+func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	changes, err := p.Watch(ctx, bus.AllGroups())
+	if err != nil {
+		out.printf("scalefail %v", err)
+		return
+	}
+	view := map[peer.ID]peer.Info{}
+	whole := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-sigs:
+			if s == syscall.SIGUSR1 {
+				printStats(p, out)
+			} else {
+				start := time.Now()
+				found, err := p.Peers(ctx, bus.AllGroups(), bus.Refresh())
+				if err == nil {
+					out.printf("refresh %d %d", time.Since(start).Nanoseconds(), len(found.Peers))
+				}
+			}
+		case c, ok := <-changes:
+			if !ok {
+				return
+			}
+			switch c.Kind {
+			case bus.Resync:
+				view = c.Peers.Peers
+			case bus.Joined, bus.Updated:
+				view[c.ID] = c.Info
+			case bus.Left, bus.Failed:
+				delete(view, c.ID)
+			}
+			if whole {
+				out.printf("change %s %s %d", c.Kind, c.ID, time.Now().UnixNano())
+				if c.Kind == bus.Failed && c.Info.Role == peer.RoleHub {
+					go func() { out.printf("reach %d %d", reach(ctx, p, view, n), time.Now().UnixNano()) }()
+				}
+				continue
+			}
+			if len(view) >= n-1 {
+				whole = true
+				ok := reach(ctx, p, view, n)
+				out.printf("whole %d %d", time.Now().UnixNano(), ok)
+			}
+		}
+	}
+}
+
+// reach calls a random sample of the view through the network until each
+// answers (or 30s pass) and returns how many did.
+func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int) int {
+	ids := make([]peer.ID, 0, len(view))
+	for id := range view {
+		ids = append(ids, id)
+	}
+	rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	k := min(len(ids), max(5, (1000+n-1)/n))
+	ok := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range ids[:k] {
+		for time.Now().Before(deadline) && ctx.Err() == nil {
+			c, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := p.Conn().RequestWithContext(c, peer.CallSubject(id, peer.ConnInfo), nil)
+			cancel()
+			if err == nil {
+				ok++
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return ok
+}
+
+// printStats prints the peer server's message counts and connections.
+func printStats(p *bus.Peer, out *lineWriter) {
+	v, err := p.Server().NATS().Varz(nil)
+	if err != nil {
+		return
+	}
+	info := p.Info()
+	out.printf("stats %d %d %d %d %d %s", time.Now().UnixNano(), v.InMsgs, v.OutMsgs, len(info.Routes), len(info.Leaves), info.Role)
+}
