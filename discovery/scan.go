@@ -176,7 +176,7 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 		return nil
 	}
 	id, err := peer.ParseID(info.Name)
-	if err != nil {
+	if err != nil || string(id) != info.Name { // a peer's server is named by its ID as peers subscribe with it
 		return nil
 	}
 	host, port, _ := net.SplitHostPort(addr)

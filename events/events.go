@@ -278,11 +278,12 @@ func (o options) subjects(p *peer.Peer, event string) ([]string, error) {
 	}
 	var subjects []string
 	if len(o.peers) > 0 {
-		for _, id := range o.peers {
-			a, err := id.Decode()
+		for _, given := range o.peers {
+			id, err := peer.ParseID(string(given)) // the form emitters' subjects carry
 			if err != nil {
 				return nil, err
 			}
+			a, _ := id.Decode()
 			subjects = append(subjects, prefix(a.Group, r, string(id))+event)
 		}
 		return dedupe(subjects), nil
