@@ -44,6 +44,9 @@ type Peer struct {
 	slots      chan struct{} // one token per call being served
 	handlers   sync.WaitGroup
 	subs       []*nats.Subscription
+	groupMu    sync.Mutex
+	groupSubs  map[string]*nats.Subscription // connection -> its group-call queue subscription; nil once closed
+	unwatch    func()                        // ends the registry watch that feeds groupSubs
 	stats      statsTable
 	slow       sync.Map      // *nats.Subscription -> func(), told when NATS drops for it
 	clientOpts []nats.Option // what this peer presents as a client of other peers
@@ -202,7 +205,6 @@ func (p *Peer) connect() error {
 		handler        nats.MsgHandler
 	}{
 		{callPrefix(p.id) + ">", "", p.dispatch(callPrefix(p.id), false)},
-		{groupCallPrefix(group) + ">", QueueGroup, p.dispatch(groupCallPrefix(group), true)},
 		{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},
 		{serviceSubjects, "", p.serveService},
 		{DiscoverSubject, "", p.serveDiscover},
@@ -213,7 +215,54 @@ func (p *Peer) connect() error {
 		}
 		p.subs = append(p.subs, sub)
 	}
+	if err := p.serveGroupCalls(); err != nil {
+		return err
+	}
 	return nc.Flush()
+}
+
+// serveGroupCalls subscribes, in the group's queue group, to the group-call
+// subject of each connection the registry holds, now and as they are
+// registered: one subscription per connection rather than one wildcard,
+// so that NATS hands a group call only to members that serve the
+// connection, and a group whose members run different versions of an
+// application never answers "no such connection" while a member serves
+// it. Scatter-gather (.all.) keeps its one wildcard: there every member
+// answers, and a member without the connection says so.
+func (p *Peer) serveGroupCalls() error {
+	p.groupMu.Lock()
+	p.groupSubs = map[string]*nats.Subscription{}
+	p.groupMu.Unlock()
+	handler := p.dispatch(groupCallPrefix(p.cfg.Group), true)
+	existing, stop := p.reg.watch(func(name string) {
+		if err := p.serveGroupCall(name, handler); err != nil {
+			p.log.Warn("appnet: cannot serve group calls to a new connection", "connection", name, "err", err)
+		}
+	})
+	p.unwatch = stop
+	for _, name := range existing {
+		if err := p.serveGroupCall(name, handler); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveGroupCall subscribes to the group-call subject of one connection,
+// once.
+func (p *Peer) serveGroupCall(name string, handler nats.MsgHandler) error {
+	p.groupMu.Lock()
+	defer p.groupMu.Unlock()
+	if p.groupSubs == nil || p.groupSubs[name] != nil { // closed, or served already
+		return nil
+	}
+	subject := GroupCallSubject(p.cfg.Group, name)
+	sub, err := p.nc.QueueSubscribe(subject, QueueGroup, handler)
+	if err != nil {
+		return fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	p.groupSubs[name] = sub
+	return nil
 }
 
 // dialEmbedded connects in-process to the peer's own server: the secret is
@@ -395,6 +444,15 @@ func (p *Peer) Close() error {
 		p.closeMu.Lock()
 		p.closing = true
 		p.closeMu.Unlock()
+		if p.unwatch != nil {
+			p.unwatch()
+		}
+		p.groupMu.Lock()
+		for _, s := range p.groupSubs {
+			_ = s.Unsubscribe()
+		}
+		p.groupSubs = nil
+		p.groupMu.Unlock()
 		for _, s := range p.subs {
 			_ = s.Unsubscribe()
 		}
