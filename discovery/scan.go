@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -144,6 +145,10 @@ func (s Scanner) Scan(ctx context.Context, hosts []string, ports []int) ([]Hit, 
 	return hits, ctx.Err()
 }
 
+// maxGreeting bounds the NATS greeting a probe reads: room for the
+// connect_urls of a few thousand members.
+const maxGreeting = 64 << 10
+
 // probe dials addr and reads the NATS greeting, "INFO {json}\r\n".
 func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
@@ -157,9 +162,10 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(deadline)
-	// A greeting is a few hundred bytes; a listener that sends more
-	// without a line end is not NATS.
-	line, err := bufio.NewReaderSize(conn, 4096).ReadSlice('\n')
+	// A greeting is a few hundred bytes, plus about 25 per other member
+	// of an open cluster (connect_urls); a listener that sends more than
+	// maxGreeting without a line end is not NATS.
+	line, err := bufio.NewReader(io.LimitReader(conn, maxGreeting)).ReadBytes('\n')
 	if err != nil {
 		s.silent(addr, true, err)
 		return nil

@@ -205,12 +205,19 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 			// to one connection of a route pool: the default pool of 3
 			// would hold two idle connections (and ~220 KB) per pair.
 			PoolSize: 1,
-			// Clients (peers, CLIs) never use the other members' client
-			// URLs, so the greeting, sent before any authentication, does
-			// not list them.
-			NoAdvertise: true,
+			// The greeting lists the cluster's other client URLs
+			// (connect_urls), so that a client given one URL fails over
+			// to another server when this one stops: only on an open
+			// network (see below).
 		},
 	}
+	// nats-server sends connect_urls in its greeting, before the client
+	// has authenticated (and, with TLS, before the handshake), and has no
+	// setting to send them only after. A peer that checks who connects
+	// must not hand its members' addresses to whoever does, so it lists
+	// none; its clients fail over when given several URLs, or the
+	// addresses net.discover answers once they are in.
+	opts.Cluster.NoAdvertise = cfg.Secret != "" || cfg.TLS != nil
 	if cfg.Secret != "" {
 		opts.Authorization = cfg.Secret
 		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
