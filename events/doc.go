@@ -2,8 +2,9 @@
 // @net.subscribe on NATS subjects.
 //
 // An event E emitted by peer ID of group G is published on
-// net.event.<G>.<role>.<ID>.<E>, role "hub" or "peer", with the emitter and
-// the event name in the Net-Emitter and Net-Event headers. [Emit] never
+// net.event.<G>.<role>.<ID>.<E>, role "hub" or "peer"; the subject names
+// the emitter and the event, so events carry no headers unless the
+// emitter asks for them ([WithHeaders]). [Emit] never
 // waits for subscribers; fan-out, interest and cleanup of dead subscribers
 // come from NATS. [Subscribe] turns the seed's filters (groups, hubs only,
 // peers) into subscription subjects, delivers per emitter in emit order,

@@ -21,7 +21,7 @@ usage:
                                           show a peer's info
   appnet call [--via host:port] [--timeout d] <peer> <connection> [json]
                                           call a connection on a peer, print its JSON answer
-  appnet emit [--hub] <group> <event> [json]
+  appnet emit [--hub] [--headers] <group> <event> [json]
                                           emit one event as a peer of the group
   appnet listen [--group G]... [--peer ID]... [--hubs-only] [--on-host] <event>
                                           print every event heard, with its emitter and time
