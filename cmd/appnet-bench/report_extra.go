@@ -12,13 +12,13 @@ import (
 // Targets of the scenarios beyond the calls, and the anchors they are
 // read against (ANCHORS.md).
 const (
-	targetMesh          = 2 * time.Second       // 10 peers started at one instant: one cluster within
-	targetJoin          = 50 * time.Millisecond // fork to a joining peer serving and meshed
-	targetPeerStart     = 100 * time.Millisecond
-	targetHostRefresh   = 2 * time.Millisecond
-	targetCached        = 100 * time.Microsecond
-	targetNetFirst      = time.Second
-	targetNetRefresh    = 20 * time.Millisecond
+	targetMesh        = 2 * time.Second       // 10 peers started at one instant: one cluster within
+	targetJoin        = 50 * time.Millisecond // fork to a joining peer serving and meshed
+	targetPeerStart   = 100 * time.Millisecond
+	targetHostRefresh = 2 * time.Millisecond
+	targetCached      = 100 * time.Microsecond
+	targetNetFirst    = time.Second
+	targetNetRefresh  = 20 * time.Millisecond
 	// Events: appnet against raw nats.go publishing on appnet's very
 	// subject without headers (the same wire), to one and to four
 	// subscribers, and the aim against raw plain pub/sub.
