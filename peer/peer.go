@@ -20,6 +20,12 @@ import (
 // protocol.
 const Version = "0.1.0"
 
+// ProtocolVersion is the version of the wire contract (docs/PROTOCOL.md)
+// this peer speaks, in info and in its micro metadata, so that a program
+// in another language can tell what to expect. Version 2: URL-safe IDs,
+// events without headers, group calls per connection, fail-over URLs.
+const ProtocolVersion = 2
+
 // Peer is one running appnet peer: an embedded NATS server bound to the
 // first free port of its range, an in-process connection to it, and the
 // subscriptions that serve its registry's connections and the micro
@@ -75,6 +81,9 @@ type Info struct {
 	Cluster string `json:"cluster"`
 	// Version is the appnet version of the peer.
 	Version string `json:"version"`
+	// Protocol is the version of the wire contract the peer speaks
+	// ([ProtocolVersion]); absent (0) from peers before version 2.
+	Protocol int `json:"protocol"`
 	// Started is when the peer started; of two peers that find each
 	// other at once, the younger routes to the older.
 	Started       time.Time `json:"started"`
@@ -399,6 +408,7 @@ func (p *Peer) Info() Info {
 		FriendlyID:    p.self,
 		Cluster:       p.clusterURL(),
 		Version:       Version,
+		Protocol:      ProtocolVersion,
 		Started:       p.started,
 		Connections:   p.reg.Connections(),
 		Subscriptions: p.reg.Subscriptions(),
