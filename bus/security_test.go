@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -81,7 +83,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := strings.Count(logs.String(), "refuses this peer's credentials"); got < 2 {
+	if got := strings.Count(logs.String(), "does not share this peer's credentials"); got < 2 {
 		t.Errorf("discovery said %d times why it lists no one, want once per peer per stranger:\n%s", got, logs.String())
 	}
 	// The forced routes are refused: for as long as they keep retrying
@@ -94,14 +96,28 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 		}
 	}
 
-	// Plain NATS clients: refused without the token, served with it.
-	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
+	// Plain NATS clients: they verify the server against the CA the
+	// secret derives, then present the token. Refused without the token,
+	// served with it.
+	caPEM, err := a.Config().SecretCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(caFile)); err == nil {
 		nc.Close()
 		t.Error("a client without the secret was let in")
 	} else if !errors.Is(err, nats.ErrAuthorization) {
 		t.Errorf("refusal: %v, want an authorization error", err)
 	}
-	nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second))
+	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("a client that did not verify the server was let in")
+	}
+	nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.RootCAs(caFile), nats.Timeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -319,7 +319,9 @@ func checkCluster(info peer.Info, h Hit) error {
 }
 
 // refused notes a peer that greeted the probe but would not talk: a peer
-// that wants another secret or certificate is said once, as a warning;
+// that wants another secret or certificate, or a server that cannot prove
+// it holds this peer's (no TLS, a certificate the secret's CA did not
+// sign), is said once, as a warning;
 // anything else (a peer going away mid-scan) at debug level.
 func (d *Discoverer) refused(h Hit, err error) {
 	addr := net.JoinHostPort(h.Host, strconv.Itoa(h.Port))
@@ -333,13 +335,13 @@ func (d *Discoverer) refused(h Hit, err error) {
 		return
 	}
 	d.warned[h.ID] = true
-	d.p.Logger().Warn("appnet: discovery: a peer refuses this peer's credentials (NET_SECRET, NET_TLS_*), so it is not listed",
+	d.p.Logger().Warn("appnet: discovery: a server that greets as a peer does not share this peer's credentials (NET_SECRET, NET_TLS_*): it refused them, or could not prove it holds them; it is not listed",
 		"peer", h.ID, "addr", addr, "err", err)
 }
 
 // isAuthError reports whether err is a refusal of credentials.
 func isAuthError(err error) bool {
-	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrSecureConnRequired) {
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) {
 		return true
 	}
 	var certErr *tls.CertificateVerificationError

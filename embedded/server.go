@@ -46,10 +46,15 @@ type Config struct {
 	// Secret, if set, is required of every client (as its token) and of
 	// every route (as its password).
 	Secret string
-	// TLS, if set, is required on the client and cluster ports, and the
-	// peer's certificate verified on both (it must carry ClientCAs,
-	// RootCAs and a certificate). In-process clients skip the handshake.
+	// TLS, if set, is required on the client and cluster ports (it must
+	// carry a certificate, ClientCAs and RootCAs). Routes are verified both
+	// ways; clients present a certificate only with VerifyClients, and
+	// otherwise authenticate with the secret, inside TLS. In-process
+	// clients skip the handshake.
 	TLS *tls.Config
+	// VerifyClients requires every client to present a certificate that
+	// TLS.ClientCAs signed.
+	VerifyClients bool
 	// Logger receives the server's warnings and errors (and its notices at
 	// debug level); nil discards them.
 	Logger *slog.Logger
@@ -58,6 +63,33 @@ type Config struct {
 // routeUser is the user name routes authenticate as; the secret is the
 // password.
 const routeUser = "appnet"
+
+// tlsTimeout bounds a TLS handshake, in seconds.
+const tlsTimeout = 2
+
+// secure applies every authentication and TLS setting of cfg to opts: the
+// client port (the secret as token, TLS, client certificates when
+// VerifyClients) and the cluster port (the secret as password, TLS
+// verified both ways). A listener or remote added to opts must get its
+// settings here too, from the same cfg.Secret, routeUser and cfg.TLS, so
+// that one place says who may connect.
+func (cfg Config) secure(opts *server.Options) {
+	if cfg.Secret != "" {
+		opts.Authorization = cfg.Secret
+		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
+	}
+	if cfg.TLS == nil {
+		return
+	}
+	client := cfg.TLS.Clone()
+	if !cfg.VerifyClients {
+		client.ClientAuth = tls.NoClientCert
+	}
+	opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, cfg.VerifyClients, client, tlsTimeout
+	route := cfg.TLS.Clone()
+	route.ClientAuth = tls.RequireAndVerifyClientCert
+	opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = route, tlsTimeout
+}
 
 // Server is a running embedded nats-server.
 type Server struct {
@@ -211,14 +243,7 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 			NoAdvertise: true,
 		},
 	}
-	if cfg.Secret != "" {
-		opts.Authorization = cfg.Secret
-		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
-	}
-	if cfg.TLS != nil {
-		opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, true, cfg.TLS, 2
-		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.TLS.Clone(), 2
-	}
+	cfg.secure(opts)
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: configuring nats-server: %w", err)
