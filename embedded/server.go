@@ -414,6 +414,12 @@ func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(redact(fmt.Sprintf(f,
 func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Errorf(f string, v ...any) {
 	msg := redact(fmt.Sprintf(f, v...))
+	if strings.Contains(msg, "duplicate name") {
+		// A second server with this one's name (a peer's ID) tried to
+		// join: refused, and worth saying loudly.
+		a.l.Error(msg)
+		return
+	}
 	if strings.HasPrefix(msg, "Error trying to connect to route") || perConnection(msg) {
 		// A peer that has gone (discovery drops its route; until then the
 		// server retries every second) or one connection's end (a scan

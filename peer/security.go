@@ -190,3 +190,29 @@ func (p *Peer) warnExposed() {
 	}
 	p.log.Warn("appnet: no NET_SECRET: anyone who can reach " + p.cfg.Host + " can call this peer's connections and join its cluster; set NET_SECRET (and NET_TLS_*) on a shared network")
 }
+
+// Impostors describes what this peer's server can see of others claiming
+// the peer's identity: a routed server with the peer's ID as its name (or
+// two routed servers sharing any peer's name), and any connection, local
+// or behind a route, that subscribes to the peer's own call subjects, so
+// that calls to the peer could reach it. Nothing but the peer itself
+// should; a wildcard subscriber (a monitor's "net.>") is not counted. A
+// client of a deployment has no view of the cluster: it gets none.
+func (p *Peer) Impostors() []string {
+	if p.srv == nil {
+		return nil
+	}
+	var out []string
+	for _, name := range p.srv.DuplicateNames() {
+		what := "two routed servers are both named"
+		if name == string(p.id) {
+			what = "a routed server is named after this peer's ID"
+		}
+		out = append(out, what+" "+describe(ID(name)))
+	}
+	self, err := p.nc.GetClientID()
+	if err != nil {
+		return out
+	}
+	return append(out, p.srv.Subscribers(callPrefix(p.id), self)...)
+}
