@@ -3,7 +3,10 @@ package bus_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -134,5 +137,104 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Error("the secret is in the peers' log")
+	}
+}
+
+// wiretap relays TCP connections from a listener on host to target and
+// keeps every byte that crosses it, both ways.
+type wiretap struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *wiretap) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *wiretap) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
+
+func startWiretap(t *testing.T, host, target string) (string, *wiretap) {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wiretap{}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(io.MultiWriter(s, w), c); s.Close() }()
+			go func() { _, _ = io.Copy(io.MultiWriter(c, w), s); c.Close() }()
+		}
+	}()
+	return l.Addr().String(), w
+}
+
+// An eavesdropper between a client and a peer of a secret mesh sees the
+// greeting and nothing else readable: not the token, not a subject, not a
+// payload.
+func TestEavesdropperSeesNoSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "eavesdrop-s3cret"
+	host, port := testnet.Host(t), testnet.Ports(t)
+	logs := &syncBuffer{}
+	a := startLogged(t, 1, host, port, logs, peer.WithSecret(secret))[0]
+	addr, tap := startWiretap(t, host, net.JoinHostPort(host, strconv.Itoa(a.Server().Port())))
+	opts, err := a.Config().ClientOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("nats://"+addr, append(opts, nats.Timeout(2*time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const payload = `"a payload only the peers may read"`
+	m, err := nc.Request(peer.CallSubject(a.ID(), peer.ConnPassThrough), []byte(payload), 2*time.Second)
+	if err != nil {
+		t.Fatalf("a call through the tap: %v", err)
+	}
+	if string(m.Data) != payload {
+		t.Fatalf("a call through the tap answered %q, want %q", m.Data, payload)
+	}
+	seen := tap.String()
+	if !strings.Contains(seen, `"server_name":"`+string(a.ID())+`"`) {
+		t.Fatalf("the tap did not see the greeting: %q", seen)
+	}
+	for _, s := range []string{secret, "a payload only", peer.ConnPassThrough, "CONNECT"} {
+		if strings.Contains(seen, s) {
+			t.Errorf("an eavesdropper reads %q", s)
+		}
 	}
 }

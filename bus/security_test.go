@@ -224,3 +224,44 @@ func waitCall(t *testing.T, from *bus.Peer, to bus.ID) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// NET_TLS_* take precedence over the CA a secret derives: the peer serves
+// the files' certificate, and the secret is the token inside that TLS.
+func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "precedence-s3cret"
+	host, port := testnet.Host(t), testnet.Ports(t)
+	files, err := certs.Write(t.TempDir(), []string{host}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := peer.DefaultConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
+	p, err := bus.Start(context.Background(), cfg, peer.WithSecret(secret), peer.WithTLS(files.Cert, files.Key, files.CA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	caPEM, err := p.Config().SecretCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived := filepath.Join(t.TempDir(), "derived.pem")
+	if err := os.WriteFile(derived, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := p.Server().ClientURL()
+	if nc, err := nats.Connect(url, nats.Token(secret), nats.RootCAs(derived), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("the server presented a certificate of the secret's CA despite NET_TLS_*")
+	}
+	if nc, err := nats.Connect(url, nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("a client with the certificate but without the secret was let in")
+	}
+	nc, err := nats.Connect(url, nats.Token(secret), nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second))
+	if err != nil {
+		t.Fatalf("the files' TLS and the secret: %v", err)
+	}
+	nc.Close()
+}
