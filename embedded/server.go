@@ -67,16 +67,25 @@ const routeUser = "appnet"
 // tlsTimeout bounds a TLS handshake, in seconds.
 const tlsTimeout = 2
 
-// secure applies every authentication and TLS setting of cfg to opts: the
-// client port (the secret as token, TLS, client certificates when
-// VerifyClients) and the cluster port (the secret as password, TLS
-// verified both ways). A listener or remote added to opts must get its
-// settings here too, from the same cfg.Secret, routeUser and cfg.TLS, so
-// that one place says who may connect.
+// secure applies every authentication and TLS setting of cfg to opts, so
+// that one place says who may connect: the client port (the secret as
+// token, TLS, client certificates when VerifyClients), the cluster port
+// (the secret as password, TLS verified both ways), and, when opts has
+// them, the leaf node listener and remotes, as routes are (the secret as
+// the user appnet's password, TLS verified both ways). Call it after
+// adding a listener or remote; the URLs of remotes get the credentials.
 func (cfg Config) secure(opts *server.Options) {
 	if cfg.Secret != "" {
 		opts.Authorization = cfg.Secret
 		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
+		if opts.LeafNode.Port != 0 {
+			opts.LeafNode.Username, opts.LeafNode.Password = routeUser, cfg.Secret
+		}
+		for _, r := range opts.LeafNode.Remotes {
+			for _, u := range r.URLs {
+				u.User = url.UserPassword(routeUser, cfg.Secret)
+			}
+		}
 	}
 	if cfg.TLS == nil {
 		return
@@ -86,9 +95,22 @@ func (cfg Config) secure(opts *server.Options) {
 		client.ClientAuth = tls.NoClientCert
 	}
 	opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, cfg.VerifyClients, client, tlsTimeout
-	route := cfg.TLS.Clone()
-	route.ClientAuth = tls.RequireAndVerifyClientCert
-	opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = route, tlsTimeout
+	opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.serverToServer(), tlsTimeout
+	if opts.LeafNode.Port != 0 {
+		opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = cfg.serverToServer(), tlsTimeout
+	}
+	for _, r := range opts.LeafNode.Remotes {
+		r.TLS, r.TLSConfig, r.TLSTimeout = true, cfg.serverToServer(), tlsTimeout
+	}
+}
+
+// serverToServer is the TLS of a connection between two servers (a route,
+// a leaf node connection): each presents its certificate and verifies the
+// other's, whichever dialled.
+func (cfg Config) serverToServer() *tls.Config {
+	t := cfg.TLS.Clone()
+	t.ClientAuth = tls.RequireAndVerifyClientCert
+	return t
 }
 
 // Server is a running embedded nats-server.
