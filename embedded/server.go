@@ -115,9 +115,11 @@ func (cfg Config) serverToServer() *tls.Config {
 
 // Server is a running embedded nats-server.
 type Server struct {
-	ns     *server.Server
-	log    *slog.Logger
-	secret string
+	ns  *server.Server
+	log *slog.Logger
+	// cfg is what the server started with: its secret and TLS apply to
+	// every route and remote added later (see Config.secure).
+	cfg Config
 
 	mu   sync.Mutex // guards opts.Routes and the reloads that change them
 	opts *server.Options
@@ -297,7 +299,7 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	}
 	log = log.With("component", "nats-server")
 	ns.SetLoggerV2(logAdapter{log}, true, false, false)
-	return &Server{ns: ns, opts: opts, log: log, secret: cfg.Secret}, nil
+	return &Server{ns: ns, opts: opts, log: log, cfg: cfg}, nil
 }
 
 // NATS returns the underlying server, for in-process client connections
@@ -334,8 +336,8 @@ func (s *Server) AddRoutes(urls ...string) error {
 		if u.String() == self || slices.ContainsFunc(routes, func(r *url.URL) bool { return r.Host == u.Host }) {
 			continue
 		}
-		if s.secret != "" {
-			u.User = url.UserPassword(routeUser, s.secret)
+		if s.cfg.Secret != "" {
+			u.User = url.UserPassword(routeUser, s.cfg.Secret)
 		}
 		routes = append(routes, u)
 	}
