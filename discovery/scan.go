@@ -56,6 +56,11 @@ type Scanner struct {
 	// nothing from a dial that got no answer at all (no such host, or a
 	// filtered port).
 	OnSilent func(hostPort string, connected bool)
+	// OnMisnamed, if set, is called with each address where a server
+	// greeted as the peer of another address: an ID names the host and
+	// port its server listens on, so such a server claims an identity
+	// that is not its own. The hit is dropped either way.
+	OnMisnamed func(hostPort string, claimed peer.ID)
 }
 
 // AllowEnv names the process-wide guard every scan honours: when the
@@ -187,7 +192,24 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
+	if !names(id, host, n) {
+		if s.OnMisnamed != nil {
+			s.OnMisnamed(addr, id)
+		}
+		return nil
+	}
 	return &Hit{Host: host, Port: n, ID: id}
+}
+
+// names reports whether id is the ID of a peer listening on host:port.
+func names(id peer.ID, host string, port int) bool {
+	a, err := id.Decode()
+	if err != nil || a.Port != port {
+		return false
+	}
+	want, err1 := netip.ParseAddr(a.Host)
+	got, err2 := netip.ParseAddr(host)
+	return err1 == nil && err2 == nil && want.Unmap() == got.Unmap()
 }
 
 // silent reports addr to OnSilent when err is a timeout.

@@ -46,10 +46,15 @@ type Config struct {
 	// Secret, if set, is required of every client (as its token) and of
 	// every route (as its password).
 	Secret string
-	// TLS, if set, is required on the client and cluster ports, and the
-	// peer's certificate verified on both (it must carry ClientCAs,
-	// RootCAs and a certificate). In-process clients skip the handshake.
+	// TLS, if set, is required on the client and cluster ports (it must
+	// carry a certificate, ClientCAs and RootCAs). Routes are verified both
+	// ways; clients present a certificate only with VerifyClients, and
+	// otherwise authenticate with the secret, inside TLS. In-process
+	// clients skip the handshake.
 	TLS *tls.Config
+	// VerifyClients requires every client to present a certificate that
+	// TLS.ClientCAs signed.
+	VerifyClients bool
 	// Logger receives the server's warnings and errors (and its notices at
 	// debug level); nil discards them.
 	Logger *slog.Logger
@@ -59,11 +64,62 @@ type Config struct {
 // password.
 const routeUser = "appnet"
 
+// tlsTimeout bounds a TLS handshake, in seconds.
+const tlsTimeout = 2
+
+// secure applies every authentication and TLS setting of cfg to opts, so
+// that one place says who may connect: the client port (the secret as
+// token, TLS, client certificates when VerifyClients), the cluster port
+// (the secret as password, TLS verified both ways), and, when opts has
+// them, the leaf node listener and remotes, as routes are (the secret as
+// the user appnet's password, TLS verified both ways). Call it after
+// adding a listener or remote; the URLs of remotes get the credentials.
+func (cfg Config) secure(opts *server.Options) {
+	if cfg.Secret != "" {
+		opts.Authorization = cfg.Secret
+		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
+		if opts.LeafNode.Port != 0 {
+			opts.LeafNode.Username, opts.LeafNode.Password = routeUser, cfg.Secret
+		}
+		for _, r := range opts.LeafNode.Remotes {
+			for _, u := range r.URLs {
+				u.User = url.UserPassword(routeUser, cfg.Secret)
+			}
+		}
+	}
+	if cfg.TLS == nil {
+		return
+	}
+	client := cfg.TLS.Clone()
+	if !cfg.VerifyClients {
+		client.ClientAuth = tls.NoClientCert
+	}
+	opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, cfg.VerifyClients, client, tlsTimeout
+	opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.serverToServer(), tlsTimeout
+	if opts.LeafNode.Port != 0 {
+		opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = cfg.serverToServer(), tlsTimeout
+	}
+	for _, r := range opts.LeafNode.Remotes {
+		r.TLS, r.TLSConfig, r.TLSTimeout = true, cfg.serverToServer(), tlsTimeout
+	}
+}
+
+// serverToServer is the TLS of a connection between two servers (a route,
+// a leaf node connection): each presents its certificate and verifies the
+// other's, whichever dialled.
+func (cfg Config) serverToServer() *tls.Config {
+	t := cfg.TLS.Clone()
+	t.ClientAuth = tls.RequireAndVerifyClientCert
+	return t
+}
+
 // Server is a running embedded nats-server.
 type Server struct {
-	ns     *server.Server
-	log    *slog.Logger
-	secret string
+	ns  *server.Server
+	log *slog.Logger
+	// cfg is what the server started with: its secret and TLS apply to
+	// every route and remote added later (see Config.secure).
+	cfg Config
 
 	mu   sync.Mutex // guards opts.Routes and the reloads that change them
 	opts *server.Options
@@ -218,14 +274,7 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	// none; its clients fail over when given several URLs, or the
 	// addresses net.discover answers once they are in.
 	opts.Cluster.NoAdvertise = cfg.Secret != "" || cfg.TLS != nil
-	if cfg.Secret != "" {
-		opts.Authorization = cfg.Secret
-		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
-	}
-	if cfg.TLS != nil {
-		opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, true, cfg.TLS, 2
-		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.TLS.Clone(), 2
-	}
+	cfg.secure(opts)
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: configuring nats-server: %w", err)
@@ -257,7 +306,7 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	}
 	log = log.With("component", "nats-server")
 	ns.SetLoggerV2(logAdapter{log}, true, false, false)
-	return &Server{ns: ns, opts: opts, log: log, secret: cfg.Secret}, nil
+	return &Server{ns: ns, opts: opts, log: log, cfg: cfg}, nil
 }
 
 // NATS returns the underlying server, for in-process client connections
@@ -294,8 +343,8 @@ func (s *Server) AddRoutes(urls ...string) error {
 		if u.String() == self || slices.ContainsFunc(routes, func(r *url.URL) bool { return r.Host == u.Host }) {
 			continue
 		}
-		if s.secret != "" {
-			u.User = url.UserPassword(routeUser, s.secret)
+		if s.cfg.Secret != "" {
+			u.User = url.UserPassword(routeUser, s.cfg.Secret)
 		}
 		routes = append(routes, u)
 	}
@@ -396,6 +445,12 @@ func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(redact(fmt.Sprintf(f,
 func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Errorf(f string, v ...any) {
 	msg := redact(fmt.Sprintf(f, v...))
+	if strings.Contains(msg, "duplicate name") {
+		// A second server with this one's name (a peer's ID) tried to
+		// join: refused, and worth saying loudly.
+		a.l.Error(msg)
+		return
+	}
 	if strings.HasPrefix(msg, "Error trying to connect to route") || perConnection(msg) {
 		// A peer that has gone (discovery drops its route; until then the
 		// server retries every second) or one connection's end (a scan

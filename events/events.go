@@ -155,7 +155,10 @@ func (e *Emitter) Emit(value any) error {
 
 // Delivery is one event as a subscriber receives it.
 type Delivery[T any] struct {
-	// From is the emitter's ID.
+	// From is the emitter's ID, as the event's subject names it. Whoever
+	// may publish on the mesh can name any peer there: NATS does not tell
+	// a subscriber which connection published a message, so From is a
+	// claim, not a proof (see the package documentation).
 	From peer.ID
 	// Event is the event name.
 	Event string

@@ -119,7 +119,13 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 	}
-	tlsConfig, err := cfg.TLSConfig()
+	var mesh meshTLS
+	var err error
+	if cfg.External() {
+		mesh.client, err = cfg.TLSConfig()
+	} else {
+		mesh, err = cfg.meshTLS(cfg.Host)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -138,13 +144,14 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 		}
 	} else {
 		p.srv, err = embedded.Start(ctx, embedded.Config{
-			Host:      cfg.Host,
-			PortStart: cfg.PortStart,
-			PortRange: cfg.PortRange,
-			Name:      func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
-			Secret:    cfg.Secret.reveal(),
-			TLS:       tlsConfig,
-			Logger:    log,
+			Host:          cfg.Host,
+			PortStart:     cfg.PortStart,
+			PortRange:     cfg.PortRange,
+			Name:          func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
+			Secret:        cfg.Secret.reveal(),
+			TLS:           mesh.server,
+			VerifyClients: mesh.verifyClients,
+			Logger:        log,
 		})
 		if err == nil {
 			port = p.srv.Port()
@@ -157,7 +164,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 		return nil, fmt.Errorf("starting peer: %w", err)
 	}
 	p.id = NewID(cfg.Host, port, cfg.Group)
-	p.clientOpts = clientOptions(cfg.Secret, tlsConfig)
+	p.clientOpts = clientOptions(cfg.Secret, mesh.client)
 	p.self = FriendlyID{Host: cfg.Host, Port: port, Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
 	p.log = log.With("peer", p.id)
 	p.base, p.stop = context.WithCancel(context.Background())
