@@ -15,7 +15,7 @@ import (
 
 // Types used throughout the API, defined in the packages that own them.
 type (
-	// ID identifies a peer: base64 of "<host>:<port> -> <group>".
+	// ID identifies a peer: URL-safe base64 of "<host>:<port> -> <group>".
 	ID = peer.ID
 	// Info is what a peer's info connection answers.
 	Info = peer.Info

@@ -15,16 +15,18 @@ import (
 type Event[T any] struct {
 	name      string
 	transform func(T) (any, error)
+	opts      []events.EmitOption
 	err       error
 	emitters  sync.Map // *peer.Peer -> *events.Emitter, until the peer closes
 }
 
 // NewEvent declares an event. transform, if not nil, turns each emitted
 // value into what travels (the seed's event function as a hook that
-// cleans values for transit). A bad name does not panic: it is logged and
+// cleans values for transit). opts change what is sent (see
+// [events.WithHeaders]). A bad name does not panic: it is logged and
 // returned by every Emit.
-func NewEvent[T any](name string, transform func(T) (any, error)) *Event[T] {
-	e := &Event[T]{name: name, transform: transform, err: events.ValidateName(name)}
+func NewEvent[T any](name string, transform func(T) (any, error), opts ...events.EmitOption) *Event[T] {
+	e := &Event[T]{name: name, transform: transform, opts: opts, err: events.ValidateName(name)}
 	if e.err != nil {
 		slog.Error("appnet: event not declared", "err", e.err)
 	}
@@ -57,7 +59,7 @@ func (e *Event[T]) EmitFrom(p *Peer, v T) error {
 	}
 	em, ok := e.emitters.Load(p.Peer)
 	if !ok {
-		fresh, err := events.NewEmitter(p.Peer, e.name)
+		fresh, err := events.NewEmitter(p.Peer, e.name, e.opts...)
 		if err != nil {
 			return err
 		}

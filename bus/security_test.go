@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -81,7 +83,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := strings.Count(logs.String(), "refuses this peer's credentials"); got < 2 {
+	if got := strings.Count(logs.String(), "does not share this peer's credentials"); got < 2 {
 		t.Errorf("discovery said %d times why it lists no one, want once per peer per stranger:\n%s", got, logs.String())
 	}
 	// The forced routes are refused: for as long as they keep retrying
@@ -94,14 +96,28 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 		}
 	}
 
-	// Plain NATS clients: refused without the token, served with it.
-	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
+	// Plain NATS clients: they verify the server against the CA the
+	// secret derives, then present the token. Refused without the token,
+	// served with it.
+	caPEM, err := a.Config().SecretCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(caFile)); err == nil {
 		nc.Close()
 		t.Error("a client without the secret was let in")
 	} else if !errors.Is(err, nats.ErrAuthorization) {
 		t.Errorf("refusal: %v, want an authorization error", err)
 	}
-	nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second))
+	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("a client that did not verify the server was let in")
+	}
+	nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.RootCAs(caFile), nats.Timeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,4 +218,45 @@ func waitCall(t *testing.T, from *bus.Peer, to bus.ID) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// NET_TLS_* take precedence over the CA a secret derives: the peer serves
+// the files' certificate, and the secret is the token inside that TLS.
+func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "precedence-s3cret"
+	host, port := testnet.Host(t), testnet.Ports(t)
+	files, err := certs.Write(t.TempDir(), []string{host}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := peer.DefaultConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
+	p, err := bus.Start(context.Background(), cfg, peer.WithSecret(secret), peer.WithTLS(files.Cert, files.Key, files.CA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	caPEM, err := p.Config().SecretCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived := filepath.Join(t.TempDir(), "derived.pem")
+	if err := os.WriteFile(derived, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url := p.Server().ClientURL()
+	if nc, err := nats.Connect(url, nats.Token(secret), nats.RootCAs(derived), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("the server presented a certificate of the secret's CA despite NET_TLS_*")
+	}
+	if nc, err := nats.Connect(url, nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second)); err == nil {
+		nc.Close()
+		t.Error("a client with the certificate but without the secret was let in")
+	}
+	nc, err := nats.Connect(url, nats.Token(secret), nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second))
+	if err != nil {
+		t.Fatalf("the files' TLS and the secret: %v", err)
+	}
+	nc.Close()
 }

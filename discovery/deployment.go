@@ -40,9 +40,10 @@ func (d *Discoverer) ask(ctx context.Context, onHost bool) map[peer.ID]peer.Info
 	return found
 }
 
-// consistent reports whether an answer's ID says what its other fields
-// say.
+// consistent reports whether an answer's ID is in the form peers
+// subscribe with and says what its other fields say.
 func consistent(info peer.Info) bool {
-	a, err := info.ID.Decode()
-	return err == nil && a.Host == info.Host && a.Port == info.Port && a.Group == info.Group
+	id, err := peer.ParseID(string(info.ID))
+	a, _ := id.Decode()
+	return err == nil && id == info.ID && a.Host == info.Host && a.Port == info.Port && a.Group == info.Group
 }

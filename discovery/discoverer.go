@@ -133,7 +133,7 @@ type Discoverer struct {
 	scanning chan struct{} // one token: serialises refreshes
 
 	warnMu      sync.Mutex
-	warned      map[peer.ID]bool // peers already said to refuse our credentials
+	warned      map[string]bool // peers already said to refuse our credentials, or to claim another's ID
 	badMemberAt time.Time
 }
 
@@ -142,7 +142,7 @@ func New(p *peer.Peer) *Discoverer {
 	return &Discoverer{
 		p:        p,
 		view:     newView(p.ID()),
-		warned:   map[peer.ID]bool{},
+		warned:   map[string]bool{},
 		scanning: make(chan struct{}, 1),
 	}
 }
@@ -276,8 +276,35 @@ func checkCluster(info peer.Info, h Hit) error {
 	return nil
 }
 
+// misnamed reports, once per address and ID, a server that greets with
+// an ID that names another address: it is not listed, nor routed to. One
+// that claims this very peer's ID is an error: calls to this peer could
+// reach it.
+func (d *Discoverer) misnamed(addr string, claimed peer.ID) {
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	key := addr + " " + string(claimed)
+	if d.warned[key] {
+		return
+	}
+	d.warned[key] = true
+	at := ""
+	if a, err := claimed.Decode(); err == nil {
+		at = a.String()
+	}
+	if claimed == d.p.ID() {
+		d.p.Logger().Error("appnet: discovery: a server claims this peer's ID: it is not routed to, but if it joins the cluster another way, calls to this peer may reach it",
+			"addr", addr, "claimed", claimed)
+		return
+	}
+	d.p.Logger().Warn("appnet: discovery: a server greets with the ID of a peer at another address (an impostor, or a peer behind an address translation); it is not listed",
+		"addr", addr, "claimed", claimed, "claimed_addr", at)
+}
+
 // refused notes a peer that greeted the probe but would not talk: a peer
-// that wants another secret or certificate is said once, as a warning;
+// that wants another secret or certificate, or a server that cannot prove
+// it holds this peer's (no TLS, a certificate the secret's CA did not
+// sign), is said once, as a warning;
 // anything else (a peer going away mid-scan) at debug level.
 func (d *Discoverer) refused(h Hit, err error) {
 	addr := net.JoinHostPort(h.Host, strconv.Itoa(h.Port))
@@ -287,17 +314,17 @@ func (d *Discoverer) refused(h Hit, err error) {
 	}
 	d.warnMu.Lock()
 	defer d.warnMu.Unlock()
-	if d.warned[h.ID] {
+	if d.warned[string(h.ID)] {
 		return
 	}
-	d.warned[h.ID] = true
-	d.p.Logger().Warn("appnet: discovery: a peer refuses this peer's credentials (NET_SECRET, NET_TLS_*), so it is not listed",
+	d.warned[string(h.ID)] = true
+	d.p.Logger().Warn("appnet: discovery: a server that greets as a peer does not share this peer's credentials (NET_SECRET, NET_TLS_*): it refused them, or could not prove it holds them; it is not listed",
 		"peer", h.ID, "addr", addr, "err", err)
 }
 
 // isAuthError reports whether err is a refusal of credentials.
 func isAuthError(err error) bool {
-	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrSecureConnRequired) {
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrSecureConnRequired) || errors.Is(err, nats.ErrSecureConnWanted) {
 		return true
 	}
 	var certErr *tls.CertificateVerificationError
@@ -397,3 +424,18 @@ func parseARP(out []byte) []string {
 	return hosts
 }
 
+
+// checkIdentity reports, once each and as errors, the impostors of this
+// peer's identity that its server can see (see [peer.Peer.Impostors]):
+// after every scan, so at start, at each join and at each rescan.
+func (d *Discoverer) checkIdentity() {
+	for _, what := range d.p.Impostors() {
+		d.warnMu.Lock()
+		seen := d.warned[what]
+		d.warned[what] = true
+		d.warnMu.Unlock()
+		if !seen {
+			d.p.Logger().Error("appnet: another party claims a peer's identity: calls to the peer may reach it and events may be forged in its name", "peer", d.p.ID(), "claim", what)
+		}
+	}
+}

@@ -182,6 +182,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	}
 	d.p.OnChange(d.announceUpdate)
 	d.announce(peer.MemberJoinSubject)
+	d.checkIdentity()
 	go d.loop()
 	return nil
 }
@@ -360,11 +361,7 @@ func (d *Discoverer) onMember(m *nats.Msg) {
 
 // checkInfo refuses an Info whose ID does not say what it does.
 func checkInfo(info peer.Info) error {
-	a, err := info.ID.Decode()
-	if err != nil {
-		return err
-	}
-	if a.Host != info.Host || a.Port != info.Port || a.Group != info.Group {
+	if !consistent(info) {
 		return fmt.Errorf("info of %s names %s:%d in %s", info.ID, info.Host, info.Port, info.Group)
 	}
 	return nil
@@ -866,11 +863,13 @@ func (d *Discoverer) scanUnknown(ctx context.Context, onHost bool) (map[peer.ID]
 	for _, info := range d.view.snapshot() {
 		known[net.JoinHostPort(info.Host, strconv.Itoa(info.Port))] = true
 	}
-	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Skip: func(addr string) bool { return known[addr] }}
+	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Skip: func(addr string) bool { return known[addr] },
+		OnMisnamed: d.misnamed}
 	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
 	if err != nil {
 		return nil, err
 	}
+	defer d.checkIdentity()
 	opts := d.p.ClientOptions()
 	found := map[peer.ID]peer.Info{}
 	var mu sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -60,6 +61,11 @@ type Scanner struct {
 	// nothing from a dial that got no answer at all (no such host, or a
 	// filtered port).
 	OnSilent func(hostPort string, connected bool)
+	// OnMisnamed, if set, is called with each address where a server
+	// greeted as the peer of another address: an ID names the host and
+	// port its server listens on, so such a server claims an identity
+	// that is not its own. The hit is dropped either way.
+	OnMisnamed func(hostPort string, claimed peer.ID)
 }
 
 // AllowEnv names the process-wide guard every scan honours: when the
@@ -152,6 +158,10 @@ func (s Scanner) Scan(ctx context.Context, hosts []string, ports []int) ([]Hit, 
 	return hits, ctx.Err()
 }
 
+// maxGreeting bounds the NATS greeting a probe reads: room for the
+// connect_urls of a few thousand members.
+const maxGreeting = 64 << 10
+
 // probe dials addr and reads the NATS greeting, "INFO {json}\r\n".
 func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
@@ -165,9 +175,10 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(deadline)
-	// A greeting is a few hundred bytes; a listener that sends more
-	// without a line end is not NATS.
-	line, err := bufio.NewReaderSize(conn, 4096).ReadSlice('\n')
+	// A greeting is a few hundred bytes, plus about 25 per other member
+	// of an open cluster (connect_urls); a listener that sends more than
+	// maxGreeting without a line end is not NATS.
+	line, err := bufio.NewReader(io.LimitReader(conn, maxGreeting)).ReadBytes('\n')
 	if err != nil {
 		s.silent(addr, true, err)
 		return nil
@@ -188,12 +199,29 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 		return nil
 	}
 	id, err := peer.ParseID(info.Name)
-	if err != nil {
+	if err != nil || string(id) != info.Name { // a peer's server is named by its ID as peers subscribe with it
 		return nil
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
+	if !names(id, host, n) {
+		if s.OnMisnamed != nil {
+			s.OnMisnamed(addr, id)
+		}
+		return nil
+	}
 	return &Hit{Host: host, Port: n, ID: id, Guarded: info.AuthRequired || info.TLSRequired}
+}
+
+// names reports whether id is the ID of a peer listening on host:port.
+func names(id peer.ID, host string, port int) bool {
+	a, err := id.Decode()
+	if err != nil || a.Port != port {
+		return false
+	}
+	want, err1 := netip.ParseAddr(a.Host)
+	got, err2 := netip.ParseAddr(host)
+	return err1 == nil && err2 == nil && want.Unmap() == got.Unmap()
 }
 
 // silent reports addr to OnSilent when err is a timeout.

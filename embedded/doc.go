@@ -8,7 +8,11 @@
 // accept connections. [Server.AddRoutes] and [Server.RemoveRoutes] change the
 // routes at run time; NATS gossip completes the mesh from there.
 // [HoldPort] keeps a port of a range without a server, for a peer that is
-// a client of a NATS deployment instead.
+// a client of a NATS deployment instead. Who may connect (the secret as
+// token and route password, TLS, client certificates) is set in one place
+// for every listener, from [Config]'s Secret, TLS and VerifyClients.
+// [Server.DuplicateNames] and [Server.Subscribers] show what the server
+// sees of others claiming a name or a subject.
 //
 // The package knows nothing about peers, connections or groups: it is the
 // transport that the peer package builds on.

@@ -46,10 +46,15 @@ type Config struct {
 	// Secret, if set, is required of every client (as its token) and of
 	// every route (as its password).
 	Secret string
-	// TLS, if set, is required on the client and cluster ports, and the
-	// peer's certificate verified on both (it must carry ClientCAs,
-	// RootCAs and a certificate). In-process clients skip the handshake.
+	// TLS, if set, is required on the client and cluster ports (it must
+	// carry a certificate, ClientCAs and RootCAs). Routes are verified both
+	// ways; clients present a certificate only with VerifyClients, and
+	// otherwise authenticate with the secret, inside TLS. In-process
+	// clients skip the handshake.
 	TLS *tls.Config
+	// VerifyClients requires every client to present a certificate that
+	// TLS.ClientCAs signed.
+	VerifyClients bool
 	// Logger receives the server's warnings and errors (and its notices at
 	// debug level); nil discards them.
 	Logger *slog.Logger
@@ -63,6 +68,55 @@ type Config struct {
 // routeUser is the user name routes authenticate as; the secret is the
 // password.
 const routeUser = "appnet"
+
+// tlsTimeout bounds a TLS handshake, in seconds.
+const tlsTimeout = 2
+
+// secure applies every authentication and TLS setting of cfg to opts, so
+// that one place says who may connect: the client port (the secret as
+// token, TLS, client certificates when VerifyClients), the cluster port
+// (the secret as password, TLS verified both ways), and, when opts has
+// them, the leaf node listener and remotes, as routes are (the secret as
+// the user appnet's password, TLS verified both ways). Call it after
+// adding a listener or remote; the URLs of remotes get the credentials.
+func (cfg Config) secure(opts *server.Options) {
+	if cfg.Secret != "" {
+		opts.Authorization = cfg.Secret
+		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
+		if opts.LeafNode.Port != 0 {
+			opts.LeafNode.Username, opts.LeafNode.Password = routeUser, cfg.Secret
+		}
+		for _, r := range opts.LeafNode.Remotes {
+			for _, u := range r.URLs {
+				u.User = url.UserPassword(routeUser, cfg.Secret)
+			}
+		}
+	}
+	if cfg.TLS == nil {
+		return
+	}
+	client := cfg.TLS.Clone()
+	if !cfg.VerifyClients {
+		client.ClientAuth = tls.NoClientCert
+	}
+	opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, cfg.VerifyClients, client, tlsTimeout
+	opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.serverToServer(), tlsTimeout
+	if opts.LeafNode.Port != 0 {
+		opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = cfg.serverToServer(), tlsTimeout
+	}
+	for _, r := range opts.LeafNode.Remotes {
+		r.TLS, r.TLSConfig, r.TLSTimeout = true, cfg.serverToServer(), tlsTimeout
+	}
+}
+
+// serverToServer is the TLS of a connection between two servers (a route,
+// a leaf node connection): each presents its certificate and verifies the
+// other's, whichever dialled.
+func (cfg Config) serverToServer() *tls.Config {
+	t := cfg.TLS.Clone()
+	t.ClientAuth = tls.RequireAndVerifyClientCert
+	return t
+}
 
 // Server is a running embedded nats-server. Its role (hub or leaf) can
 // change at run time ([Server.SetHub]): the server then restarts on the
@@ -266,10 +320,10 @@ func (s *Server) options() *server.Options {
 			// to one connection of a route pool: the default pool of 3
 			// would hold two idle connections (and ~220 KB) per pair.
 			PoolSize: 1,
-			// Clients (peers, CLIs) never use the other members' client
-			// URLs, so the greeting, sent before any authentication, does
-			// not list them.
-			NoAdvertise: true,
+			// The greeting lists the cluster's other client URLs
+			// (connect_urls), so that a client given one URL fails over
+			// to another server when this one stops: only on an open
+			// network (see below).
 		}
 		opts.LeafNode.Host, opts.LeafNode.Port = cfg.Host, server.RANDOM_PORT
 		opts.LeafNode.Advertise = net.JoinHostPort(cfg.Host, "0")
@@ -281,20 +335,14 @@ func (s *Server) options() *server.Options {
 		// one cluster): its own server name is both.
 		opts.Cluster.Name = leafClusterName(name, s.port)
 	}
-	if cfg.Secret != "" {
-		opts.Authorization = cfg.Secret
-		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
-		if cfg.Hub {
-			opts.LeafNode.Username, opts.LeafNode.Password = routeUser, cfg.Secret
-		}
-	}
-	if cfg.TLS != nil {
-		opts.TLS, opts.TLSVerify, opts.TLSConfig, opts.TLSTimeout = true, true, cfg.TLS, 2
-		if cfg.Hub {
-			opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = cfg.TLS.Clone(), 2
-			opts.LeafNode.TLSConfig, opts.LeafNode.TLSTimeout = cfg.TLS.Clone(), 2
-		}
-	}
+	// nats-server sends connect_urls in its greeting, before the client
+	// has authenticated (and, with TLS, before the handshake), and has no
+	// setting to send them only after. A peer that checks who connects
+	// must not hand its members' addresses to whoever does, so it lists
+	// none; its clients fail over when given several URLs, or the
+	// addresses net.discover answers once they are in.
+	opts.Cluster.NoAdvertise = cfg.Secret != "" || cfg.TLS != nil
+	cfg.secure(opts)
 	return opts
 }
 
@@ -506,6 +554,12 @@ func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(redact(fmt.Sprintf(f,
 func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Errorf(f string, v ...any) {
 	msg := redact(fmt.Sprintf(f, v...))
+	if strings.Contains(msg, "duplicate name") {
+		// A second server with this one's name (a peer's ID) tried to
+		// join: refused, and worth saying loudly.
+		a.l.Error(msg)
+		return
+	}
 	if strings.HasPrefix(msg, "Error trying to connect to route") || perConnection(msg) {
 		// A peer that has gone (discovery drops its route; until then the
 		// server retries every second) or one connection's end (a scan

@@ -28,9 +28,6 @@ func (s *Server) SetHubs(leafURLs []string) error {
 			return fmt.Errorf("embedded: leaf node URL %q: want nats://host:port", raw)
 		}
 		u.User = nil
-		if s.cfg.Secret != "" {
-			u.User = url.UserPassword(routeUser, s.cfg.Secret)
-		}
 		urls = append(urls, u)
 	}
 	slices.SortFunc(urls, func(a, b *url.URL) int { return compareStrings(a.Host, b.Host) })
@@ -40,12 +37,9 @@ func (s *Server) SetHubs(leafURLs []string) error {
 	next := s.opts.Clone()
 	next.LeafNode.Remotes = nil
 	if len(urls) > 0 {
-		r := &server.RemoteLeafOpts{URLs: urls}
-		if s.cfg.TLS != nil {
-			r.TLS, r.TLSConfig, r.TLSTimeout = true, s.cfg.TLS.Clone(), 2
-		}
-		next.LeafNode.Remotes = []*server.RemoteLeafOpts{r}
+		next.LeafNode.Remotes = []*server.RemoteLeafOpts{{URLs: urls}}
 	}
+	s.cfg.secure(next) // the remote's credentials and TLS
 	if err := s.ns.ReloadOptions(next); err != nil {
 		return fmt.Errorf("embedded: pointing the leaf at its hubs: %w", err)
 	}

@@ -21,9 +21,11 @@ const (
 	// RoleHub and RolePeer are the role token of an event subject.
 	RoleHub  = "hub"
 	RolePeer = "peer"
-	// HeaderEmitter carries the emitter's peer ID.
+	// HeaderEmitter carries the emitter's peer ID, when the emitter asks
+	// for headers ([WithHeaders]); the subject says the same.
 	HeaderEmitter = "Net-Emitter"
-	// HeaderEvent carries the event name.
+	// HeaderEvent carries the event name, when the emitter asks for
+	// headers; the subject says the same.
 	HeaderEvent = "Net-Event"
 )
 
@@ -85,39 +87,53 @@ func role(hub bool) string {
 }
 
 // Emit publishes value as event from p to every subscriber: JSON on the
-// event's subject, with the emitter and the event name in headers. It
-// never waits for, and never fails because of, a subscriber; only a bad
-// name, a value that does not encode or a closed peer is an error. An
-// [Emitter] does the same without checking the name each time.
-func Emit(p *peer.Peer, event string, value any) error {
-	e, err := NewEmitter(p, event)
+// event's subject, which names the emitter and the event; no headers
+// unless [WithHeaders] asks for them. It never waits for, and never fails
+// because of, a subscriber; only a bad name, a value that does not encode
+// or a closed peer is an error. An [Emitter] does the same without
+// checking the name each time.
+func Emit(p *peer.Peer, event string, value any, opts ...EmitOption) error {
+	e, err := NewEmitter(p, event, opts...)
 	if err != nil {
 		return err
 	}
 	return e.Emit(value)
 }
 
-// Emitter emits one event from one peer, with the subject and headers made
-// once. It is safe for concurrent use.
+// EmitOption changes what an [Emitter] sends.
+type EmitOption func(*Emitter)
+
+// WithHeaders adds the Net-Emitter and Net-Event headers to every event,
+// for tools that show headers but not subjects. Subscribers never need
+// them (the subject names both), and they cost: nats.go encodes them on
+// every publish and decodes them on every delivery, which roughly halves
+// the rate of small events.
+func WithHeaders() EmitOption {
+	return func(e *Emitter) {
+		e.header = nats.Header{HeaderEmitter: []string{string(e.p.ID())}, HeaderEvent: []string{e.event}}
+	}
+}
+
+// Emitter emits one event from one peer, with the subject (and headers)
+// made once. It is safe for concurrent use.
 type Emitter struct {
 	p       *peer.Peer
 	event   string
 	subject string
-	header  nats.Header // shared by every message: nats.go only reads it
+	header  nats.Header // nil unless WithHeaders; shared by every message: nats.go only reads it
 }
 
 // NewEmitter checks the event name and prepares emitting it from p.
-func NewEmitter(p *peer.Peer, event string) (*Emitter, error) {
+func NewEmitter(p *peer.Peer, event string, opts ...EmitOption) (*Emitter, error) {
 	if err := ValidateName(event); err != nil {
 		return nil, err
 	}
 	cfg := p.Config()
-	return &Emitter{
-		p:       p,
-		event:   event,
-		subject: Subject(cfg.Group, cfg.Hub, p.ID(), event),
-		header:  nats.Header{HeaderEmitter: []string{string(p.ID())}, HeaderEvent: []string{event}},
-	}, nil
+	e := &Emitter{p: p, event: event, subject: Subject(cfg.Group, cfg.Hub, p.ID(), event)}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
 }
 
 // Emit publishes value (see [Emit]).
@@ -126,7 +142,12 @@ func (e *Emitter) Emit(value any) error {
 	if err != nil {
 		return fmt.Errorf("event %q: %w", e.event, err)
 	}
-	if err := e.p.Conn().PublishMsg(&nats.Msg{Subject: e.subject, Data: data, Header: e.header}); err != nil {
+	if e.header == nil {
+		err = e.p.Conn().Publish(e.subject, data)
+	} else {
+		err = e.p.Conn().PublishMsg(&nats.Msg{Subject: e.subject, Data: data, Header: e.header})
+	}
+	if err != nil {
 		return fmt.Errorf("emitting %q: %w", e.event, err)
 	}
 	return nil
@@ -134,7 +155,10 @@ func (e *Emitter) Emit(value any) error {
 
 // Delivery is one event as a subscriber receives it.
 type Delivery[T any] struct {
-	// From is the emitter's ID.
+	// From is the emitter's ID, as the event's subject names it. Whoever
+	// may publish on the mesh can name any peer there: NATS does not tell
+	// a subscriber which connection published a message, so From is a
+	// claim, not a proof (see the package documentation).
 	From peer.ID
 	// Event is the event name.
 	Event string
@@ -278,11 +302,12 @@ func (o options) subjects(p *peer.Peer, event string) ([]string, error) {
 	}
 	var subjects []string
 	if len(o.peers) > 0 {
-		for _, id := range o.peers {
-			a, err := id.Decode()
+		for _, given := range o.peers {
+			id, err := peer.ParseID(string(given)) // the form emitters' subjects carry
 			if err != nil {
 				return nil, err
 			}
+			a, _ := id.Decode()
 			subjects = append(subjects, prefix(a.Group, r, string(id))+event)
 		}
 		return dedupe(subjects), nil
@@ -308,14 +333,23 @@ func dedupe(subjects []string) []string {
 
 // emitterOf reads the emitter and the event name from a message's
 // subject, net.event.<group>.<role>.<id>.<event...>, which the
-// subscription matched; the headers say the same for NATS tools, but a
-// sender could make them say anything.
+// subscription matched; headers, when an emitter sends them, say the same
+// for NATS tools, but a sender could make them say anything. It runs on
+// every delivery, so it slices the subject rather than splitting it.
 func emitterOf(m *nats.Msg, event string) (peer.ID, string) {
-	tokens := strings.SplitN(m.Subject, ".", 6)
-	if len(tokens) == 6 {
-		return peer.ID(tokens[4]), tokens[5]
+	rest := m.Subject
+	for range 4 { // net, event, group, role
+		i := strings.IndexByte(rest, '.')
+		if i < 0 {
+			return "", event
+		}
+		rest = rest[i+1:]
 	}
-	return "", event
+	id, name, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", event
+	}
+	return peer.ID(id), name
 }
 
 // Dropped returns how many events NATS dropped because the handler fell

@@ -67,7 +67,7 @@ func TestNATSCLISeesAndSendsEvents(t *testing.T) {
 	sub := start(t, "nats", []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "NO_COLOR=1"},
 		"--no-context", "-s", peerURL(t, id), "sub", "net.event.>", "--count", "1")
 	sub.waitLine("", 10*time.Second) // "Subscribing on net.event.>"
-	_, errOut, err := run(t, 20*time.Second, "appnet", append(env, "NET_GROUP=myApp"), "emit", "myApp", "message", `{"text":"hello"}`)
+	_, errOut, err := run(t, 20*time.Second, "appnet", append(env, "NET_GROUP=myApp"), "emit", "--headers", "myApp", "message", `{"text":"hello"}`)
 	if err != nil {
 		t.Fatalf("emit: %v %s", err, errOut)
 	}

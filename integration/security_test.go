@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,21 +20,34 @@ func TestSecretRefusesCLIsWithoutIt(t *testing.T) {
 	id := p.waitLine("ready ", 10*time.Second)
 	cli := newNATSCLI(t, peerURL(t, id))
 
-	// The nats CLI: refused without the token, served with it.
-	if out, errOut, err := cli.run(30*time.Second, "micro", "list"); err == nil {
+	// The nats CLI verifies the peer's server against the CA the secret
+	// derives (appnet ca writes it), then presents the secret as its
+	// token: refused without the token, or without the CA (it cannot
+	// verify the server, so it sends nothing), served with both.
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if out, errOut, err := run(t, 10*time.Second, "appnet", withSecret, "ca", ca); err != nil {
+		t.Fatalf("appnet ca: %v\n%s%s", err, out, errOut)
+	}
+	if out, errOut, err := cli.run(30*time.Second, "--tlsca", ca, "micro", "list"); err == nil {
 		t.Errorf("nats micro list without the secret succeeded:\n%s", out)
 	} else if !strings.Contains(strings.ToLower(errOut+out), "authorization") {
 		t.Errorf("refusal does not say why: %s%s", out, errOut)
 	}
-	if out := cli.must("--token", secret, "micro", "list"); !strings.Contains(out, id) {
+	if out, errOut, err := cli.run(30*time.Second, "--token", secret, "micro", "list"); err == nil {
+		t.Errorf("nats micro list without the CA succeeded:\n%s", out)
+	} else if !strings.Contains(strings.ToLower(errOut+out), "certificate") {
+		t.Errorf("refusal does not say why: %s%s", out, errOut)
+	}
+	if out := cli.must("--tlsca", ca, "--token", secret, "micro", "list"); !strings.Contains(out, id) {
 		t.Errorf("nats micro list with the secret:\n%s", out)
 	}
-	if out := cli.must("--token", secret, "request", "net.peer."+id+".call.pass_through", `{"ok":true}`); !strings.Contains(out, `{"ok":true}`) {
+	if out := cli.must("--tlsca", ca, "--token", secret, "request", "net.peer."+id+".call.pass_through", `{"ok":true}`); !strings.Contains(out, `{"ok":true}`) {
 		t.Errorf("nats request with the secret:\n%s", out)
 	}
 
-	// The appnet CLI: the same.
-	if out, errOut, err := run(t, 10*time.Second, "appnet", env, "call", id, "info"); err == nil || !strings.Contains(strings.ToLower(errOut), "authorization") {
+	// The appnet CLI: refused without the secret (it cannot verify the
+	// server), served with it.
+	if out, errOut, err := run(t, 10*time.Second, "appnet", env, "call", id, "info"); err == nil || !strings.Contains(strings.ToLower(errOut), "certificate") {
 		t.Errorf("appnet call without the secret: %v\n%s%s", err, out, errOut)
 	}
 	if out, errOut, err := run(t, 10*time.Second, "appnet", withSecret, "call", id, "info"); err != nil || !strings.Contains(out, id) {
@@ -47,7 +61,7 @@ func TestSecretRefusesCLIsWithoutIt(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &found) != nil || len(found.Peers[peer.ID(id)].Connections) != 0 {
 		t.Errorf("peers without the secret: %v\n%s%s", err, out, errOut)
 	}
-	if !strings.Contains(strings.ToLower(errOut), "authorization") {
+	if !strings.Contains(errOut, "certificate signed by unknown authority") {
 		t.Errorf("peers without the secret does not say why: %s", errOut)
 	}
 	// Nothing printed the secret.

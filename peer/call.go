@@ -59,7 +59,7 @@ func (c *Caller) Call(ctx context.Context, target ID, connection string, arg []b
 }
 
 func (c *Caller) call(ctx context.Context, target ID, connection string, arg []byte) ([]byte, error) {
-	addr, err := c.addrOf(target)
+	target, addr, err := c.addrOf(target)
 	if err != nil {
 		return nil, err
 	}
@@ -104,22 +104,30 @@ func (c *Caller) directConn(addr string) *nats.Conn {
 	return c.direct.conn(addr)
 }
 
-// addrOf returns the server address a peer ID names, checking the ID. IDs
-// once checked are remembered (up to a bound), so a call does not decode
-// base64 each time.
-func (c *Caller) addrOf(target ID) (string, error) {
+// addrOf checks a peer ID and returns it in the form peers subscribe with
+// (see [ParseID]) and the server address it names. IDs once checked are
+// remembered (up to a bound), so a call does not decode base64 each time.
+func (c *Caller) addrOf(target ID) (ID, string, error) {
 	if a, ok := c.addrs.Load(target); ok {
-		return a.(string), nil
+		k := a.(checkedID)
+		return k.id, k.addr, nil
 	}
-	a, err := target.Decode()
+	id, err := ParseID(string(target))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	addr := net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
+	a, _ := id.Decode()
+	k := checkedID{id: id, addr: net.JoinHostPort(a.Host, strconv.Itoa(a.Port))}
 	if c.addrCount.Add(1) <= maxRememberedIDs {
-		c.addrs.Store(target, addr)
+		c.addrs.Store(target, k)
 	}
-	return addr, nil
+	return k.id, k.addr, nil
+}
+
+// checkedID is what addrOf remembers of an ID.
+type checkedID struct {
+	id   ID
+	addr string
 }
 
 // maxRememberedIDs bounds the IDs a caller remembers as checked.

@@ -38,3 +38,26 @@ func FuzzFuncCodec(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStringCodec: strings take a short path through the codec, which
+// must give exactly what encoding/json gives, both ways.
+func FuzzStringCodec(f *testing.F) {
+	for _, s := range []string{"", "plain text", "a\"b", "<&>", "tab\there", "\u2028", "é ü 日本", "\xff", "\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		got, err := peer.Encode(s)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("Encode(%q) = %s, %v; encoding/json: %s", s, got, err, want)
+		}
+		// Decoding s's bytes as if they were a JSON string's inside.
+		raw := []byte(`"` + s + `"`)
+		var ref string
+		refErr := json.Unmarshal(raw, &ref)
+		dec, err := peer.Decode[string](raw)
+		if (err == nil) != (refErr == nil) || (err == nil && dec != ref) {
+			t.Fatalf("Decode(%q) = %q, %v; encoding/json: %q, %v", raw, dec, err, ref, refErr)
+		}
+	})
+}

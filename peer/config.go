@@ -70,9 +70,13 @@ type Config struct {
 
 	// Secret, when set, is required of every client and every route: a
 	// peer or client without it cannot call, emit, subscribe or join.
+	// Without the TLS files, it also derives the CA of the mesh's TLS, so
+	// that no peer presents it to a server that has not proved it knows
+	// it (see [Config.SecretCA]).
 	Secret Redacted `envconfig:"SECRET"`
 	// TLSCert, TLSKey and TLSCA (PEM files) turn on TLS for clients and
 	// routes, with certificates verified both ways; all three or none.
+	// They take precedence over the CA the secret derives.
 	TLSCert string `envconfig:"TLS_CERT"`
 	TLSKey  string `envconfig:"TLS_KEY"`
 	TLSCA   string `envconfig:"TLS_CA"`

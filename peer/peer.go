@@ -21,6 +21,12 @@ import (
 // protocol.
 const Version = "0.1.0"
 
+// ProtocolVersion is the version of the wire contract (docs/PROTOCOL.md)
+// this peer speaks, in info and in its micro metadata, so that a program
+// in another language can tell what to expect. Version 2: URL-safe IDs,
+// events without headers, group calls per connection, fail-over URLs.
+const ProtocolVersion = 2
+
 // Peer is one running appnet peer: an embedded NATS server bound to the
 // first free port of its range, an in-process connection to it, and the
 // subscriptions that serve its registry's connections and the micro
@@ -45,6 +51,9 @@ type Peer struct {
 	slots      chan struct{} // one token per call being served
 	handlers   sync.WaitGroup
 	subs       []*nats.Subscription
+	groupMu    sync.Mutex
+	groupSubs  map[string]*nats.Subscription // connection -> its group-call queue subscription; nil once closed
+	unwatch    func()                        // ends the registry watch that feeds groupSubs
 	stats      statsTable
 	slow       sync.Map      // *nats.Subscription -> func(), told when NATS drops for it
 	clientOpts []nats.Option // what this peer presents as a client of other peers
@@ -75,6 +84,9 @@ type Info struct {
 	Cluster string `json:"cluster"`
 	// Version is the appnet version of the peer.
 	Version string `json:"version"`
+	// Protocol is the version of the wire contract the peer speaks
+	// ([ProtocolVersion]); absent (0) from peers before version 2.
+	Protocol int `json:"protocol"`
 	// Started is when the peer started; of two peers that find each
 	// other at once, the younger routes to the older.
 	Started       time.Time `json:"started"`
@@ -136,7 +148,13 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 	}
-	tlsConfig, err := cfg.TLSConfig()
+	var mesh meshTLS
+	var err error
+	if cfg.External() {
+		mesh.client, err = cfg.TLSConfig()
+	} else {
+		mesh, err = cfg.meshTLS(cfg.Host)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -155,14 +173,15 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 		}
 	} else {
 		p.srv, err = embedded.Start(ctx, embedded.Config{
-			Host:      cfg.Host,
-			PortStart: cfg.PortStart,
-			PortRange: cfg.PortRange,
-			Name:      func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
-			Secret:    cfg.Secret.reveal(),
-			TLS:       tlsConfig,
-			Logger:    log,
-			Hub:       !cfg.leaf,
+			Host:          cfg.Host,
+			PortStart:     cfg.PortStart,
+			PortRange:     cfg.PortRange,
+			Name:          func(port int) string { return string(NewID(cfg.Host, port, cfg.Group)) },
+			Secret:        cfg.Secret.reveal(),
+			TLS:           mesh.server,
+			VerifyClients: mesh.verifyClients,
+			Logger:        log,
+			Hub:           !cfg.leaf,
 		})
 		if err == nil {
 			port = p.srv.Port()
@@ -176,7 +195,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	}
 	p.id = NewID(cfg.Host, port, cfg.Group)
 	p.topo.values = maps.Clone(cfg.Values)
-	p.clientOpts = clientOptions(cfg.Secret, tlsConfig)
+	p.clientOpts = clientOptions(cfg.Secret, mesh.client)
 	p.self = FriendlyID{Host: cfg.Host, Port: port, Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
 	p.log = log.With("peer", p.id)
 	p.base, p.stop = context.WithCancel(context.Background())
@@ -233,7 +252,6 @@ func (p *Peer) connect() error {
 		handler        nats.MsgHandler
 	}{
 		{callPrefix(p.id) + ">", "", p.dispatch(callPrefix(p.id), false)},
-		{groupCallPrefix(group) + ">", QueueGroup, p.dispatch(groupCallPrefix(group), true)},
 		{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},
 		{serviceSubjects, "", p.serveService},
 		{DiscoverSubject, "", p.serveDiscover},
@@ -244,7 +262,54 @@ func (p *Peer) connect() error {
 		}
 		p.subs = append(p.subs, sub)
 	}
+	if err := p.serveGroupCalls(); err != nil {
+		return err
+	}
 	return nc.Flush()
+}
+
+// serveGroupCalls subscribes, in the group's queue group, to the group-call
+// subject of each connection the registry holds, now and as they are
+// registered: one subscription per connection rather than one wildcard,
+// so that NATS hands a group call only to members that serve the
+// connection, and a group whose members run different versions of an
+// application never answers "no such connection" while a member serves
+// it. Scatter-gather (.all.) keeps its one wildcard: there every member
+// answers, and a member without the connection says so.
+func (p *Peer) serveGroupCalls() error {
+	p.groupMu.Lock()
+	p.groupSubs = map[string]*nats.Subscription{}
+	p.groupMu.Unlock()
+	handler := p.dispatch(groupCallPrefix(p.cfg.Group), true)
+	existing, stop := p.reg.watch(func(name string) {
+		if err := p.serveGroupCall(name, handler); err != nil {
+			p.log.Warn("appnet: cannot serve group calls to a new connection", "connection", name, "err", err)
+		}
+	})
+	p.unwatch = stop
+	for _, name := range existing {
+		if err := p.serveGroupCall(name, handler); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveGroupCall subscribes to the group-call subject of one connection,
+// once.
+func (p *Peer) serveGroupCall(name string, handler nats.MsgHandler) error {
+	p.groupMu.Lock()
+	defer p.groupMu.Unlock()
+	if p.groupSubs == nil || p.groupSubs[name] != nil { // closed, or served already
+		return nil
+	}
+	subject := GroupCallSubject(p.cfg.Group, name)
+	sub, err := p.nc.QueueSubscribe(subject, QueueGroup, handler)
+	if err != nil {
+		return fmt.Errorf("subscribing to %s: %w", subject, err)
+	}
+	p.groupSubs[name] = sub
+	return nil
 }
 
 // dialEmbedded connects in-process to the peer's own server: the secret is
@@ -386,6 +451,7 @@ func (p *Peer) Info() Info {
 		FriendlyID:    p.self,
 		Cluster:       p.clusterURL(),
 		Version:       Version,
+		Protocol:      ProtocolVersion,
 		Started:       p.started,
 		Connections:   p.reg.Connections(),
 		Subscriptions: p.reg.Subscriptions(),
@@ -436,6 +502,15 @@ func (p *Peer) Close() error {
 		p.closeMu.Lock()
 		p.closing = true
 		p.closeMu.Unlock()
+		if p.unwatch != nil {
+			p.unwatch()
+		}
+		p.groupMu.Lock()
+		for _, s := range p.groupSubs {
+			_ = s.Unsubscribe()
+		}
+		p.groupSubs = nil
+		p.groupMu.Unlock()
 		for _, s := range p.subs {
 			_ = s.Unsubscribe()
 		}

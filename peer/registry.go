@@ -72,6 +72,7 @@ type Registry struct {
 	connections   map[string]Handler
 	subscriptions map[string]map[*int]func() int64 // event -> live subscriptions' drop counters
 	flags         *flags.Set
+	added         map[*int]func(name string) // told of each connection registered anew
 }
 
 // NewRegistry returns a registry holding the default connections (info,
@@ -114,11 +115,38 @@ func (r *Registry) Register(name string, h Handler) error {
 	r.mu.Lock()
 	_, replaced := r.connections[name]
 	r.connections[name] = h
+	var tell []func(string)
+	if !replaced {
+		for _, fn := range r.added {
+			tell = append(tell, fn)
+		}
+	}
 	r.mu.Unlock()
 	if replaced {
 		slog.Warn("appnet: connection registered again; the new handler replaces the old", "connection", name)
 	}
+	for _, fn := range tell {
+		fn(name)
+	}
 	return nil
+}
+
+// watch calls fn with every connection registered from now on, and
+// returns the connections registered before: a peer serving the registry
+// subscribes to each for group calls. The returned stop ends the watch.
+func (r *Registry) watch(fn func(name string)) (existing []string, stop func()) {
+	key := new(int)
+	r.mu.Lock()
+	if r.added == nil {
+		r.added = map[*int]func(string){}
+	}
+	r.added[key] = fn
+	r.mu.Unlock()
+	return r.Connections(), func() {
+		r.mu.Lock()
+		delete(r.added, key)
+		r.mu.Unlock()
+	}
 }
 
 // Flag adds or replaces the caller-side handler of the named flag.

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
+	"github.com/appnet-go/appnet/internal/secretca"
 	"github.com/nats-io/nats.go"
 )
 
@@ -68,19 +70,97 @@ func (c Config) TLSConfig() (*tls.Config, error) {
 	}, nil
 }
 
+// meshTLS is the TLS of a peer's own server and of its clients of other
+// peers' servers, for a peer that runs a server on host.
+type meshTLS struct {
+	server, client *tls.Config
+	// verifyClients: clients present a certificate (NET_TLS_*); else the
+	// secret, sent inside TLS once the server proved itself, suffices.
+	verifyClients bool
+}
+
+// certLife is how long a certificate issued from the secret's CA is good
+// for: longer than any peer runs, since nothing renews it.
+const certLife = 10 * 365 * 24 * time.Hour
+
+// meshTLS returns the TLS of a peer of this configuration on host (empty:
+// of a client only, which needs no certificate of its own): the
+// files of NET_TLS_* if set; else, with a secret, TLS from the CA the
+// secret derives (the server's certificate is issued for host at each
+// start); else none. With the secret's CA, no side sends anything that
+// matters before the other proved it knows the secret: a client sends its
+// token only to a server whose certificate the CA signed, and routes
+// verify certificates both ways.
+func (c Config) meshTLS(host string) (meshTLS, error) {
+	files, err := c.TLSConfig()
+	if err != nil || files != nil {
+		return meshTLS{server: files, client: files, verifyClients: files != nil}, err
+	}
+	if c.Secret == "" {
+		return meshTLS{}, nil
+	}
+	ca, err := secretca.Derive(c.Secret.reveal())
+	if err != nil {
+		return meshTLS{}, fmt.Errorf("%w: NET_SECRET: %v", ErrConfig, err)
+	}
+	client := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13}
+	if host == "" {
+		return meshTLS{client: client}, nil // a client only
+	}
+	cert, err := ca.Issue(host, certLife)
+	if err != nil {
+		return meshTLS{}, fmt.Errorf("%w: NET_HOST=%q: %v", ErrConfig, host, err)
+	}
+	return meshTLS{
+		server: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			RootCAs:      ca.Pool(),
+			ClientCAs:    ca.Pool(),
+			ClientAuth:   tls.RequireAndVerifyClientCert, // routes; the client port asks for none
+			MinVersion:   tls.VersionTLS13,
+		},
+		client: client,
+	}, nil
+}
+
+// SecretCA returns the PEM certificate of the CA that the secret derives:
+// what a NATS client needs, besides the secret as its token, to verify a
+// peer's server (nats --tlsca) on a mesh that has a secret and no
+// NET_TLS_*. It is public: it proves nothing and reveals no secret.
+func (c Config) SecretCA() ([]byte, error) {
+	if c.Secret == "" {
+		return nil, fmt.Errorf("%w: NET_SECRET is empty: no CA to derive", ErrConfig)
+	}
+	ca, err := secretca.Derive(c.Secret.reveal())
+	if err != nil {
+		return nil, fmt.Errorf("%w: NET_SECRET: %v", ErrConfig, err)
+	}
+	return ca.PEM(), nil
+}
+
 // ClientOptions returns the nats.go options a client needs to talk to
-// peers of this configuration: the secret as token, TLS with the peer's
-// certificate, and the NATS deployment's credentials file if any.
+// peers of this configuration: the secret as token, and TLS: the files of
+// NET_TLS_*, or, with a secret alone, the verification of each server
+// against the secret's CA before the token is sent. For a client of a
+// NATS deployment (NET_NATS_URL), the secret, NET_TLS_* and the
+// credentials file are what the deployment asks for.
 func (c Config) ClientOptions() ([]nats.Option, error) {
-	t, err := c.TLSConfig()
+	if c.External() {
+		t, err := c.TLSConfig()
+		if err != nil {
+			return nil, err
+		}
+		opts := clientOptions(c.Secret, t)
+		if c.NATSCreds != "" {
+			opts = append(opts, nats.UserCredentials(c.NATSCreds))
+		}
+		return opts, nil
+	}
+	m, err := c.meshTLS("")
 	if err != nil {
 		return nil, err
 	}
-	opts := clientOptions(c.Secret, t)
-	if c.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(c.NATSCreds))
-	}
-	return opts, nil
+	return clientOptions(c.Secret, m.client), nil
 }
 
 func clientOptions(secret Redacted, t *tls.Config) []nats.Option {
@@ -106,10 +186,33 @@ func (p *Peer) warnExposed() {
 		return // a client of a deployment serves nothing itself: the deployment's security applies
 	}
 	if p.cfg.Secret != "" {
-		if p.cfg.TLSCert == "" {
-			p.log.Warn("appnet: NET_SECRET without NET_TLS_*: the secret travels in clear text, and discovery presents it to whatever answers as a peer on the scanned addresses; use TLS with it on a shared network")
-		}
 		return
 	}
 	p.log.Warn("appnet: no NET_SECRET: anyone who can reach " + p.cfg.Host + " can call this peer's connections and join its cluster; set NET_SECRET (and NET_TLS_*) on a shared network")
+}
+
+// Impostors describes what this peer's server can see of others claiming
+// the peer's identity: a routed server with the peer's ID as its name (or
+// two routed servers sharing any peer's name), and any connection, local
+// or behind a route, that subscribes to the peer's own call subjects, so
+// that calls to the peer could reach it. Nothing but the peer itself
+// should; a wildcard subscriber (a monitor's "net.>") is not counted. A
+// client of a deployment has no view of the cluster: it gets none.
+func (p *Peer) Impostors() []string {
+	if p.srv == nil {
+		return nil
+	}
+	var out []string
+	for _, name := range p.srv.DuplicateNames() {
+		what := "two routed servers are both named"
+		if name == string(p.id) {
+			what = "a routed server is named after this peer's ID"
+		}
+		out = append(out, what+" "+describe(ID(name)))
+	}
+	self, err := p.nc.GetClientID()
+	if err != nil {
+		return out
+	}
+	return append(out, p.srv.Subscribers(callPrefix(p.id), self)...)
 }

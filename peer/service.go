@@ -76,6 +76,7 @@ func (p *Peer) identity() micro.ServiceIdentity {
 			"user":       p.self.User,
 			"executable": p.self.Executable,
 			"cluster":    p.clusterURL(),
+			"protocol":   strconv.Itoa(ProtocolVersion),
 		},
 	}
 }

@@ -20,7 +20,7 @@ const (
 	eventsRawTCP  = "raw-tcp"       // raw nats.go, TCP clients of routed servers
 	eventsRawIn   = "raw-inprocess" // raw nats.go, in-process clients of routed servers: appnet's topology
 	eventsRawSubj = "raw-subject"   // raw-inprocess with appnet's subject, no headers
-	eventsRawHdr  = "raw-headers"   // raw-inprocess with appnet's subject and headers: what the wire format costs
+	eventsRawHdr  = "raw-headers"   // raw-subject with the two optional headers: what asking for them costs
 	eventsAppnet  = "appnet"        // bus.Event.EmitFrom to events.Subscribe
 )
 

@@ -8,6 +8,8 @@
 //   - appnet: the bench process is the caller peer (bus.Start); a child
 //     process runs the responder peer (bus.New); pass_through is called
 //     -n times in a row, then -n times from 8 concurrent callers;
+//   - appnet-secret: the same with NET_SECRET, so calls go over TLS from
+//     the CA the secret derives (the cost of the secret on calls);
 //   - raw NATS, standalone: a child process runs one embedded nats-server
 //     and a responder that is a TCP client of it; the bench process is a
 //     TCP client requester;
@@ -60,7 +62,8 @@
 //
 // Every process stays on loopback: the call scenarios on -host, which
 // must be in 127.0.0.0/8, on ports from -port (the peers use
-// -port..-port+5, the raw servers -port+10, -port+12, -port+20..21 and -port+22..23);
+// -port..-port+5 and, with NET_SECRET, -port+30..-port+35, the raw servers -port+10,
+// -port+12, -port+20..21 and -port+22..23);
 // the others on -subnet (a /24 of 127.0.0.0/8), on ports -port..-port+25;
 // cluster listeners take ephemeral ports. Children are the bench binary
 // itself (os.Executable) started with a hidden role argument; they are
@@ -128,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.n, "n", 20000, "calls per measurement (sequential, and in all for the concurrent one)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; the table shows medians")
 	fs.StringVar(&o.host, "host", "127.0.0.1", "address every process binds: must be in 127.0.0.0/8")
-	fs.IntVar(&o.port, "port", 24000, "first port: call peers use port..port+5, raw servers port+10, port+12 and port+20..23; the other scenarios port..port+25 on -subnet")
+	fs.IntVar(&o.port, "port", 24000, "first port: call peers use port..port+5 and port+30..35, raw servers port+10, port+12 and port+20..23; the other scenarios port..port+25 on -subnet")
 	fs.IntVar(&o.callers, "callers", 8, "concurrent callers of the concurrent measurement")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound of one measurement")
 	only := fs.String("only", "", "measure only these scenarios, comma-separated: "+scenarioKeys()+"; or the sets calls, discovery")

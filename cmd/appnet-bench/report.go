@@ -140,6 +140,8 @@ func printCalls(w io.Writer, o options, r *results, calls []scenario) {
 	row("(context) appnet seq p50 / raw direct seq p50 (the same TCP hop)", ratioOf(r.seq[app], r.seq[rawDirect], p50), "%.2f", "", nil)
 	row(fmt.Sprintf("(context) appnet %d-conc calls/s / raw direct", o.callers), ratioOf(r.conc[app], r.conc[rawDirect], rate), "%.2f", "", nil)
 	row(fmt.Sprintf("(context) appnet %d-conc calls/s / raw routed in-process", o.callers), ratioOf(r.conc[app], r.conc[rawRoutedIn], rate), "%.2f", "", nil)
+	row("(context) appnet with NET_SECRET seq p50 / appnet without", ratioOf(r.seq[appnetSecret], r.seq[app], p50), "%.2f", "", nil)
+	row(fmt.Sprintf("(context) appnet with NET_SECRET %d-conc calls/s / appnet without", o.callers), ratioOf(r.conc[appnetSecret], r.conc[app], rate), "%.2f", "", nil)
 	row("(context) appnet on a deployment seq p50 / raw standalone (the same topology)", ratioOf(r.seq[appnetDeploy], r.seq[rawStandalone], p50), "%.2f", "", nil)
 	row(fmt.Sprintf("(context) appnet on a deployment %d-conc calls/s / raw standalone", o.callers), ratioOf(r.conc[appnetDeploy], r.conc[rawStandalone], rate), "%.2f", "", nil)
 	tw.Flush()

@@ -27,7 +27,8 @@ const (
 	deployOffset     = 14 // appnet on a deployment: its server; the two peers hold ports of the next 5
 	routedOffset     = 20 // raw routed: the child's server; the bench's is the next port
 	routedInOffset   = 22 // the same, in-process clients
-	portSpan         = routedInOffset + 1
+	secretOffset     = 30 // appnet with NET_SECRET: port+30..port+35
+	portSpan         = secretOffset + peerPortRange
 )
 
 // A scenario is one topology measured.
@@ -44,8 +45,9 @@ var (
 	rawRoutedIn   = scenario{"routed-inprocess", "raw NATS, two routed servers (in-process clients)"}
 	appnetCall    = scenario{"appnet", "appnet remote call, two peer processes"}
 	appnetDeploy  = scenario{"appnet-deployment", "appnet, both peers clients of one standalone server (NET_NATS_URL)"}
+	appnetSecret  = scenario{"appnet-secret", "appnet remote call, two peer processes, NET_SECRET (TLS from its CA)"}
 
-	callScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall, appnetDeploy}
+	callScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall, appnetSecret, appnetDeploy}
 	allScenarios  = slices.Concat(callScenarios, extraScenarios)
 )
 
@@ -205,9 +207,17 @@ func runCalls(ctx context.Context, exe string, o options, scs []scenario, rep in
 		case rawRoutedIn:
 			call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, true, profile)
 		case appnetCall:
-			if appnet, err = setupAppnet(ctx, exe, o, &cs, res, profile); err == nil {
+			if appnet, err = setupAppnet(ctx, exe, o, &cs, res, profile, o.port, ""); err == nil {
 				closeFn = appnet.close
 				call, err = appnet.caller(ctx)
+			}
+		case appnetSecret:
+			var a *appnetSetup
+			if a, err = setupAppnet(ctx, exe, o, &cs, nil, profile, o.port+secretOffset, benchSecret); a != nil {
+				closeFn = a.close
+			}
+			if err == nil {
+				call, err = a.caller(ctx)
 			}
 		case appnetDeploy:
 			var a *appnetSetup
@@ -381,15 +391,22 @@ type appnetSetup struct {
 	childPID int // the responder's
 }
 
-// setupAppnet: a child runs the responder peer; once it has settled, its
-// RSS is read; then this process starts the caller peer, which meshes with
-// it by scanning the host's port range.
-func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *results, profile []string) (*appnetSetup, error) {
+// benchSecret is the NET_SECRET of the appnet-secret scenario.
+const benchSecret = "appnet-bench-secret"
+
+// setupAppnet: a child runs the responder peer on the range from port;
+// once it has settled, its RSS is read into res (if not nil); then this
+// process starts the caller peer, which meshes with it by scanning the
+// host's port range. Both share secret, if set.
+func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *results, profile []string, port int, secret string) (*appnetSetup, error) {
 	env := []string{
 		"NET_HOST=" + o.host,
-		"NET_PORT_START=" + strconv.Itoa(o.port),
+		"NET_PORT_START=" + strconv.Itoa(port),
 		"NET_PORT_RANGE=" + strconv.Itoa(peerPortRange),
 		"NET_SCAN=" + o.host,
+	}
+	if secret != "" {
+		env = append(env, "NET_SECRET="+secret)
 	}
 	c, err := startChild(ctx, exe, env, append([]string{"-role", rolePeer}, profile...)...)
 	if err != nil {
@@ -403,14 +420,15 @@ func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *
 	if a.target, err = peer.ParseID(c.ready[0]); err != nil {
 		return nil, err
 	}
-	rss, err := settledRSS(ctx, c.pid())
-	if err != nil {
-		return nil, fmt.Errorf("idle RSS: %w", err)
+	if res != nil {
+		rss, err := settledRSS(ctx, c.pid())
+		if err != nil {
+			return nil, fmt.Errorf("idle RSS: %w", err)
+		}
+		res.idleRSS = append(res.idleRSS, rss)
 	}
-	res.idleRSS = append(res.idleRSS, rss)
-
 	a.p, err = startCaller(ctx, func(cfg *peer.Config) {
-		cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = o.host, o.port, peerPortRange, o.host
+		cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan, cfg.Secret = o.host, port, peerPortRange, o.host, peer.Redacted(secret)
 	})
 	return a, err
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -34,5 +35,31 @@ func certsCmd(_ context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "throwaway certificates for %s, valid %d days; every peer uses the same files:\n", strings.Join(list, ", "), *days)
 	fmt.Fprintf(stdout, "export NET_TLS_CA=%s NET_TLS_CERT=%s NET_TLS_KEY=%s\n", f.CA, f.Cert, f.Key)
+	return nil
+}
+
+// caCmd writes the CA certificate NET_SECRET derives, which NATS clients
+// need to verify a peer's server before they send the secret as token.
+func caCmd(_ context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("ca", flag.ContinueOnError)
+	if err := parse(fs, args, 0, 1); err != nil {
+		return err
+	}
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	pem, err := cfg.SecretCA()
+	if err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		_, err = stdout.Write(pem)
+		return err
+	}
+	if err := os.WriteFile(fs.Arg(0), pem, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "the CA of NET_SECRET is in %s; use it with the secret:\nnats --tlsca %s --token \"$NET_SECRET\" ...\n", fs.Arg(0), fs.Arg(0))
 	return nil
 }

@@ -4,7 +4,7 @@
 //	appnet peers [--json|--graph] [--on-host]  list the peers on the network (NET_SCAN, else the neighbour table)
 //	appnet info <peer>                    show a peer's info
 //	appnet call <peer> <connection> [json]  call a connection on a peer and print its JSON answer
-//	appnet emit [--hub] <group> <event> [json]  emit one event as a peer of the group
+//	appnet emit [--hub] [--headers] <group> <event> [json]  emit one event as a peer of the group
 //	appnet listen [--group G] [--peer ID] [--hubs-only] [--on-host] <event>  print every event heard
 //	appnet certs <dir>                    write a throwaway CA and peer certificate for trying TLS
 //	appnet demo                           start three peers on 127.0.0.1, call across them, stop them

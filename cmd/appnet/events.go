@@ -23,6 +23,7 @@ const emitScanTimeout = time.Second
 func emit(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("emit", flag.ContinueOnError)
 	hub := fs.Bool("hub", false, "emit as a hub")
+	headers := fs.Bool("headers", false, "add the Net-Emitter and Net-Event headers (for tools that show headers, not subjects)")
 	if err := parse(fs, args, 2, 3); err != nil {
 		return err
 	}
@@ -48,7 +49,11 @@ func emit(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer p.Close()
-	if err := events.Emit(p.Peer, event, value); err != nil {
+	var emitOpts []events.EmitOption
+	if *headers {
+		emitOpts = append(emitOpts, events.WithHeaders())
+	}
+	if err := events.Emit(p.Peer, event, value, emitOpts...); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "emitted %s from %s\n", events.Subject(group, *hub, p.ID(), event), p.ID())

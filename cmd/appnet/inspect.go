@@ -41,7 +41,13 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	progress := newScanProgress(stderr)
-	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, OnProgress: progress.update}
+	var warnMu sync.Mutex
+	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, OnProgress: progress.update,
+		OnMisnamed: func(addr string, claimed peer.ID) {
+			warnMu.Lock() // probes run in parallel
+			defer warnMu.Unlock()
+			fmt.Fprintf(stderr, "appnet: the server at %s greets as peer %s, whose ID names another address: an impostor, left out\n", addr, claimed)
+		}}
 	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
 	progress.finish()
 	if err != nil {

@@ -21,12 +21,13 @@ usage:
                                           show a peer's info
   appnet call [--via host:port] [--timeout d] <peer> <connection> [json]
                                           call a connection on a peer, print its JSON answer
-  appnet emit [--hub] <group> <event> [json]
+  appnet emit [--hub] [--headers] <group> <event> [json]
                                           emit one event as a peer of the group
   appnet listen [--group G]... [--peer ID]... [--hubs-only] [--on-host] <event>
                                           print every event heard, with its emitter and time
   appnet certs [--hosts a,b] [--days n] <dir>
                                           write a throwaway CA and peer certificate for NET_TLS_*
+  appnet ca [file]                        write the CA certificate NET_SECRET derives (for nats --tlsca)
   appnet demo                             start three peers on 127.0.0.1, call across them, stop them
 
 Configuration: NET_HOST, NET_PORT_START, NET_PORT_RANGE, NET_GROUP, NET_IS_HUB,
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return listen(ctx, args, stdout)
 	case "certs":
 		return certsCmd(ctx, args, stdout)
+	case "ca":
+		return caCmd(ctx, args, stdout)
 	case "demo":
 		return demo(ctx, args, stdout)
 	case demoPeerCommand:

@@ -41,7 +41,17 @@ func announce(ctx context.Context, p *bus.Peer, stdout io.Writer) error {
 	info := p.Info()
 	fmt.Fprintf(stdout, "ready %s\n", info.ID)
 	fmt.Fprintf(stdout, "peer %s:%d group %s hub %t, serving %v\n", info.Host, info.Port, info.Group, info.Hub, info.Connections)
-	fmt.Fprintf(stdout, "inspect it: nats --server %s micro info %s\n", serverURL(p), info.Group)
+	creds := ""
+	switch cfg := p.Config(); {
+	case cfg.TLSCert != "":
+		creds = fmt.Sprintf(" --tlscert %s --tlskey %s --tlsca %s", cfg.TLSCert, cfg.TLSKey, cfg.TLSCA)
+		if cfg.Secret != "" {
+			creds += ` --token "$NET_SECRET"`
+		}
+	case cfg.Secret != "" && !cfg.External():
+		creds = ` --tlsca ca.pem --token "$NET_SECRET"` + " (appnet ca ca.pem writes ca.pem)"
+	}
+	fmt.Fprintf(stdout, "inspect it: nats --server %s micro info %s%s\n", serverURL(p), info.Group, creds)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping")
 	return nil
