@@ -105,6 +105,7 @@ func (v *view) join(info peer.Info) bool {
 	defer v.mu.Unlock()
 	old, known := v.members[info.ID]
 	if known && sameInfo(old, info) {
+		v.members[info.ID] = info // the newer connections, quietly
 		return false
 	}
 	v.members[info.ID] = info
@@ -117,9 +118,13 @@ func (v *view) join(info peer.Info) bool {
 }
 
 // sameInfo compares two infos, ignoring what changes without the peer
-// doing anything (its dropped-event count).
+// doing anything: its dropped-event count, and its server's connections
+// and the hubs it knows, which move whenever the network does. An update
+// is what the peer itself changed: values, connections, role.
 func sameInfo(a, b peer.Info) bool {
-	a.EventsDropped, b.EventsDropped = 0, 0
+	for _, i := range []*peer.Info{&a, &b} {
+		i.EventsDropped, i.Routes, i.Leaves, i.Hubs = 0, nil, nil, nil
+	}
 	return reflect.DeepEqual(a, b)
 }
 

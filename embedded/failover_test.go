@@ -70,7 +70,7 @@ func TestASecretHidesTheOtherServers(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	var servers []*embedded.Server
 	for range 2 {
-		s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret})
+		s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Hub: true})
 		if err != nil {
 			t.Fatal(err)
 		}
