@@ -132,6 +132,9 @@ type Discoverer struct {
 
 	scanning chan struct{} // one token: serialises refreshes
 
+	digestMu   sync.Mutex
+	digestMiss map[peer.ID]int // digests in a row that differed, by hub
+
 	warnMu      sync.Mutex
 	warned      map[string]bool // peers already said to refuse our credentials, or to claim another's ID
 	badMemberAt time.Time
@@ -140,10 +143,11 @@ type Discoverer struct {
 // New returns a Discoverer for p.
 func New(p *peer.Peer) *Discoverer {
 	return &Discoverer{
-		p:        p,
-		view:     newView(p.ID()),
-		warned:   map[string]bool{},
-		scanning: make(chan struct{}, 1),
+		p:          p,
+		view:       newView(p.ID()),
+		warned:     map[string]bool{},
+		digestMiss: map[peer.ID]int{},
+		scanning:   make(chan struct{}, 1),
 	}
 }
 
@@ -167,11 +171,12 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 		return Peers{}, fmt.Errorf("waiting for another refresh to end: %w", ctx.Err())
 	}
 	if d.p.Config().External() {
+		asked := time.Now()
 		found := d.ask(ctx, false)
 		if err := ctx.Err(); err != nil {
 			return Peers{}, err
 		}
-		d.view.replace(found)
+		d.view.replace(found, asked)
 		return d.filter(found, q), nil
 	}
 	for _, info := range d.gatherView(ctx) {
@@ -423,7 +428,6 @@ func parseARP(out []byte) []string {
 	}
 	return hosts
 }
-
 
 // checkIdentity reports, once each and as errors, the impostors of this
 // peer's identity that its server can see (see [peer.Peer.Impostors]):

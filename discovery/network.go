@@ -142,20 +142,24 @@ func StartAsHub(cfg peer.Config, hubs []peer.HubAddr) bool {
 type network struct {
 	subs    []*nats.Subscription
 	syncSub *nats.Subscription // while a hub
-	stop chan struct{}
-	done chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
 
 	// Kept by the loop goroutine only.
-	leaves, routes map[string]bool      // the server's connections at the last look
+	leaves, routes map[string]bool       // the server's connections at the last look
 	suspects       map[peer.ID]time.Time // peers to probe, and when
 	roleSince      time.Time
 	attachedTo     string // a leaf's hub, "" while detached
+	attachedConn   uint64 // its connection, which changes when the leaf reconnects
 	detachedAt     time.Time
 	lastFetch      time.Time
 	nextScan       time.Time
 	scanEvery      time.Duration
-	seenUnrouted   map[peer.ID]bool // hubs of another network found by the last scan
+	seenUnrouted   map[peer.ID]bool     // hubs of another network found by the last scan
 	routeAdded     map[string]time.Time // when each explicit route was added
+	nextDigest     time.Time            // a hub's next digest
+	changesSeen    uint64               // the view's change count at the last look
+	resync         chan peer.ID         // a hub whose digests differ from the view
 	wasLive        map[string]bool      // the hubs' cluster URLs at the last look
 }
 
@@ -168,6 +172,8 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
+	n.resync = make(chan peer.ID, 1)
+	n.nextDigest = time.Now().Add(digestEvery)
 	n.roleSince, n.scanEvery = time.Now(), 50*time.Millisecond
 	n.nextScan = time.Now().Add(n.scanEvery)
 	hubs = slices.DeleteFunc(slices.Clone(hubs), func(h peer.HubAddr) bool { return h.ID == d.p.ID() })
@@ -257,6 +263,10 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	snap, err := d.sync(ctx, subject)
+	if !srv.Hub() {
+		// The view below is this connection's: no second load for it.
+		d.net.attachedTo, d.net.attachedConn = srv.Attachment()
+	}
 	if err != nil {
 		// The network will tell us of changes; the view fills as they
 		// come and at the next resync.
@@ -270,12 +280,19 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 // sync asks subject for a hub's view until one answers or ctx ends: until
 // the connection to the hubs is up, nobody answers at once.
 func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnapshot, error) {
+	// The first request through a connection just made can go unanswered
+	// (the way back is not known yet): ask again soon, then less often.
+	wait := 20 * time.Millisecond
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		asked := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, wait)
+		wait = min(2*wait, 500*time.Millisecond)
 		m, err := d.p.Conn().RequestWithContext(rctx, subject, nil)
 		cancel()
 		if err == nil {
-			return peer.Decode[peer.MemberSnapshot](m.Data)
+			snap, err := peer.Decode[peer.MemberSnapshot](m.Data)
+			snap.Asked = asked
+			return snap, err
 		}
 		select {
 		case <-ctx.Done():
@@ -296,7 +313,7 @@ func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
 		}
 		members[info.ID] = info
 	}
-	d.view.replace(members)
+	d.view.replace(members, snap.Asked)
 	d.refreshHubs()
 	if !self && d.net.stop != nil {
 		// The network lost us while we were away (or never heard of us).
@@ -335,6 +352,12 @@ func (d *Discoverer) onMember(m *nats.Msg) {
 		if d.view.join(info) {
 			d.refreshHubs()
 		}
+	case peer.MemberDigestSubject:
+		dg, err := peer.Decode[peer.MemberDigest](m.Data)
+		if err != nil || dg.Hub == d.p.ID() {
+			return
+		}
+		d.compareDigest(dg)
 	case peer.MemberLeaveSubject, peer.MemberFailSubject:
 		gone, err := peer.Decode[peer.MemberGone](m.Data)
 		if err != nil {
@@ -357,6 +380,78 @@ func (d *Discoverer) onMember(m *nats.Msg) {
 			d.refreshHubs()
 		}
 	}
+}
+
+// A hub publishes its view's digest every digestEvery, and digestSoon
+// after its view changed, so that a peer that missed a change catches up
+// within a few seconds of it, not at the next idle digest.
+const (
+	digestEvery = 5 * time.Second
+	digestSoon  = time.Second
+)
+
+// compareDigest counts the digests of a hub that differ from this peer's
+// view; at the second in a row it asks the loop to load the view again.
+func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
+	n, sum := digest(d.p.Info(), d.view.snapshot())
+	d.digestMu.Lock()
+	defer d.digestMu.Unlock()
+	if n == dg.Peers && sum == dg.Sum {
+		delete(d.digestMiss, dg.Hub)
+		return
+	}
+	d.digestMiss[dg.Hub]++
+	if d.digestMiss[dg.Hub] >= 2 {
+		delete(d.digestMiss, dg.Hub)
+		select {
+		case d.net.resync <- dg.Hub:
+		default:
+		}
+	}
+}
+
+// publishDigest sends this hub's digest, when it is due.
+func (d *Discoverer) publishDigest() {
+	n := &d.net
+	if time.Now().Before(n.nextDigest) {
+		return
+	}
+	n.nextDigest = time.Now().Add(digestEvery)
+	count, sum := digest(d.p.Info(), d.view.snapshot())
+	if data, err := peer.Encode(peer.MemberDigest{Hub: d.p.ID(), Peers: count, Sum: sum}); err == nil {
+		_ = d.p.Conn().Publish(peer.MemberDigestSubject, data)
+	}
+}
+
+// resyncFrom loads the view again after digests disagreed: a leaf takes
+// its hub's view; a hub adds what the other hub knows and it does not,
+// and probes what it knows and the other does not.
+func (d *Discoverer) resyncFrom(ctx context.Context, hub peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if !d.isHub() {
+		if snap, err := d.sync(ctx, peer.MemberSyncSubject); err == nil {
+			d.applySnapshot(snap)
+		}
+		return
+	}
+	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub))
+	if err != nil {
+		return
+	}
+	theirs := map[peer.ID]bool{}
+	for _, info := range snap.Members {
+		theirs[info.ID] = true
+		if info.ID != d.p.ID() {
+			d.view.join(info)
+		}
+	}
+	for id := range d.view.snapshot() {
+		if !theirs[id] {
+			d.net.suspects[id] = time.Now()
+		}
+	}
+	d.refreshHubs()
 }
 
 // checkInfo refuses an Info whose ID does not say what it does.
@@ -493,11 +588,20 @@ func (d *Discoverer) loop() {
 			return
 		case <-time.After(tick):
 		case <-d.view.wait():
+		case hub := <-n.resync:
+			d.resyncFrom(ctx, hub)
+		}
+		if count := d.view.changes(); count != n.changesSeen {
+			n.changesSeen = count
+			if soon := time.Now().Add(digestSoon); soon.Before(n.nextDigest) {
+				n.nextDigest = soon
+			}
 		}
 		if d.isHub() {
 			d.watchHubConnections(ctx)
 			d.checkSuspects(ctx)
 			d.rescanIfDue(ctx)
+			d.publishDigest()
 		} else {
 			d.watchLeafConnection(ctx)
 		}
@@ -605,12 +709,26 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 	}()
 }
 
-// answers reports whether id answers a call through the network.
+// answers reports whether id answers a call through the network, asking
+// twice: a peer moving to another hub, or restarting its server for a
+// new role, is away for a moment.
 func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	_, err := d.p.Conn().RequestWithContext(ctx, peer.CallSubject(id, peer.ConnInfo), nil)
-	return err == nil
+	for try := range 2 {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(probeTimeout):
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		_, err := d.p.Conn().RequestWithContext(rctx, peer.CallSubject(id, peer.ConnInfo), nil)
+		cancel()
+		if err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // watchLeafConnection follows a leaf's connection to its hub: after every
@@ -619,22 +737,21 @@ func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
 // directly, so that it finds hubs elected while it could hear nothing.
 func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	n := &d.net
-	hub := ""
-	if names := d.p.Server().Leaves(); len(names) > 0 {
-		hub = names[0]
-	}
+	hub, conn := d.p.Server().Attachment()
 	switch {
-	case hub != "" && hub != n.attachedTo:
-		n.attachedTo = hub
+	case conn != 0 && conn != n.attachedConn:
+		n.attachedTo, n.attachedConn = hub, conn
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		snap, err := d.sync(sctx, peer.MemberSyncSubject)
 		cancel()
 		if err == nil {
 			d.applySnapshot(snap)
+		} else {
+			n.attachedConn = 0 // try again at the next look
 		}
-	case hub == "" && n.attachedTo != "":
-		n.attachedTo, n.detachedAt = "", time.Now()
-	case hub == "" && time.Since(n.detachedAt) > time.Second && time.Since(n.lastFetch) > time.Second:
+	case conn == 0 && n.attachedTo != "":
+		n.attachedTo, n.attachedConn, n.detachedAt = "", 0, time.Now()
+	case conn == 0 && time.Since(n.detachedAt) > time.Second && time.Since(n.lastFetch) > time.Second:
 		n.lastFetch = time.Now()
 		d.askElected(ctx)
 	}
@@ -702,7 +819,7 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		if err := d.p.SetRole(ctx, want); err != nil {
 			return
 		}
-		n.leaves, n.routes, n.attachedTo = map[string]bool{}, map[string]bool{}, ""
+		n.leaves, n.routes, n.attachedTo, n.attachedConn = map[string]bool{}, map[string]bool{}, "", 0
 		if err := d.serveSync(); err != nil {
 			d.p.Logger().Warn("appnet: after a role change", "err", err)
 		}
@@ -813,7 +930,7 @@ func (d *Discoverer) rescanIfDue(ctx context.Context) {
 	if cfg.ScanInterval <= 0 || time.Now().Before(n.nextScan) {
 		return
 	}
-	n.scanEvery = min(n.scanEvery*3, cfg.ScanInterval)
+	n.scanEvery = min(n.scanEvery*2, cfg.ScanInterval)
 	n.nextScan = time.Now().Add(n.scanEvery)
 	found, err := d.scanUnknown(ctx, cfg.Scan == "")
 	if err != nil {

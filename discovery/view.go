@@ -1,9 +1,13 @@
 package discovery
 
 import (
+	"hash/fnv"
 	"maps"
 	"reflect"
+	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/appnet-go/appnet/peer"
 )
@@ -62,14 +66,24 @@ type view struct {
 	mu       sync.Mutex
 	self     peer.ID
 	members  map[peer.ID]peer.Info
+	learned  map[peer.ID]time.Time // when each member last joined or updated
 	watchers map[*watcher]struct{}
 	// changed is closed and replaced on every change, for Wait and the
-	// topology loop.
+	// topology loop; count counts them.
 	changed chan struct{}
+	count   uint64
+}
+
+// changes returns how many changes the view has had.
+func (v *view) changes() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.count
 }
 
 func newView(self peer.ID) *view {
-	return &view{self: self, members: map[peer.ID]peer.Info{}, watchers: map[*watcher]struct{}{}, changed: make(chan struct{})}
+	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{},
+		watchers: map[*watcher]struct{}{}, changed: make(chan struct{})}
 }
 
 // snapshot returns a copy of the members.
@@ -104,6 +118,7 @@ func (v *view) join(info peer.Info) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old, known := v.members[info.ID]
+	v.learned[info.ID] = time.Now()
 	if known && sameInfo(old, info) {
 		v.members[info.ID] = info // the newer connections, quietly
 		return false
@@ -138,21 +153,23 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 		return false
 	}
 	delete(v.members, id)
+	delete(v.learned, id)
 	v.notify(Change{Kind: kind, ID: id, Info: old}, old)
 	return true
 }
 
-// replace makes members the whole view, as changes: what is new joins,
-// what differs updates, what is missing is reported as failed (it was not
-// in the network's view: it went while this peer was not listening).
-func (v *view) replace(members map[peer.ID]peer.Info) {
+// replace makes members, a view as it was at asked, the whole view, as
+// changes: what is new joins, what differs updates, and what is missing
+// is reported as failed (it went while this peer was not listening),
+// unless this peer learned of it after asked: it joined since.
+func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	for _, info := range members {
 		v.join(info)
 	}
 	v.mu.Lock()
 	var gone []peer.ID
 	for id := range v.members {
-		if _, ok := members[id]; !ok {
+		if _, ok := members[id]; !ok && v.learned[id].Before(asked) {
 			gone = append(gone, id)
 		}
 	}
@@ -172,4 +189,31 @@ func (v *view) notify(c Change, old peer.Info) {
 	}
 	close(v.changed)
 	v.changed = make(chan struct{})
+	v.count++
+}
+
+// digest sums up the view with self: how many peers, and a hash of who
+// they are, their roles and values. Two views that agree have the same.
+func digest(self peer.Info, members map[peer.ID]peer.Info) (int, string) {
+	all := append(slices.Collect(maps.Values(members)), self)
+	slices.SortFunc(all, func(a, b peer.Info) int { return compareIDs(a.ID, b.ID) })
+	h := fnv.New64a()
+	for _, info := range all {
+		h.Write([]byte(string(info.ID) + "|" + info.Role + "|" + info.Leaf + "|"))
+		for _, k := range slices.Sorted(maps.Keys(info.Values)) {
+			h.Write([]byte(k + "=" + info.Values[k] + ","))
+		}
+		h.Write([]byte{0})
+	}
+	return len(all), strconv.FormatUint(h.Sum64(), 16)
+}
+
+func compareIDs(a, b peer.ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

@@ -261,13 +261,15 @@ func (s *Server) launch(ctx context.Context, remotes []*server.RemoteLeafOpts) e
 	if err != nil {
 		return fmt.Errorf("embedded: configuring nats-server: %w", err)
 	}
-	ns.SetLoggerV2(logAdapter{s.log}, true, false, false)
 	ns.Start() // binds the client listener before it returns
 	if ns.Addr() == nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 		return errors.New("taken while starting")
 	}
+	// Logging starts once the port is ours: a port another peer took
+	// between the probe and the bind is not worth an error line.
+	ns.SetLoggerV2(logAdapter{s.log}, true, false, false)
 	leafURL := ""
 	if s.cfg.Hub {
 		if leafURL, err = awaitListeners(ctx, ns, s.cfg.Host); err != nil {

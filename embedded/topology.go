@@ -103,6 +103,17 @@ func (s *Server) Leaves() []string {
 	return names
 }
 
+// Attachment returns, for a leaf, the name of the hub it is connected to
+// and a number that changes with every new connection; "" and 0 while
+// detached. A hub has none.
+func (s *Server) Attachment() (hub string, conn uint64) {
+	lz, err := s.NATS().Leafz(nil)
+	if err != nil || len(lz.Leafs) == 0 || s.Hub() {
+		return "", 0
+	}
+	return lz.Leafs[0].Name, lz.Leafs[0].ID
+}
+
 // SetHub changes the server's role: it shuts the server down and starts
 // it again on the same port as a hub (hub true) or as a leaf. Clients
 // connected through [Server.InProcessConn] reconnect on their own; other

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 )
@@ -98,7 +99,19 @@ const (
 	MemberSyncSubject = SubjectRoot + ".member.sync"
 	// HubQueue is the queue group of the hubs' sync subscription.
 	HubQueue = "hubs"
+	// MemberDigestSubject carries a hub's MemberDigest every few
+	// seconds: a peer whose view differs twice in a row loads the view
+	// again (anti-entropy; the only periodic membership message).
+	MemberDigestSubject = SubjectRoot + ".member.digest"
 )
+
+// MemberDigest sums up a hub's view: how many peers, and a hash of who
+// they are (ID, role, leaf URL, values), itself included.
+type MemberDigest struct {
+	Hub   ID     `json:"hub"`
+	Peers int    `json:"peers"`
+	Sum   string `json:"sum"`
+}
 
 // MemberGone is the payload of MemberLeaveSubject and MemberFailSubject.
 type MemberGone struct {
@@ -110,4 +123,6 @@ type MemberGone struct {
 // MemberSnapshot is a hub's answer on MemberSyncSubject.
 type MemberSnapshot struct {
 	Members []Info `json:"members"`
+	// Asked is when the asker sent the request (not on the wire).
+	Asked time.Time `json:"-"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // The scale scenario: n `appnet serve`-like peer processes over n/10
@@ -87,9 +90,23 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 			return s, err
 		}
 		lastFork = c.started
+		if hubs && i < 2 {
+			// Hubs by configuration are the long-lived servers the
+			// others join: up first.
+			if err := c.waitReady(ctx, 30*time.Second); err != nil {
+				return s, err
+			}
+		}
 	}
 	for _, c := range nw.cs {
+		if c.ready != nil {
+			continue // a hub, up already
+		}
 		if err := c.waitReady(ctx, 60*time.Second); err != nil {
+			if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+				_ = c.cmd.Process.Signal(syscall.SIGQUIT) // its goroutines, on stderr
+				time.Sleep(time.Second)
+			}
 			return s, err
 		}
 	}
@@ -98,6 +115,9 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 		return s, err
 	}
 	s.whole = latest(wholeAt).Sub(lastFork)
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		nw.timeline(lastFork)
+	}
 	for _, f := range ok {
 		k, _ := strconv.Atoi(f[2])
 		s.pairOK += k
@@ -185,10 +205,70 @@ func (nw *scaleNet) all(ctx context.Context, cs []*child, limit time.Duration, m
 		select {
 		case <-grew:
 		case <-deadline:
+			nw.dump(cs)
 			return nil, nil, fmt.Errorf("%d of %d peers said it within %s", len(at), len(cs), limit)
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
+	}
+}
+
+// countSubjects counts the messages on every subject, as seen from the
+// first peer's server, and prints the busiest when the returned function
+// is called.
+func (nw *scaleNet) countSubjects(time.Duration) func() {
+	var mu sync.Mutex
+	counts := map[string]int{}
+	host := nw.hosts[0]
+	nc, err := nats.Connect("nats://" + net.JoinHostPort(host, strconv.Itoa(nw.o.port)))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "debug: counting subjects:", err)
+		return func() {}
+	}
+	_, _ = nc.Subscribe(">", func(m *nats.Msg) {
+		mu.Lock()
+		counts[m.Subject]++
+		mu.Unlock()
+	})
+	return func() {
+		nc.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for sub, n := range counts {
+			if n > 5 {
+				fmt.Fprintf(os.Stderr, "debug: %6d %s\n", n, sub)
+			}
+		}
+	}
+}
+
+// timeline prints, for each child, when its view grew, relative to t0.
+func (nw *scaleNet) timeline(t0 time.Time) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for i, c := range nw.cs {
+		var steps []string
+		for _, f := range nw.lines[c] {
+			if f[0] == "debug" {
+				ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+				size := f[slices.Index(f, "view")+1]
+				steps = append(steps, fmt.Sprintf("%s:%s@%dms", f[1][:1], size, time.Unix(0, ns).Sub(t0).Milliseconds()))
+			}
+		}
+		fmt.Fprintf(os.Stderr, "timeline %d: %s\n", i, strings.Join(steps, " "))
+	}
+}
+
+// dump prints the last lines of every child, when APPNET_BENCH_DEBUG is set.
+func (nw *scaleNet) dump(cs []*child) {
+	if os.Getenv("APPNET_BENCH_DEBUG") == "" {
+		return
+	}
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for i, c := range cs {
+		ls := nw.lines[c]
+		fmt.Fprintf(os.Stderr, "child %d (%v): %d lines, last %v\n", i, c.ready, len(ls), ls[max(0, len(ls)-3):])
 	}
 }
 
@@ -213,6 +293,9 @@ func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
 	cpu0, err := nw.cpu()
 	if err != nil {
 		return err
+	}
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		defer nw.countSubjects(nw.o.idle)()
 	}
 	t0 := time.Now()
 	select {
@@ -306,6 +389,9 @@ func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error
 			return fmt.Errorf("join %d: %w", j, err)
 		}
 		s.join = append(s.join, at.Sub(c.started))
+		if _, _, err := nw.all(ctx, []*child{c}, 60*time.Second, func(f []string) bool { return f[0] == "whole" }); err != nil {
+			return fmt.Errorf("join %d: the newcomer's view: %w", j, err)
+		}
 	}
 	leaf := func(skip int) *child {
 		for _, c := range nw.cs[2:] {

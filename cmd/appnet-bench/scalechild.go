@@ -65,6 +65,9 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 				}
 				continue
 			}
+			if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+				out.printf("debug %s %s view %d role %s %d", c.Kind, c.ID, len(view), p.Info().Role, time.Now().UnixNano())
+			}
 			if len(view) >= n-1 {
 				whole = true
 				ok := reach(ctx, p, view, n)
