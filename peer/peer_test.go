@@ -221,6 +221,8 @@ func TestBadRequestsGetClearErrorsAndThePeerKeepsServing(t *testing.T) {
 	}{
 		{"sum", `{not json`, peer.ErrBadRequest, "does not decode"},
 		{"sum", `"a string"`, peer.ErrBadRequest, "[]int"},
+		{"echo", ``, peer.ErrBadRequest, "the call has no argument; the connection takes a string"},
+		{"sum", ``, peer.ErrBadRequest, "the call has no argument; the connection takes a []int"},
 		{"nope", ``, peer.ErrInvalidConnection, "has no connection \"nope\"; it has: boom, connections"},
 		{"fail", ``, peer.ErrRemote, "it failed"},
 		{"boom", ``, peer.ErrRemote, "kaboom"},
