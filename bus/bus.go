@@ -61,6 +61,7 @@ func Refresh() PeersOption { return discovery.Refresh() }
 type Peer struct {
 	*peer.Peer
 	disc      *discovery.Discoverer
+	attached  bool // a client of another peer's server (Attach)
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -89,6 +90,24 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 		p.Close()
 		return nil, fmt.Errorf("meshing with the peers on %s: %w", p.Config().Host, err)
 	}
+	go bp.rescan(p.Config().ScanInterval)
+	return bp, nil
+}
+
+// Attach is [Start] for a peer that is a client of the running peer whose
+// server is at addr (host:port) instead of running a server or holding a
+// port: a short-lived program's way onto the network (see [peer.Attach]).
+// It finds peers by asking that server's cluster. Without
+// cfg.Registry it serves the default registry.
+func Attach(ctx context.Context, cfg peer.Config, addr string, opts ...peer.Option) (*Peer, error) {
+	if cfg.Registry == nil {
+		cfg.Registry = registry
+	}
+	p, err := peer.Attach(ctx, cfg, addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	bp := &Peer{Peer: p, disc: discovery.New(p), attached: true, stop: make(chan struct{}), done: make(chan struct{})}
 	go bp.rescan(p.Config().ScanInterval)
 	return bp, nil
 }
@@ -239,8 +258,8 @@ func Flag(name string, fn flags.Handler) error { return registry.Flag(name, fn) 
 // included: the answers a scatter-gather waits for.
 func (p *Peer) known(group string) int {
 	n := p.disc.Known(group)
-	if p.Config().Group == group {
-		n++
+	if p.Config().Group == group && !p.attached {
+		n++ // itself; an attached peer takes no group work
 	}
 	return n
 }

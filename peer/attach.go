@@ -23,8 +23,8 @@ import (
 // connections on that ID only: it answers no group call, no discovery
 // request and no micro protocol request, so that the peers of the cluster
 // neither count it as one of theirs nor send it their group's work. It
-// does not reconnect: when the server it attached to stops, its calls
-// fail with ErrClosed.
+// does not reconnect: when the server it attached to stops, the peer
+// closes (its Context ends).
 func Attach(ctx context.Context, cfg Config, addr string, opts ...Option) (*Peer, error) {
 	url := addr
 	if _, _, err := net.SplitHostPort(addr); err == nil {
@@ -75,6 +75,11 @@ func Attach(ctx context.Context, cfg Config, addr string, opts ...Option) (*Peer
 	if err := p.serve(nc, false); err != nil {
 		p.Close()
 		return nil, err
+	}
+	nc.SetClosedHandler(func(*nats.Conn) { go p.Close() }) // the peer ends with its connection
+	if nc.IsClosed() {
+		p.Close()
+		return nil, fmt.Errorf("attaching to the peer server at %s: %w", addr, ErrClosed)
 	}
 	return p, nil
 }

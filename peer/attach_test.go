@@ -33,6 +33,9 @@ func TestAttachedPeerHoldsNoPortAndTakesNoGroupWork(t *testing.T) {
 	if err != nil || string(out) != `"hi!"` {
 		t.Fatalf("call from the attached peer = %s, %v", out, err)
 	}
+	if _, err := client.Call(ctx, server.ID(), "nope", nil); !errors.Is(err, peer.ErrInvalidConnection) {
+		t.Fatalf("unknown connection from the attached peer: %v", err)
+	}
 	// The server's side reaches the attached peer on its ID...
 	if _, err := server.Call(ctx, client.ID(), peer.ConnInfo, nil); err != nil {
 		t.Fatalf("call to the attached peer: %v", err)
