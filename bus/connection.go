@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/appnet-go/appnet/flags"
 	"github.com/appnet-go/appnet/peer"
 )
 
@@ -68,7 +69,7 @@ func (c *Connection[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error)
 			ctx = peer.NewContext(ctx, p.Peer)
 		}
 	}
-	out, err := registry.Call(ctx, c.name, arg)
+	out, err := registry.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), c.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -101,7 +102,7 @@ func (r Remote[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	if err != nil {
 		return zero, err
 	}
-	out, err := from.Call(ctx, r.target, r.c.name, arg)
+	out, err := from.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), r.target, r.c.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -156,7 +157,7 @@ func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
 	if err != nil {
 		return zero, "", err
 	}
-	out, id, err := from.CallGroup(ctx, g.group, g.c.name, arg)
+	out, id, err := from.CallGroup(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg)
 	if err != nil {
 		return zero, id, err
 	}
@@ -181,7 +182,7 @@ func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], err
 	if err != nil {
 		return nil, err
 	}
-	results, err := from.CallAll(ctx, g.group, g.c.name, arg, from.known(g.group))
+	results, err := from.CallAll(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg, from.known(g.group))
 	if err != nil {
 		return nil, err
 	}

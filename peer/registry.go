@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/appnet-go/appnet/flags"
@@ -234,4 +236,12 @@ func (r *Registry) Subscriptions() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// unregisteredFlag is the description of the 500 answer of a handler that
+// raised a flag the registry does not have: a peer only answers with flags
+// it knows, locally as remotely.
+func (r *Registry) unregisteredFlag(connection, name string) string {
+	return "connection " + strconv.Quote(connection) + " answered with flag " + strconv.Quote(name) +
+		", which this peer has not registered; its flags: " + strings.Join(r.Flags().Names(), ", ")
 }
