@@ -159,7 +159,8 @@ func (p *Peer) rescan(every time.Duration) {
 	}
 }
 
-// Peers finds the other peers (see [discovery.Discoverer.Peers]).
+// Peers finds the other peers: every peer but p itself (see
+// [discovery.Discoverer.Peers]).
 func (p *Peer) Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
 	return p.disc.Peers(ctx, opts...)
 }
@@ -171,8 +172,8 @@ func (p *Peer) Close() error {
 	return p.Peer.Close()
 }
 
-// The default peer: the seed's net.Peer(), one per process, started the
-// first time something needs it.
+// The default peer: one per process, started the first time something
+// needs it.
 var (
 	registry    = peer.NewRegistry()
 	defaultMu   sync.Mutex
@@ -239,8 +240,8 @@ func Close() error {
 // otherwise.
 func Registry() *peer.Registry { return registry }
 
-// Peers finds the other peers from the default peer, the seed's
-// net.peers(). See [discovery.Discoverer.Peers].
+// Peers finds the other peers from the default peer: every peer but the
+// default peer itself. See [discovery.Discoverer.Peers].
 func Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
 	p, err := Default()
 	if err != nil {

@@ -13,8 +13,7 @@ import (
 	"github.com/appnet-go/appnet/peer"
 )
 
-// Connection is a function registered under a name, the seed's
-// @net.connect: [Connection.Call] runs it here, [Connection.On] runs it on
+// Connection is a function registered under a name: [Connection.Call] runs it here, [Connection.On] runs it on
 // another peer, and both return the same thing, since argument and result
 // make the same trip through the JSON codec either way.
 type Connection[Req, Resp any] struct {
@@ -25,7 +24,9 @@ type Connection[Req, Resp any] struct {
 // Connect registers fn in the default registry under tag, or, when tag is
 // empty, under "<package>.<function>" taken from fn's name (fn must then
 // be a named function, not a literal). Registering a name again logs a
-// warning and replaces the earlier function. Connect is meant for package
+// warning and replaces the earlier function everywhere: a Connection is
+// its name, so an earlier Connection of the same name (and every remote
+// caller) then runs the new function. Connect is meant for package
 // level: a bad tag does not panic, it is logged and returned by every call
 // of the connection (and by [Connection.Err]).
 func Connect[Req, Resp any](tag string, fn func(context.Context, Req) (Resp, error)) *Connection[Req, Resp] {
@@ -150,7 +151,10 @@ func (g Group[Req, Resp]) Via(p *Peer) Group[Req, Resp] {
 }
 
 // Call runs the connection on one peer of the group and returns its result
-// and the ID of the peer that gave it.
+// and the ID of the peer that gave it. Unlike [Remote.Call], the caller
+// did not choose that peer (NATS did), so the ID comes back: to say who
+// answered, or to call the same peer again with [Connection.On]. On an
+// error the ID is the peer that answered with it, or empty when none did.
 func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
 	var zero Resp
 	from, arg, err := g.c.prepare(g.via, req)

@@ -14,7 +14,7 @@ import (
 // Names of the built-in flags.
 const (
 	// Null is an answer that says "nothing": it resolves to the string
-	// "NULL" as in the Python original, or, when the call's result type
+	// "NULL", or, when the call's result type
 	// (see [WithResult]) is neither a string nor an interface, to that
 	// type's zero value.
 	Null = "NULL"

@@ -125,8 +125,8 @@ func preview(data []byte) string {
 
 type peerKey struct{}
 
-// FromContext returns the peer running the handler whose context ctx is,
-// the seed's net.Peer(): in a remote call, the peer that was called; in a
+// FromContext returns the peer running the handler whose context ctx is:
+// in a remote call, the peer that was called; in a
 // local call, the caller's own peer, if it has one.
 func FromContext(ctx context.Context) (*Peer, bool) {
 	p, ok := ctx.Value(peerKey{}).(*Peer)

@@ -63,7 +63,8 @@ type Peer struct {
 	closing   bool
 }
 
-// FriendlyID is the human side of an ID, the seed's friendly_id.
+// FriendlyID is the human side of an ID: where the peer runs and who runs
+// it.
 type FriendlyID struct {
 	Host       string `json:"host"`
 	Port       int    `json:"port"`

@@ -66,8 +66,8 @@ func validConnection(name string) bool {
 	return !dot
 }
 
-// Registry is the set of connections and flags a peer serves: the seed's
-// CONNECTIONS, FLAGS and SUBSCRIPTIONS. One registry may be served by
+// Registry is the set of connections, flags and event subscriptions of a
+// peer. One registry may be served by
 // several peers. It is safe for concurrent use.
 type Registry struct {
 	mu            sync.RWMutex
@@ -106,7 +106,8 @@ func NewRegistry() *Registry {
 }
 
 // Register adds h under name. Registering a name again logs a warning and
-// replaces the earlier handler, as the original does.
+// replaces the earlier handler for every caller, local or remote: a
+// connection is its name.
 func (r *Registry) Register(name string, h Handler) error {
 	if err := ValidateConnection(name); err != nil {
 		return err
@@ -125,7 +126,7 @@ func (r *Registry) Register(name string, h Handler) error {
 	}
 	r.mu.Unlock()
 	if replaced {
-		slog.Warn("appnet: connection registered again; the new handler replaces the old", "connection", name)
+		slog.Warn("appnet: connection registered again; the new handler replaces the old for every caller of the name, including earlier Connection values", "connection", name)
 	}
 	for _, fn := range tell {
 		fn(name)
