@@ -183,7 +183,7 @@ func explain(err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:") || strings.Contains(msg, "TLS"):
-		return fmt.Errorf("%w (the peer uses TLS: set NET_TLS_CERT, NET_TLS_KEY and NET_TLS_CA to the files its certificates came from)", err)
+		return fmt.Errorf("%w (the peer uses TLS: set NET_SECRET to its mesh's secret, or NET_TLS_CERT, NET_TLS_KEY and NET_TLS_CA to the files its certificates came from)", err)
 	case strings.Contains(msg, "Authorization Violation") || errors.Is(err, nats.ErrAuthorization):
 		return fmt.Errorf("%w (the peer wants a secret: set NET_SECRET)", err)
 	}
