@@ -140,6 +140,9 @@ func TestStartFullRangeIsAClearError(t *testing.T) {
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not name the range %s", err, want)
 	}
+	if !strings.Contains(err.Error(), "NET_PORT_START and NET_PORT_RANGE") {
+		t.Errorf("error %q does not say how to give another range", err)
+	}
 }
 
 // A host that is no address of this machine is a configuration error
