@@ -162,7 +162,7 @@ func TestCLIPeersOfATLSPeerWithoutCertificates(t *testing.T) {
 	p := start(t, "appnet", tls, "serve")
 	id := p.waitLine("ready ", 10*time.Second)
 	runCases(t, env, []cliCase{
-		{args: []string{"peers", "--on-host"}, code: 1, out: id, err: "set NET_TLS_CERT, NET_TLS_KEY and NET_TLS_CA"},
+		{args: []string{"peers", "--on-host"}, code: 1, out: id, err: "NET_TLS_CERT, NET_TLS_KEY and NET_TLS_CA to the files its certificates came from"},
 	})
 	runCases(t, tls, []cliCase{
 		{args: []string{"peers", "--on-host"}, code: 0, out: "connections,info,null,pass_through"},
