@@ -23,8 +23,7 @@ type Event[T any] struct {
 // NewEvent declares an event. transform, if not nil, turns each emitted
 // value into what travels, for example to clean or shorten it. opts
 // change what is sent (see [events.WithHeaders]). A bad name does not
-// panic: it is logged and
-// returned by every Emit.
+// panic: it is logged and returned by every Emit.
 func NewEvent[T any](name string, transform func(T) (any, error), opts ...events.EmitOption) *Event[T] {
 	e := &Event[T]{name: name, transform: transform, opts: opts, err: events.ValidateName(name)}
 	if e.err != nil {
