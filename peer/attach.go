@@ -24,7 +24,9 @@ import (
 // request and no micro protocol request, so that the peers of the cluster
 // neither count it as one of theirs nor send it their group's work. It
 // does not reconnect: when the server it attached to stops, the peer
-// closes (its Context ends).
+// closes (its Context ends). Its Config has NATSURL set to the server's
+// URL: like a client of a deployment, it finds peers by asking the
+// cluster (net.discover) rather than by scanning.
 func Attach(ctx context.Context, cfg Config, addr string, opts ...Option) (*Peer, error) {
 	url := addr
 	if _, _, err := net.SplitHostPort(addr); err == nil {
