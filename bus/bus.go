@@ -61,6 +61,7 @@ func Refresh() PeersOption { return discovery.Refresh() }
 type Peer struct {
 	*peer.Peer
 	disc      *discovery.Discoverer
+	attached  bool // a client of another peer's server (Attach)
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -111,6 +112,28 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 	return bp, nil
 }
 
+// Attach is [Start] for a peer that is a client of the running peer whose
+// server is at addr (host:port) instead of running a server or holding a
+// port: a short-lived program's way onto the network (see [peer.Attach]).
+// It follows the network's view through that server; it is not a member
+// of it. Without cfg.Registry it serves the default registry.
+func Attach(ctx context.Context, cfg peer.Config, addr string, opts ...peer.Option) (*Peer, error) {
+	if cfg.Registry == nil {
+		cfg.Registry = registry
+	}
+	p, err := peer.Attach(ctx, cfg, addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	bp := &Peer{Peer: p, disc: discovery.New(p), attached: true, stop: make(chan struct{}), done: make(chan struct{})}
+	close(bp.done)
+	if err := bp.disc.Follow(ctx); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("following the network from %s: %w", addr, err)
+	}
+	return bp, nil
+}
+
 // ask keeps the view of a client of a NATS deployment current: it asks
 // the deployment who is there, at once and then every interval, so that
 // what it knows (the answers a scatter-gather waits for) stays current.
@@ -134,7 +157,8 @@ func (p *Peer) ask(every time.Duration) {
 	}
 }
 
-// Peers finds the other peers (see [discovery.Discoverer.Peers]).
+// Peers finds the other peers: every peer but p itself (see
+// [discovery.Discoverer.Peers]).
 func (p *Peer) Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
 	return p.disc.Peers(ctx, opts...)
 }
@@ -148,8 +172,8 @@ func (p *Peer) Close() error {
 	return p.Peer.Close()
 }
 
-// The default peer: the seed's net.Peer(), one per process, started the
-// first time something needs it.
+// The default peer: one per process, started the first time something
+// needs it.
 var (
 	registry    = peer.NewRegistry()
 	defaultMu   sync.Mutex
@@ -216,8 +240,8 @@ func Close() error {
 // otherwise.
 func Registry() *peer.Registry { return registry }
 
-// Peers finds the other peers from the default peer, the seed's
-// net.peers(). See [discovery.Discoverer.Peers].
+// Peers finds the other peers from the default peer: every peer but the
+// default peer itself. See [discovery.Discoverer.Peers].
 func Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
 	p, err := Default()
 	if err != nil {
@@ -235,8 +259,8 @@ func Flag(name string, fn flags.Handler) error { return registry.Flag(name, fn) 
 // included: the answers a scatter-gather waits for.
 func (p *Peer) known(group string) int {
 	n := p.disc.Known(group)
-	if p.Config().Group == group {
-		n++
+	if p.Config().Group == group && !p.attached {
+		n++ // itself; an attached peer takes no group work
 	}
 	return n
 }

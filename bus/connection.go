@@ -9,11 +9,11 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/appnet-go/appnet/flags"
 	"github.com/appnet-go/appnet/peer"
 )
 
-// Connection is a function registered under a name, the seed's
-// @net.connect: [Connection.Call] runs it here, [Connection.On] runs it on
+// Connection is a function registered under a name: [Connection.Call] runs it here, [Connection.On] runs it on
 // another peer, and both return the same thing, since argument and result
 // make the same trip through the JSON codec either way.
 type Connection[Req, Resp any] struct {
@@ -24,7 +24,9 @@ type Connection[Req, Resp any] struct {
 // Connect registers fn in the default registry under tag, or, when tag is
 // empty, under "<package>.<function>" taken from fn's name (fn must then
 // be a named function, not a literal). Registering a name again logs a
-// warning and replaces the earlier function. Connect is meant for package
+// warning and replaces the earlier function everywhere: a Connection is
+// its name, so an earlier Connection of the same name (and every remote
+// caller) then runs the new function. Connect is meant for package
 // level: a bad tag does not panic, it is logged and returned by every call
 // of the connection (and by [Connection.Err]).
 func Connect[Req, Resp any](tag string, fn func(context.Context, Req) (Resp, error)) *Connection[Req, Resp] {
@@ -68,7 +70,7 @@ func (c *Connection[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error)
 			ctx = peer.NewContext(ctx, p.Peer)
 		}
 	}
-	out, err := registry.Call(ctx, c.name, arg)
+	out, err := registry.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), c.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -101,7 +103,7 @@ func (r Remote[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	if err != nil {
 		return zero, err
 	}
-	out, err := from.Call(ctx, r.target, r.c.name, arg)
+	out, err := from.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), r.target, r.c.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -149,14 +151,17 @@ func (g Group[Req, Resp]) Via(p *Peer) Group[Req, Resp] {
 }
 
 // Call runs the connection on one peer of the group and returns its result
-// and the ID of the peer that gave it.
+// and the ID of the peer that gave it. Unlike [Remote.Call], the caller
+// did not choose that peer (NATS did), so the ID comes back: to say who
+// answered, or to call the same peer again with [Connection.On]. On an
+// error the ID is the peer that answered with it, or empty when none did.
 func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
 	var zero Resp
 	from, arg, err := g.c.prepare(g.via, req)
 	if err != nil {
 		return zero, "", err
 	}
-	out, id, err := from.CallGroup(ctx, g.group, g.c.name, arg)
+	out, id, err := from.CallGroup(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg)
 	if err != nil {
 		return zero, id, err
 	}
@@ -181,7 +186,7 @@ func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], err
 	if err != nil {
 		return nil, err
 	}
-	results, err := from.CallAll(ctx, g.group, g.c.name, arg, from.known(g.group))
+	results, err := from.CallAll(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg, from.known(g.group))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,10 @@
 // Package bus is the facade of appnet: what a program imports to let peers
 // on a network find each other and call each other's functions as if they
-// were local.
+// were local. appnet is a Go re-implementation, on NATS, of the Python
+// library app-net (https://pypi.org/project/app-net/): Connect is its
+// @net.connect, NewEvent and Subscribe its @net.event and @net.subscribe,
+// Peers its net.peers(), and the default peer, [peer.FromContext] inside a
+// handler, its net.Peer().
 //
 // The shared "coding contract" of an application registers its functions
 // at package level with [Connect]; every process that imports it serves

@@ -9,7 +9,7 @@ import (
 	"github.com/appnet-go/appnet/events"
 )
 
-// Event is a declared event, the seed's @net.event: [Event.Emit] sends a
+// Event is a declared event: [Event.Emit] sends a
 // value, cleaned for transit by the event's transform if it has one, to
 // every subscriber.
 type Event[T any] struct {
@@ -21,10 +21,9 @@ type Event[T any] struct {
 }
 
 // NewEvent declares an event. transform, if not nil, turns each emitted
-// value into what travels (the seed's event function as a hook that
-// cleans values for transit). opts change what is sent (see
-// [events.WithHeaders]). A bad name does not panic: it is logged and
-// returned by every Emit.
+// value into what travels, for example to clean or shorten it. opts
+// change what is sent (see [events.WithHeaders]). A bad name does not
+// panic: it is logged and returned by every Emit.
 func NewEvent[T any](name string, transform func(T) (any, error), opts ...events.EmitOption) *Event[T] {
 	e := &Event[T]{name: name, transform: transform, opts: opts, err: events.ValidateName(name)}
 	if e.err != nil {

@@ -50,7 +50,7 @@ func ExampleConnect() {
 	// Output: hi (echoed) | hi (echoed) <nil>
 }
 
-// Find the peers on this host, in the seed's shape: by ID and by group.
+// Find the peers on this host: by ID and by group.
 func ExamplePeer_Peers() {
 	ctx := context.Background()
 	cfg := exampleConfig()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/embedded"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats-server/v2/server"
@@ -88,7 +89,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	rogue, rec := startRogue(t, host, port) // the range's first port
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: embedded.LevelServer})) // route attempts are server lines
 	var ps []*bus.Peer
 	for range 2 {
 		cfg := peer.DefaultConfig()

@@ -23,7 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Peers is what a discovery found, in the seed's shape: every peer by ID,
+// Peers is what a discovery found: every peer by ID,
 // and the IDs of each group's peers, ordered by host and port.
 type Peers struct {
 	Peers  map[peer.ID]peer.Info `json:"peers"`
@@ -76,7 +76,7 @@ func (q query) match(info peer.Info) bool {
 }
 
 // Groups keeps the peers of the named groups. Without Groups or
-// [AllGroups], only the asking peer's own group is kept, as in the seed.
+// [AllGroups], only the asking peer's own group is kept.
 func Groups(names ...string) Option {
 	return func(q *query) { q.groups = append(q.groups, names...) }
 }

@@ -7,8 +7,8 @@
 // dropped after a short timeout. A [Discoverer] runs scans for one peer:
 // it fetches each new peer's info, routes the peer's embedded server to
 // it (NATS gossip then completes the mesh), caches what it found, and
-// answers [Discoverer.Peers] in the seed's shape, all peers by ID and one
-// list of IDs per group, with the seed's filters. For a peer that is a
+// answers [Discoverer.Peers] with all peers by ID and one list of IDs per
+// group, filtered by host, group and role. For a peer that is a
 // client of a NATS deployment rather than running a server, the
 // deployment already connects everyone: the Discoverer asks it with one
 // request instead of scanning.

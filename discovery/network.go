@@ -193,6 +193,44 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	return nil
 }
 
+// Follow keeps the view of a peer that is a client of another peer's
+// server (peer.Attach) without making it a member: it loads the view from
+// the hubs, applies the changes the network publishes, and loads it again
+// when the hubs' digests say it is behind, until [Discoverer.Leave]. On a
+// NATS deployment, where no hub answers, the view fills from the changes
+// alone.
+func (d *Discoverer) Follow(ctx context.Context) error {
+	n := &d.net
+	n.stop, n.done = make(chan struct{}), make(chan struct{})
+	n.resync = make(chan peer.ID, 1)
+	sub, err := d.p.Conn().Subscribe(peer.MemberSubjects, d.onMember)
+	if err != nil {
+		return fmt.Errorf("subscribing to membership: %w", err)
+	}
+	n.subs = append(n.subs, sub)
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	if snap, err := d.sync(sctx, peer.MemberSyncSubject); err == nil {
+		d.applySnapshot(snap)
+	}
+	cancel()
+	go func() {
+		defer close(n.done)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		for {
+			select {
+			case <-n.stop:
+				return
+			case <-n.resync:
+				if snap, err := d.sync(ctx, peer.MemberSyncSubject); err == nil {
+					d.applySnapshot(snap)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
 // subscribe listens to every membership change, and, on a hub, answers
 // for the view.
 func (d *Discoverer) subscribe() error {
@@ -315,7 +353,7 @@ func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
 	}
 	d.view.replace(members, snap.Asked)
 	d.refreshHubs()
-	if !self && d.net.stop != nil {
+	if !self && d.net.stop != nil && d.p.Server() != nil {
 		// The network lost us while we were away (or never heard of us).
 		d.announce(peer.MemberJoinSubject)
 	}
@@ -393,7 +431,12 @@ const (
 // compareDigest counts the digests of a hub that differ from this peer's
 // view; at the second in a row it asks the loop to load the view again.
 func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
-	n, sum := digest(d.p.Info(), d.view.snapshot())
+	var self *peer.Info
+	if d.p.Server() != nil {
+		info := d.p.Info()
+		self = &info
+	}
+	n, sum := digest(self, d.view.snapshot())
 	d.digestMu.Lock()
 	defer d.digestMu.Unlock()
 	if n == dg.Peers && sum == dg.Sum {
@@ -417,7 +460,8 @@ func (d *Discoverer) publishDigest() {
 		return
 	}
 	n.nextDigest = time.Now().Add(digestEvery)
-	count, sum := digest(d.p.Info(), d.view.snapshot())
+	self := d.p.Info()
+	count, sum := digest(&self, d.view.snapshot())
 	if data, err := peer.Encode(peer.MemberDigest{Hub: d.p.ID(), Peers: count, Sum: sum}); err == nil {
 		_ = d.p.Conn().Publish(peer.MemberDigestSubject, data)
 	}
@@ -509,6 +553,12 @@ func (d *Discoverer) Leave() {
 	}
 	close(n.stop)
 	<-n.done
+	if d.p.Server() == nil {
+		for _, s := range n.subs {
+			_ = s.Unsubscribe()
+		}
+		return // a follower was never a member
+	}
 	d.publishGone(peer.MemberLeaveSubject, peer.MemberGone{ID: d.p.ID()})
 	_ = d.p.Conn().FlushTimeout(time.Second)
 	for _, s := range append(n.subs, n.syncSub) {

@@ -192,10 +192,14 @@ func (v *view) notify(c Change, old peer.Info) {
 	v.count++
 }
 
-// digest sums up the view with self: how many peers, and a hash of who
+// digest sums up the view with self (nil for a peer that follows the
+// network without being a member): how many peers, and a hash of who
 // they are, their roles and values. Two views that agree have the same.
-func digest(self peer.Info, members map[peer.ID]peer.Info) (int, string) {
-	all := append(slices.Collect(maps.Values(members)), self)
+func digest(self *peer.Info, members map[peer.ID]peer.Info) (int, string) {
+	all := slices.Collect(maps.Values(members))
+	if self != nil {
+		all = append(all, *self)
+	}
 	slices.SortFunc(all, func(a, b peer.Info) int { return compareIDs(a.ID, b.ID) })
 	h := fnv.New64a()
 	for _, info := range all {

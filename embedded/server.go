@@ -55,8 +55,8 @@ type Config struct {
 	// VerifyClients requires every client to present a certificate that
 	// TLS.ClientCAs signed.
 	VerifyClients bool
-	// Logger receives the server's warnings and errors (and its notices at
-	// debug level); nil discards them.
+	// Logger receives the server's warnings and errors (and its notices
+	// and debug lines at LevelServer); nil discards them.
 	Logger *slog.Logger
 	// Hub starts the server as a hub: it routes to the other hubs and
 	// accepts the other servers as leaf nodes. Otherwise it is a leaf: no
@@ -269,7 +269,8 @@ func (s *Server) launch(ctx context.Context, remotes []*server.RemoteLeafOpts) e
 	}
 	// Logging starts once the port is ours: a port another peer took
 	// between the probe and the bind is not worth an error line.
-	ns.SetLoggerV2(logAdapter{s.log}, true, false, false)
+	// Debug lines cost a format each: only for a logger that keeps them.
+	ns.SetLoggerV2(logAdapter{s.log}, s.log.Enabled(context.Background(), LevelServer), false, false)
 	leafURL := ""
 	if s.cfg.Hub {
 		if leafURL, err = awaitListeners(ctx, ns, s.cfg.Host); err != nil {
@@ -548,10 +549,20 @@ func perConnection(msg string) bool {
 	return strings.Contains(msg, " - cid:") || strings.Contains(msg, " - rid:")
 }
 
-// logAdapter sends nats-server's log lines to slog.
+// LevelServer is the level of nats-server's own notices and debug lines
+// (client connections, route pings, its start and stop): below
+// slog.LevelDebug, so that a peer's debug log (NET_DEV) shows the peer's
+// calls rather than the server's internals. A logger at this level or
+// lower gets them too.
+const LevelServer = slog.LevelDebug - 4
+
+// logAdapter sends nats-server's log lines to slog: warnings and errors
+// that matter at their level, the rest at LevelServer.
 type logAdapter struct{ l *slog.Logger }
 
-func (a logAdapter) Noticef(f string, v ...any) { a.l.Debug(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) server(msg string) { a.l.Log(context.Background(), LevelServer, msg) }
+
+func (a logAdapter) Noticef(f string, v ...any) { a.server(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Errorf(f string, v ...any) {
@@ -566,10 +577,10 @@ func (a logAdapter) Errorf(f string, v ...any) {
 		// A peer that has gone (discovery drops its route; until then the
 		// server retries every second) or one connection's end (a scan
 		// probe hangs up after the greeting): not worth a warning each.
-		a.l.Debug(msg)
+		a.server(msg)
 		return
 	}
 	a.l.Warn(msg)
 }
-func (a logAdapter) Debugf(f string, v ...any) { a.l.Debug(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) Debugf(f string, v ...any) { a.server(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Tracef(string, ...any)     {}

@@ -102,7 +102,7 @@ func TestSecretNeverReachesTheLog(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return logs.Write(p)
-	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}), &slog.HandlerOptions{Level: embedded.LevelServer}))
 	s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Logger: log, Hub: true})
 	if err != nil {
 		t.Fatal(err)

@@ -1,12 +1,12 @@
-// Package events owns appnet's events: the seed's @net.event and
-// @net.subscribe on NATS subjects.
+// Package events owns appnet's events: named values that a peer emits
+// and that every peer subscribed to them hears, on NATS subjects.
 //
 // An event E emitted by peer ID of group G is published on
 // net.event.<G>.<role>.<ID>.<E>, role "hub" or "peer"; the subject names
 // the emitter and the event, so events carry no headers unless the
 // emitter asks for them ([WithHeaders]). [Emit] never
 // waits for subscribers; fan-out, interest and cleanup of dead subscribers
-// come from NATS. [Subscribe] turns the seed's filters (groups, hubs only,
+// come from NATS. [Subscribe] turns its filters (groups, hubs only,
 // peers) into subscription subjects, delivers per emitter in emit order,
 // and reports what goes wrong (undecodable values, handler panics, events
 // dropped for a slow handler) through an error hook instead of stopping.

@@ -166,7 +166,7 @@ type Delivery[T any] struct {
 	Value T
 }
 
-// Option chooses the emitters a subscription hears, the seed's filters.
+// Option chooses the emitters a subscription hears.
 type Option func(*options)
 
 type options struct {

@@ -1,5 +1,5 @@
-// Package examples holds runnable programs that mirror the Python
-// original's examples, one folder each. Every program is configured by the
+// Package examples holds runnable programs, one folder each: a shared
+// contract (app) and the peers that import it. Every program is configured by the
 // NET_* environment; run them on loopback, for example:
 //
 //	export NET_HOST=127.0.0.1

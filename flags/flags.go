@@ -2,8 +2,10 @@ package flags
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"sync"
@@ -11,8 +13,10 @@ import (
 
 // Names of the built-in flags.
 const (
-	// Null resolves to the string "NULL": an answer that says "nothing", as
-	// opposed to a JSON null.
+	// Null is an answer that says "nothing": it resolves to the string
+	// "NULL", or, when the call's result type
+	// (see [WithResult]) is neither a string nor an interface, to that
+	// type's zero value.
 	Null = "NULL"
 	// InvalidConnection is what a peer answers when asked for a connection it
 	// has not registered. It resolves to an error wrapping
@@ -59,7 +63,12 @@ type Set struct {
 // [InvalidConnection].
 func NewSet() *Set {
 	s := &Set{handlers: make(map[string]Handler)}
-	s.handlers[Null] = func(context.Context, Request) (any, error) { return "NULL", nil }
+	s.handlers[Null] = func(ctx context.Context, _ Request) (any, error) {
+		if t := ResultType(ctx); t != nil && t.Kind() != reflect.String && t.Kind() != reflect.Interface {
+			return nil, nil // JSON null: the zero value of a result that cannot be "NULL"
+		}
+		return "NULL", nil
+	}
 	s.handlers[InvalidConnection] = func(_ context.Context, r Request) (any, error) {
 		if r.Detail != "" {
 			return nil, fmt.Errorf("%w: %s", ErrInvalidConnection, r.Detail)
@@ -109,7 +118,48 @@ func (s *Set) Resolve(ctx context.Context, name string, req Request) (v any, err
 			err = fmt.Errorf("flag %q handler panicked: %v", name, r)
 		}
 	}()
-	return h(ctx, req)
+	v, err = h(ctx, req)
+	if err == nil {
+		err = fits(ctx, name, req, v)
+	}
+	return v, err
+}
+
+// fits checks that a flag handler's value decodes into the call's result
+// type, when the caller said which that is: else the caller would get a
+// decoding error that does not name the flag.
+func fits(ctx context.Context, name string, req Request, v any) error {
+	t := ResultType(ctx)
+	if t == nil || v == nil {
+		return nil
+	}
+	data, err := json.Marshal(v)
+	if err == nil {
+		err = json.Unmarshal(data, reflect.New(t).Interface())
+	}
+	if err != nil {
+		return fmt.Errorf("flag %q (connection %q on peer %s): the handler returned %T, which does not give a %s, the connection's result type; return a %s from it: %w",
+			name, req.Connection, req.Peer, v, t, t, err)
+	}
+	return nil
+}
+
+type resultKey struct{}
+
+// WithResult returns a context that tells flag handlers the type the
+// call's result decodes into, so that a flag resolves to a value of that
+// type: [Null] resolves to "NULL" for a string or interface result and to
+// the zero value of any other, and a handler whose value does not fit is
+// an error naming the flag.
+func WithResult(ctx context.Context, t reflect.Type) context.Context {
+	return context.WithValue(ctx, resultKey{}, t)
+}
+
+// ResultType returns the result type of [WithResult], or nil when the
+// caller did not say (a call with raw JSON results).
+func ResultType(ctx context.Context) reflect.Type {
+	t, _ := ctx.Value(resultKey{}).(reflect.Type)
+	return t
 }
 
 // Names returns the registered flag names, sorted.

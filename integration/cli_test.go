@@ -54,9 +54,9 @@ func TestCLIServePeersInfoCall(t *testing.T) {
 		says string
 	}{
 		{[]string{"call", idA, "nope"}, 1, `has no connection "nope"; it has: connections, info, null, pass_through`},
-		{[]string{"call", idA, "pass_through", "{bad"}, 1, "is not JSON"},
+		{[]string{"call", idA, "pass_through", "{bad"}, 2, "is not JSON"},
 		{[]string{"call", "garbage", "info"}, 1, "invalid peer ID"},
-		{[]string{"info", peer.NewID(host, port+4, "None").String()}, 1, "no servers available"},
+		{[]string{"info", peer.NewID(host, port+4, "None").String()}, 1, "peer unreachable"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"call", idA}, 2, "takes 2 to 3 arguments"},
 	} {
@@ -91,9 +91,14 @@ func TestCLIBadEnvironmentIsAClearError(t *testing.T) {
 	}
 }
 
+// TestDemo runs the demo beside three other peers on its port range: it
+// needs the three ports left, and neither lists nor calls the strangers.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	_, _, env := netEnv(t)
+	for range 3 {
+		start(t, "appnet", env, "serve").waitLine("ready ", 10*time.Second)
+	}
 	out, errOut, err := run(t, 60*time.Second, "appnet", env, "demo")
 	if err != nil {
 		t.Fatalf("demo: %v\n%s\n%s", err, out, errOut)
@@ -107,12 +112,16 @@ func TestDemo(t *testing.T) {
 		`-> "NULL"`,
 		`has no connection "no.such.connection"`,
 		`heard "extra, extra" from`,
-		"every peer of the group answered: 4 answers",
+		"every peer of the group answered: 3 answers",
 		"peer3 stopped (exit 0)",
-		"peer unreachable",
+		"a call to a stopped peer (peer2)               error: peer unreachable",
+		"peer1 stopped (exit 0)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "group None") || strings.Contains(out, "-> None") {
+		t.Errorf("the demo shows the other peers of the host:\n%s", out)
 	}
 }

@@ -92,10 +92,14 @@ func TestHostileRequestsGetClearAnswersAndThePeerKeepsServing(t *testing.T) {
 
 	rows := []hostileRow{
 		// Empty and null arguments are the zero value of the argument type.
-		{name: "empty payload to a typed connection", via: viaGo, subject: subject("demo.greet"), body: `"Hello, ! (version 1)"`},
-		{name: "empty payload to a connection that raises a flag", via: viaGo, subject: subject("demo.lookup"), flag: "NOT_FOUND"},
+		// A missing argument is a 400, not a zero value nobody asked for.
+		{name: "empty payload to a typed connection", via: viaGo, subject: subject("demo.greet"),
+			code: 400, desc: "the call has no argument; the connection takes a string"},
+		{name: "empty payload to a connection that raises a flag", via: viaGo, subject: subject("demo.lookup"),
+			code: 400, desc: "the call has no argument; the connection takes a string"},
 		{name: "JSON null to a typed connection", via: viaGo, subject: subject("demo.greet"), data: []byte("null"), body: `"Hello, ! (version 1)"`},
-		{name: "empty payload via CLI", via: viaCLI, subject: subject("demo.greet"), body: `"Hello, ! (version 1)"`},
+		{name: "empty payload via CLI", via: viaCLI, subject: subject("demo.greet"),
+			code: 400, desc: "the call has no argument; the connection takes a string"},
 
 		// Size.
 		{name: "payload just under the max payload echoes", via: viaGo, subject: subject("pass_through"),

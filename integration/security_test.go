@@ -55,14 +55,14 @@ func TestSecretRefusesCLIsWithoutIt(t *testing.T) {
 	}
 
 	// A peer without the secret does not list what it serves (only the
-	// address its scan found), and says why.
+	// address its scan found), says why and what to set, and fails.
 	out, errOut, err := run(t, 20*time.Second, "appnet", env, "peers", "--on-host", "--json")
 	var found discovery.Peers
-	if err != nil || json.Unmarshal([]byte(out), &found) != nil || len(found.Peers[peer.ID(id)].Connections) != 0 {
-		t.Errorf("peers without the secret: %v\n%s%s", err, out, errOut)
+	if exitCode(err) != 1 || json.Unmarshal([]byte(out), &found) != nil || len(found.Peers[peer.ID(id)].Connections) != 0 {
+		t.Errorf("peers without the secret: %v, want exit 1\n%s%s", err, out, errOut)
 	}
-	if !strings.Contains(errOut, "certificate signed by unknown authority") {
-		t.Errorf("peers without the secret does not say why: %s", errOut)
+	if !strings.Contains(errOut, "certificate signed by unknown authority") || !strings.Contains(errOut, "set NET_SECRET") {
+		t.Errorf("peers without the secret does not say why and what to set: %s", errOut)
 	}
 	// Nothing printed the secret.
 	if strings.Contains(p.output(), secret) {

@@ -184,6 +184,10 @@ func (r *Registry) Call(ctx context.Context, connection string, arg []byte) ([]b
 	}
 	out, err := runHandler(ctx, h, arg)
 	if err != nil {
+		if name, ok := flags.FromError(err); ok && !r.Flags().Has(name) {
+			// What the peer answers a remote caller with.
+			return nil, &RemoteError{Peer: self, Connection: connection, Code: CodeHandler, Description: r.unregisteredFlag(connection, name)}
+		}
 		if name, ok := flags.FromError(err); ok {
 			return resolveFlag(ctx, r, name, flags.Request{Connection: connection, Peer: string(self)})
 		}

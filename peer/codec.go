@@ -9,10 +9,17 @@ import (
 )
 
 // Func adapts a typed function to a [Handler]. The call's JSON argument is
-// decoded into Req (the zero Req when the call has none; a payload that
-// does not decode is an [ErrBadRequest]) and the result is encoded as JSON.
+// decoded into Req and the result is encoded as JSON. A payload that does
+// not decode is an [ErrBadRequest], and so is a call without an argument,
+// unless Req can mean "nothing" (an interface, a pointer or an empty
+// struct): a forgotten argument must not run the function with a zero
+// value it never asked for.
 func Func[Req, Resp any](fn func(context.Context, Req) (Resp, error)) Handler {
+	optional := optionalArg(reflect.TypeFor[Req]())
 	return func(ctx context.Context, arg []byte) ([]byte, error) {
+		if len(arg) == 0 && !optional {
+			return nil, fmt.Errorf("%w: the call has no argument; the connection takes a %s (JSON)", ErrBadRequest, reflect.TypeFor[Req]())
+		}
 		req, err := Decode[Req](arg)
 		if err != nil {
 			return nil, fmt.Errorf("%w: argument: %v", ErrBadRequest, err)
@@ -23,6 +30,17 @@ func Func[Req, Resp any](fn func(context.Context, Req) (Resp, error)) Handler {
 		}
 		return encode(resp)
 	}
+}
+
+// optionalArg reports whether a call may leave out an argument of type t.
+func optionalArg(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		return true
+	case reflect.Struct:
+		return t.NumField() == 0
+	}
+	return false
 }
 
 // Encode returns the JSON that carries v over the wire.
@@ -107,8 +125,8 @@ func preview(data []byte) string {
 
 type peerKey struct{}
 
-// FromContext returns the peer running the handler whose context ctx is,
-// the seed's net.Peer(): in a remote call, the peer that was called; in a
+// FromContext returns the peer running the handler whose context ctx is:
+// in a remote call, the peer that was called; in a
 // local call, the caller's own peer, if it has one.
 func FromContext(ctx context.Context) (*Peer, bool) {
 	p, ok := ctx.Value(peerKey{}).(*Peer)

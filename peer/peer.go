@@ -39,6 +39,7 @@ type Peer struct {
 	id      ID
 	srv     *embedded.Server // nil for a client of a deployment
 	hold    *embedded.Hold   // the port of a client of a deployment
+	via     ID               // the peer whose server an attached peer is a client of
 	nc      *nats.Conn
 	reg     *Registry
 	log     *slog.Logger
@@ -65,7 +66,8 @@ type Peer struct {
 	closing   bool
 }
 
-// FriendlyID is the human side of an ID, the seed's friendly_id.
+// FriendlyID is the human side of an ID: where the peer runs and who runs
+// it.
 type FriendlyID struct {
 	Host       string `json:"host"`
 	Port       int    `json:"port"`
@@ -132,24 +134,12 @@ type HubAddr struct {
 // [embedded.ErrHostNotLocal] when Host is not this machine's), and
 // [embedded.ErrRangeFull] when no port of the range is free.
 func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
+	p, err := prepare(cfg, opts)
+	if err != nil {
 		return nil, err
 	}
-	if cfg.Registry == nil {
-		cfg.Registry = NewRegistry()
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-		if cfg.Dev {
-			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		}
-	}
+	cfg = p.cfg
 	var mesh meshTLS
-	var err error
 	if cfg.External() {
 		mesh.client, err = cfg.TLSConfig()
 	} else {
@@ -157,13 +147,6 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	}
 	if err != nil {
 		return nil, err
-	}
-	p := &Peer{
-		cfg:     cfg,
-		reg:     cfg.Registry,
-		log:     log,
-		started: time.Now().UTC().Round(0),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
 	}
 	var port int
 	if cfg.External() {
@@ -180,7 +163,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 			Secret:        cfg.Secret.reveal(),
 			TLS:           mesh.server,
 			VerifyClients: mesh.verifyClients,
-			Logger:        log,
+			Logger:        p.log,
 			Hub:           !cfg.leaf,
 		})
 		if err == nil {
@@ -190,16 +173,14 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	if errors.Is(err, embedded.ErrHostNotLocal) {
 		return nil, fmt.Errorf("%w: NET_HOST=%q: %w; give one of this machine's addresses, or leave it unset", ErrConfig, cfg.Host, embedded.ErrHostNotLocal)
 	}
+	if errors.Is(err, embedded.ErrRangeFull) {
+		return nil, fmt.Errorf("starting peer: %w; other programs hold every port of the range: stop one, or give a range of your own with NET_PORT_START and NET_PORT_RANGE", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("starting peer: %w", err)
 	}
-	p.id = NewID(cfg.Host, port, cfg.Group)
-	p.topo.values = maps.Clone(cfg.Values)
 	p.clientOpts = clientOptions(cfg.Secret, mesh.client)
-	p.self = FriendlyID{Host: cfg.Host, Port: port, Group: cfg.Group, Hub: cfg.Hub, User: userName(), Executable: executable()}
-	p.log = log.With("peer", p.id)
-	p.base, p.stop = context.WithCancel(context.Background())
-	p.handlerCtx = NewContext(p.base, p)
+	p.identify(cfg.Host, port)
 	p.warnExposed()
 	if cfg.External() && cfg.Scan != "" {
 		p.log.Warn("appnet: NET_SCAN is ignored: a client of a NATS deployment (NET_NATS_URL) does not scan; the deployment connects every peer")
@@ -211,11 +192,62 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	return p, nil
 }
 
+// prepare checks cfg with opts applied and makes the peer that Start and
+// Attach go on to bind and connect.
+func prepare(cfg Config, opts []Option) (*Peer, error) {
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = NewRegistry()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+		if cfg.Dev {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	}
+	return &Peer{
+		cfg:     cfg,
+		reg:     cfg.Registry,
+		log:     log,
+		started: time.Now().UTC().Round(0),
+		slots:   make(chan struct{}, cfg.MaxInFlight),
+	}, nil
+}
+
+// identify gives the peer the ID of host:port and what goes with it.
+func (p *Peer) identify(host string, port int) {
+	p.id = NewID(host, port, p.cfg.Group)
+	p.topo.values = maps.Clone(p.cfg.Values)
+	p.self = FriendlyID{Host: host, Port: port, Group: p.cfg.Group, Hub: p.cfg.Hub, User: userName(), Executable: executable()}
+	p.log = p.log.With("peer", p.id)
+	p.base, p.stop = context.WithCancel(context.Background())
+	p.handlerCtx = NewContext(p.base, p)
+}
+
 // connect opens the peer's connection, in-process to its server or to the
 // deployment of Config.NATSURL, and its subscriptions.
 func (p *Peer) connect() error {
-	opts := []nats.Option{
-		nats.Name("appnet peer " + string(p.id)),
+	dial := p.dialEmbedded
+	if p.cfg.External() {
+		dial = p.dialDeployment
+	}
+	nc, err := dial(p.natsOptions("appnet peer " + string(p.id)))
+	if err != nil {
+		return err
+	}
+	return p.serve(nc, true)
+}
+
+// natsOptions are the options of the peer's own connection.
+func (p *Peer) natsOptions(name string) []nats.Option {
+	return []nats.Option{
+		nats.Name(name),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if sub != nil && errors.Is(err, nats.ErrSlowConsumer) {
 				if fn, ok := p.slow.Load(sub); ok {
@@ -230,14 +262,12 @@ func (p *Peer) connect() error {
 			p.log.Warn("appnet: NATS connection error", "subject", subject, "err", err)
 		}),
 	}
-	dial := p.dialEmbedded
-	if p.cfg.External() {
-		dial = p.dialDeployment
-	}
-	nc, err := dial(opts)
-	if err != nil {
-		return err
-	}
+}
+
+// serve makes the peer's caller over nc and subscribes to its subjects:
+// its own calls and, when member is true, its group's calls, the micro
+// protocol and discovery.
+func (p *Peer) serve(nc *nats.Conn, member bool) error {
 	p.nc = nc
 	p.Caller = NewCaller(nc, p.reg, p.cfg.CallTimeout)
 	if p.cfg.Dev {
@@ -247,23 +277,28 @@ func (p *Peer) connect() error {
 		p.Caller.direct = newDirect(p.clientOpts, p.log)
 	}
 	group := p.cfg.Group
-	for _, s := range []struct {
+	type subscription struct {
 		subject, queue string
 		handler        nats.MsgHandler
-	}{
-		{callPrefix(p.id) + ">", "", p.dispatch(callPrefix(p.id), false)},
-		{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},
-		{serviceSubjects, "", p.serveService},
-		{DiscoverSubject, "", p.serveDiscover},
-	} {
+	}
+	subs := []subscription{{callPrefix(p.id) + ">", "", p.dispatch(callPrefix(p.id), false)}}
+	if member {
+		subs = append(subs,
+			subscription{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},
+			subscription{serviceSubjects, "", p.serveService},
+			subscription{DiscoverSubject, "", p.serveDiscover})
+	}
+	for _, s := range subs {
 		sub, err := nc.QueueSubscribe(s.subject, s.queue, s.handler)
 		if err != nil {
 			return fmt.Errorf("subscribing to %s: %w", s.subject, err)
 		}
 		p.subs = append(p.subs, sub)
 	}
-	if err := p.serveGroupCalls(); err != nil {
-		return err
+	if member {
+		if err := p.serveGroupCalls(); err != nil {
+			return err
+		}
 	}
 	return nc.Flush()
 }
@@ -386,10 +421,15 @@ func (p *Peer) Context() context.Context { return p.base }
 // seen what the peer sent before the call (new subscriptions above all): a
 // round trip through every route, as one scatter-gather. It gives up
 // quietly when ctx ends; then some servers may not have caught up yet.
-// A client of a deployment waits for the server it is connected to only;
-// the deployment's other servers learn of it as fast as their routes
-// carry it.
+// An attached peer (see [Attach]) waits for the servers of the peers its
+// server has routes to. A client of a deployment waits for the server it
+// is connected to only; the deployment's other servers learn of it as
+// fast as their routes carry it.
 func (p *Peer) Sync(ctx context.Context) {
+	if p.via != "" {
+		p.syncVia(ctx)
+		return
+	}
 	if p.srv == nil {
 		ctx, cancel := context.WithTimeout(ctx, p.cfg.CallTimeout) // FlushWithContext wants a deadline
 		defer cancel()
@@ -405,8 +445,14 @@ func (p *Peer) Sync(ctx context.Context) {
 // proves that its server has seen what this peer sent before the call.
 // A client of a deployment has no routes: it gets none.
 func (p *Peer) RoutedPeers(ctx context.Context) map[ID]Info {
+	return p.gatherInfo(ctx, p.remoteNames())
+}
+
+// gatherInfo asks the peers named (by ID) for their info, with one
+// request on net.discover.
+func (p *Peer) gatherInfo(ctx context.Context, names []string) map[ID]Info {
 	expect := map[ID]bool{}
-	for _, name := range p.remoteNames() {
+	for _, name := range names {
 		if id, err := ParseID(name); err == nil {
 			expect[id] = true
 		}

@@ -140,6 +140,9 @@ func TestStartFullRangeIsAClearError(t *testing.T) {
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not name the range %s", err, want)
 	}
+	if !strings.Contains(err.Error(), "NET_PORT_START and NET_PORT_RANGE") {
+		t.Errorf("error %q does not say how to give another range", err)
+	}
 }
 
 // A host that is no address of this machine is a configuration error
@@ -221,6 +224,8 @@ func TestBadRequestsGetClearErrorsAndThePeerKeepsServing(t *testing.T) {
 	}{
 		{"sum", `{not json`, peer.ErrBadRequest, "does not decode"},
 		{"sum", `"a string"`, peer.ErrBadRequest, "[]int"},
+		{"echo", ``, peer.ErrBadRequest, "the call has no argument; the connection takes a string"},
+		{"sum", ``, peer.ErrBadRequest, "the call has no argument; the connection takes a []int"},
 		{"nope", ``, peer.ErrInvalidConnection, "has no connection \"nope\"; it has: boom, connections"},
 		{"fail", ``, peer.ErrRemote, "it failed"},
 		{"boom", ``, peer.ErrRemote, "kaboom"},

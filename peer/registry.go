@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/appnet-go/appnet/flags"
@@ -64,8 +66,8 @@ func validConnection(name string) bool {
 	return !dot
 }
 
-// Registry is the set of connections and flags a peer serves: the seed's
-// CONNECTIONS, FLAGS and SUBSCRIPTIONS. One registry may be served by
+// Registry is the set of connections, flags and event subscriptions of a
+// peer. One registry may be served by
 // several peers. It is safe for concurrent use.
 type Registry struct {
 	mu            sync.RWMutex
@@ -104,7 +106,8 @@ func NewRegistry() *Registry {
 }
 
 // Register adds h under name. Registering a name again logs a warning and
-// replaces the earlier handler, as the original does.
+// replaces the earlier handler for every caller, local or remote: a
+// connection is its name.
 func (r *Registry) Register(name string, h Handler) error {
 	if err := ValidateConnection(name); err != nil {
 		return err
@@ -123,7 +126,7 @@ func (r *Registry) Register(name string, h Handler) error {
 	}
 	r.mu.Unlock()
 	if replaced {
-		slog.Warn("appnet: connection registered again; the new handler replaces the old", "connection", name)
+		slog.Warn("appnet: connection registered again; the new handler replaces the old for every caller of the name, including earlier Connection values", "connection", name)
 	}
 	for _, fn := range tell {
 		fn(name)
@@ -234,4 +237,12 @@ func (r *Registry) Subscriptions() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// unregisteredFlag is the description of the 500 answer of a handler that
+// raised a flag the registry does not have: a peer only answers with flags
+// it knows, locally as remotely.
+func (r *Registry) unregisteredFlag(connection, name string) string {
+	return "connection " + strconv.Quote(connection) + " answered with flag " + strconv.Quote(name) +
+		", which this peer has not registered; its flags: " + strings.Join(r.Flags().Names(), ", ")
 }

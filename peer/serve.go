@@ -82,8 +82,7 @@ func (c *call) serve() {
 		record("")
 		c.respond(&nats.Msg{Data: out})
 	case errors.As(err, &raised) && !p.reg.Flags().Has(raised.Name):
-		msg := "connection " + strconv.Quote(c.connection) + " answered with flag " + strconv.Quote(raised.Name) +
-			", which this peer has not registered; its flags: " + strings.Join(p.reg.Flags().Names(), ", ")
+		msg := p.reg.unregisteredFlag(c.connection, raised.Name)
 		record(msg)
 		c.fail(CodeHandler, msg, nil, "")
 	case errors.As(err, &raised):

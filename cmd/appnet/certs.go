@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,11 +13,11 @@ import (
 )
 
 // certsCmd writes a throwaway CA and peer certificate for trying TLS.
-func certsCmd(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
-	hosts := fs.String("hosts", "", "comma-separated addresses and names the certificate is valid for (default: NET_HOST, 127.0.0.1, localhost)")
-	days := fs.Int("days", 30, "days the certificates are valid")
-	if err := parse(fs, args, 1, 1); err != nil {
+func certsCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("certs", stderr)
+	hosts := c.fs.String("hosts", "", "comma-separated addresses and names the certificate is valid for (default: NET_HOST, 127.0.0.1, localhost)")
+	days := c.fs.Int("days", 30, "days the certificates are valid")
+	if err := c.parse(args, 1, 1); err != nil {
 		return err
 	}
 	list := strings.Split(*hosts, ",")
@@ -29,7 +28,7 @@ func certsCmd(_ context.Context, args []string, stdout io.Writer) error {
 		}
 		list = []string{cfg.Host, "127.0.0.1", "localhost"}
 	}
-	f, err := certs.Write(fs.Arg(0), list, time.Duration(*days)*24*time.Hour)
+	f, err := certs.Write(c.arg(0), list, time.Duration(*days)*24*time.Hour)
 	if err != nil {
 		return err
 	}
@@ -40,9 +39,9 @@ func certsCmd(_ context.Context, args []string, stdout io.Writer) error {
 
 // caCmd writes the CA certificate NET_SECRET derives, which NATS clients
 // need to verify a peer's server before they send the secret as token.
-func caCmd(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("ca", flag.ContinueOnError)
-	if err := parse(fs, args, 0, 1); err != nil {
+func caCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("ca", stderr)
+	if err := c.parse(args, 0, 1); err != nil {
 		return err
 	}
 	cfg, err := peer.ConfigFromEnv()
@@ -53,13 +52,13 @@ func caCmd(_ context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(c.args) == 0 {
 		_, err = stdout.Write(pem)
 		return err
 	}
-	if err := os.WriteFile(fs.Arg(0), pem, 0o644); err != nil {
+	if err := os.WriteFile(c.arg(0), pem, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "the CA of NET_SECRET is in %s; use it with the secret:\nnats --tlsca %s --token \"$NET_SECRET\" ...\n", fs.Arg(0), fs.Arg(0))
+	fmt.Fprintf(stdout, "the CA of NET_SECRET is in %s; use it with the secret:\nnats --tlsca %s --token \"$NET_SECRET\" ...\n", c.arg(0), c.arg(0))
 	return nil
 }

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -73,11 +74,11 @@ func newContract(version int) (contract, error) {
 }
 
 // demoPeer runs one demo peer: the contract at the given version.
-func demoPeer(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet(demoPeerCommand, flag.ContinueOnError)
-	version := fs.Int("version", 1, "version of the contract to serve")
-	withStdin := fs.Bool("exit-with-stdin", false, "stop when standard input ends (the demo holds it open)")
-	if err := parse(fs, args, 0, 0); err != nil {
+func demoPeer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand(demoPeerCommand, stderr)
+	version := c.fs.Int("version", 1, "version of the contract to serve")
+	withStdin := c.fs.Bool("exit-with-stdin", false, "stop when standard input ends (the demo holds it open)")
+	if err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
 	if _, err := newContract(*version); err != nil {
@@ -98,9 +99,13 @@ func demoPeer(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // demo starts three peers as processes, finds them, calls across them and
-// stops them, saying what happens at each step.
-func demo(ctx context.Context, args []string, stdout io.Writer) error {
-	if err := parse(flag.NewFlagSet("demo", flag.ContinueOnError), args, 0, 0); err != nil {
+// stops them, saying what happens at each step. Its peers form a group of
+// their own, so that other peers on the host neither answer its group
+// calls nor show up in its discovery; its own peer attaches to the first
+// of them and holds no port.
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := newCommand("demo", stderr)
+	if err := cmd.parse(args, 0, 0); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -118,6 +123,7 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 		cfg.Host = "127.0.0.1"
 	}
 	cfg.Scan = cfg.Host
+	cfg.Group = fmt.Sprintf("demo-%d", os.Getpid())
 	cfg.NATSURL, cfg.NATSCreds = "", "" // a LAN demo, whatever deployment the shell names
 	exe, err := os.Executable()
 	if err != nil {
@@ -125,7 +131,7 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 
-	say("== appnet demo: three peers on %s, each a separate process (ports %d..%d)", cfg.Host, cfg.PortStart, cfg.PortStart+cfg.PortRange)
+	say("== appnet demo: three peers of group %s on %s, each a separate process (ports %d..%d)", cfg.Group, cfg.Host, cfg.PortStart, cfg.PortStart+cfg.PortRange)
 	var children []*child
 	defer func() {
 		for _, c := range children {
@@ -146,19 +152,21 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.Registry = bus.Registry()
-	me, err := bus.Start(ctx, cfg)
+	first, _ := children[0].id.Decode()
+	me, err := bus.Attach(ctx, cfg, net.JoinHostPort(first.Host, strconv.Itoa(first.Port)))
 	if err != nil {
-		return fmt.Errorf("starting the demo's own peer: %w", err)
+		return fmt.Errorf("attaching the demo's own peer to peer1: %w", err)
 	}
 	defer me.Close()
 
-	say("\n== discovery: bus.Peers(ctx, bus.OnHost()) from the demo's own peer %s", decoded(me.ID()))
+	say("\n== discovery: bus.Peers(ctx, bus.OnHost()) from the demo's own peer %s,", decoded(me.ID()))
+	say("   a client of peer1's server (it holds no port)")
 	start := time.Now()
-	found, err := me.Peers(ctx, bus.OnHost(), bus.AllGroups(), bus.Refresh())
+	found, err := me.Peers(ctx, bus.OnHost(), bus.Refresh())
 	if err != nil {
 		return err
 	}
-	say("   found %d peers in %s:", len(found.Peers), time.Since(start).Round(time.Microsecond))
+	say("   found %d peers of group %s in %s:", len(found.Peers), cfg.Group, time.Since(start).Round(time.Microsecond))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, id := range found.IDs() {
 		info := found.Peers[id]
@@ -230,14 +238,19 @@ func demo(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("unknown connection: got %v, want ErrInvalidConnection", err)
 	}
 
-	say("\n== stopping the peers")
-	for i, ch := range children {
-		ch.stop()
-		say("   peer%d stopped (%s)", i+1, ch.exit())
+	say("\n== stopping the peers (peer1 last: the demo's own peer is a client of its server)")
+	for i := len(children) - 1; i >= 1; i-- {
+		children[i].stop()
+		say("   peer%d stopped (%s)", i+1, children[i].exit())
 	}
+	_, err = me.Call(ctx, children[1].id, peer.ConnInfo, nil)
+	report(say, "a call to a stopped peer (peer2)", nil, err)
+	if !errors.Is(err, bus.ErrUnreachable) {
+		return fmt.Errorf("a call to the stopped peer2: got %v, want ErrUnreachable", err)
+	}
+	children[0].stop()
+	say("   peer1 stopped (%s)", children[0].exit())
 	children = nil
-	_, err = me.Call(ctx, found.IDs()[0], peer.ConnInfo, nil)
-	report(say, "a call to a stopped peer", nil, err)
 	say("\ndone: inspect a live network with `nats micro list` against any peer (see the README)")
 	return nil
 }

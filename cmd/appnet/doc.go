@@ -1,14 +1,41 @@
-// Command appnet runs, finds, inspects and calls appnet peers.
+// Command appnet runs a peer, finds peers, calls their connections, emits
+// and listens to events, and shows a demo of it all.
 //
-//	appnet serve                          run a peer with the default connections until interrupted
-//	appnet peers [--json|--graph] [--on-host]  list the peers on the network (NET_SCAN, else the neighbour table)
-//	appnet info <peer>                    show a peer's info
-//	appnet call <peer> <connection> [json]  call a connection on a peer and print its JSON answer
-//	appnet emit [--hub] [--headers] <group> <event> [json]  emit one event as a peer of the group
-//	appnet listen [--group G] [--peer ID] [--hubs-only] [--on-host] <event>  print every event heard
-//	appnet certs <dir>                    write a throwaway CA and peer certificate for trying TLS
-//	appnet demo                           start three peers on 127.0.0.1, call across them, stop them
+//	usage: appnet <command> [flags] [arguments]
 //
-// Configuration comes from the NET_* environment variables (see the
-// README). A peer is named by its ID.
+//	  appnet serve                               run a peer with the default connections until interrupted
+//	  appnet peers [--on-host] [--json|--graph]  list the peers: a table, JSON, or the route mesh as Graphviz DOT
+//	  appnet info [--via P] [--timeout d] <peer>
+//	                                             print a peer's info (JSON)
+//	  appnet call [--via P] [--timeout d] <peer> <connection> [json]
+//	                                             call a connection on a peer, print its JSON answer
+//	  appnet emit [--via P] [--hub] [--headers] [--json] <group> <event> [json]
+//	                                             emit one event as a peer of the group (--headers: with
+//	                                             the Net-Emitter and Net-Event headers)
+//	  appnet listen [--via P] [--group G]... [--peer P]... [--hubs-only] [--on-host] [--json] <event>
+//	                                             print every event heard: time, emitter, event, value
+//	  appnet certs [--hosts a,b] [--days n] <dir>
+//	                                             write a throwaway CA and peer certificate for NET_TLS_*
+//	  appnet ca [file]                           write the CA certificate NET_SECRET derives (for nats --tlsca)
+//	  appnet demo                                three peer processes on loopback: discovery, calls,
+//	                                             flags, an event, group calls
+//	  appnet help                                print this text
+//
+//	Flags may come before or after the arguments; every command takes --verbose.
+//	A peer (<peer>, --via, --peer) is its ID, its host:port, or a unique prefix
+//	of its ID; --verbose says what it resolved to.
+//
+//	emit and listen attach to a peer running on this host, as a client of its
+//	server (holding no port), and start a peer of their own only when none
+//	runs; --via P attaches to P. call and info reach the peer through its own
+//	server, or through P's with --via. --verbose says which.
+//
+//	Exit status: 0 success; 1 a remote or runtime failure (the message says
+//	why); 2 a usage error (an unknown command or flag, a wrong number of
+//	arguments, an argument that is not what the command takes).
+//
+//	Configuration: the NET_* environment variables (see the README).
+//
+// The usage text above is what `appnet help` prints; a test keeps it, and
+// the README's CLI section, identical to it.
 package main

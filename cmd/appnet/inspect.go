@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,13 +21,18 @@ import (
 )
 
 // peers scans for peers without joining their cluster and prints them.
+// A peer that does not give its info is printed with what the scan knows
+// and makes the command fail (exit 1), saying why.
 func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("peers", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	graph := fs.Bool("graph", false, "print the route mesh as Graphviz DOT instead of a table")
-	onHost := fs.Bool("on-host", false, "scan this host only")
-	if err := parse(fs, args, 0, 0); err != nil {
+	c := newCommand("peers", stderr)
+	asJSON := c.fs.Bool("json", false, "print JSON instead of a table")
+	graph := c.fs.Bool("graph", false, "print the route mesh as Graphviz DOT instead of a table")
+	onHost := c.fs.Bool("on-host", false, "scan this host only")
+	if err := c.parse(args, 0, 0); err != nil {
 		return err
+	}
+	if *asJSON && *graph {
+		return fmt.Errorf("%w: peers: --json and --graph each choose the output; give one", errUsage)
 	}
 	cfg, err := peer.ConfigFromEnv()
 	if err != nil {
@@ -40,6 +45,7 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	c.note("scanning %s × ports %d..%d", plural(len(hosts), "host"), cfg.PortStart, cfg.PortStart+cfg.PortRange)
 	progress := newScanProgress(stderr)
 	var warnMu sync.Mutex
 	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, OnProgress: progress.update,
@@ -58,23 +64,32 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	infos := make([]peer.Info, len(hits))
+	errs := make([]error, len(hits))
 	var wg sync.WaitGroup
 	for i, h := range hits {
 		wg.Go(func() {
 			info, err := discovery.FetchInfo(ctx, h, 4*cfg.ScanTimeout, clientOpts...)
 			if err != nil {
-				fmt.Fprintf(stderr, "appnet: %v\n", err)
+				errs[i] = explain(err)
 				info = peer.Info{ID: h.ID}
 				info.Host, info.Port = h.Host, h.Port
+				if a, err := h.ID.Decode(); err == nil {
+					info.Group = a.Group
+				}
 			}
 			infos[i] = info
 		})
 	}
 	wg.Wait()
-	if err := printPeers(stdout, infos, *asJSON, *graph); err != nil || *asJSON || *graph {
+	if err := printPeers(stdout, infos, *asJSON, *graph); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s on %s × %s\n", plural(len(infos), "peer"), plural(len(hosts), "host"), plural(len(cfg.Ports()), "port"))
+	if !*asJSON && !*graph {
+		fmt.Fprintf(stdout, "%s on %s × %s\n", plural(len(infos), "peer"), plural(len(hosts), "host"), plural(len(cfg.Ports()), "port"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("some peers did not give their info (listed with what the scan knows):\n%w", err)
+	}
 	return nil
 }
 
@@ -127,13 +142,13 @@ func printPeers(w io.Writer, infos []peer.Info, asJSON, graph bool) error {
 }
 
 // info prints a peer's info.
-func info(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("info", flag.ContinueOnError)
-	via, timeout := callFlags(fs)
-	if err := parse(fs, args, 1, 1); err != nil {
+func info(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("info", stderr)
+	via, timeout := callFlags(c)
+	if err := c.parse(args, 1, 1); err != nil {
 		return err
 	}
-	out, err := callPeer(ctx, *via, *timeout, fs.Arg(0), peer.ConnInfo, nil)
+	out, err := callPeer(ctx, c, *via, *timeout, c.arg(0), peer.ConnInfo, nil)
 	if err != nil {
 		return err
 	}
@@ -141,20 +156,23 @@ func info(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // call calls a connection on a peer and prints the JSON answer.
-func call(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("call", flag.ContinueOnError)
-	via, timeout := callFlags(fs)
-	if err := parse(fs, args, 2, 3); err != nil {
+func call(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("call", stderr)
+	via, timeout := callFlags(c)
+	if err := c.parse(args, 2, 3); err != nil {
 		return err
 	}
+	if err := peer.ValidateConnection(c.arg(1)); err != nil {
+		return fmt.Errorf("%w: call: %v", errUsage, err)
+	}
 	var arg []byte
-	if fs.NArg() == 3 {
-		arg = []byte(fs.Arg(2))
+	if len(c.args) == 3 {
+		arg = []byte(c.arg(2))
 		if !json.Valid(arg) {
-			return fmt.Errorf("argument %q is not JSON (a string needs quotes: '\"text\"')", fs.Arg(2))
+			return fmt.Errorf("%w: call: argument %q is not JSON (a string needs quotes: '\"text\"')", errUsage, c.arg(2))
 		}
 	}
-	out, err := callPeer(ctx, *via, *timeout, fs.Arg(0), fs.Arg(1), arg)
+	out, err := callPeer(ctx, c, *via, *timeout, c.arg(0), c.arg(1), arg)
 	if err != nil {
 		return err
 	}
@@ -162,33 +180,44 @@ func call(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // callFlags adds the flags of the commands that call a peer.
-func callFlags(fs *flag.FlagSet) (via *string, timeout *time.Duration) {
-	via = fs.String("via", "", "call through the peer server at `host:port` (and its cluster) instead of the target's own server")
-	timeout = fs.Duration("timeout", 0, "give up after this long (default NET_CALL_TIMEOUT)")
+func callFlags(c *command) (via *string, timeout *time.Duration) {
+	via = c.fs.String("via", "", "call through this peer's server (ID, host:port or ID prefix) and its cluster instead of the target's own server")
+	timeout = c.fs.Duration("timeout", 0, "give up after this long (default NET_CALL_TIMEOUT)")
 	return via, timeout
 }
 
 // callPeer calls a peer: through its own server, whose address the ID
 // names, or through the server at via, whose cluster routes the call; with
-// NET_NATS_URL, through that deployment.
-func callPeer(ctx context.Context, via string, timeout time.Duration, id, connection string, arg []byte) ([]byte, error) {
-	target, err := peer.ParseID(id)
+// NET_NATS_URL, through that deployment. It holds no port: it is a client
+// of that server.
+func callPeer(ctx context.Context, c *command, via string, timeout time.Duration, who, connection string, arg []byte) ([]byte, error) {
+	n, err := newNetwork(c)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := peer.ConfigFromEnv()
-	if err != nil {
-		return nil, err
-	}
+	cfg := n.cfg
 	if timeout <= 0 {
 		timeout = cfg.CallTimeout
 	}
-	addr, _ := target.Decode()
-	server := net.JoinHostPort(addr.Host, strconv.Itoa(addr.Port))
-	if via != "" {
-		server = via
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	target, err := n.resolve(ctx, who)
+	if err != nil {
+		return nil, err
 	}
-	url, where := "nats://"+server, "nats://"+server
+	addr, err := target.Decode()
+	if err != nil {
+		return nil, err
+	}
+	server := net.JoinHostPort(addr.Host, strconv.Itoa(addr.Port))
+	where := "its own server at " + server
+	if via != "" {
+		if server, err = n.address(ctx, via); err != nil {
+			return nil, err
+		}
+		where = "the server at " + server + " (--via) and its cluster"
+	}
+	url := "nats://" + server
 	if cfg.External() && via == "" {
 		url, where = cfg.NATSURL, "the NATS deployment (NET_NATS_URL)" // it reaches every peer
 	}
@@ -196,13 +225,19 @@ func callPeer(ctx context.Context, via string, timeout time.Duration, id, connec
 	if err != nil {
 		return nil, err
 	}
+	c.note("calling %s on %s through %s", connection, target, where)
 	nc, err := nats.Connect(url, append(clientOpts, nats.Name("appnet cli"), nats.Timeout(min(timeout, 2*time.Second)), nats.NoReconnect())...)
+	if errors.Is(err, nats.ErrNoServers) {
+		if via != "" {
+			return nil, fmt.Errorf("%w: nothing answers at %s (--via): no peer runs there", peer.ErrUnreachable, server)
+		}
+		return nil, fmt.Errorf("%w: %s (%s): nothing answers at %s, where its ID says it runs (the peer has stopped, or runs on a host this one cannot reach; --via P calls through another peer's cluster)",
+			peer.ErrUnreachable, target, decoded(target), server)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s for peer %s: %w", where, id, err)
+		return nil, explain(fmt.Errorf("connecting to %s for peer %s: %w", where, target, err))
 	}
 	defer nc.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	return peer.NewCaller(nc, peer.NewRegistry(), timeout).Call(ctx, target, connection, arg)
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,102 +10,106 @@ import (
 	"syscall"
 )
 
-const usage = `appnet: peer-to-peer calls and events over NATS
+// usage is the one CLI usage text: `appnet help` prints it, and a test
+// keeps the README's CLI section and doc.go identical to it.
+const usage = `usage: appnet <command> [flags] [arguments]
 
-usage:
-  appnet serve                            run a peer with the default connections until interrupted
-  appnet peers [--json|--graph] [--on-host]
-                                          list the peers on the network (a table, JSON, or the route mesh as DOT)
-  appnet info [--via host:port] [--timeout d] <peer>
-                                          show a peer's info
-  appnet call [--via host:port] [--timeout d] <peer> <connection> [json]
-                                          call a connection on a peer, print its JSON answer
-  appnet emit [--hub] [--headers] <group> <event> [json]
-                                          emit one event as a peer of the group
-  appnet listen [--group G]... [--peer ID]... [--hubs-only] [--on-host] <event>
-                                          print every event heard, with its emitter and time
+  appnet serve                               run a peer with the default connections until interrupted
+  appnet peers [--on-host] [--json|--graph]  list the peers: a table, JSON, or the route mesh as Graphviz DOT
+  appnet info [--via P] [--timeout d] <peer>
+                                             print a peer's info (JSON)
+  appnet call [--via P] [--timeout d] <peer> <connection> [json]
+                                             call a connection on a peer, print its JSON answer
+  appnet emit [--via P] [--hub] [--headers] [--json] <group> <event> [json]
+                                             emit one event as a peer of the group (--headers: with
+                                             the Net-Emitter and Net-Event headers)
+  appnet listen [--via P] [--group G]... [--peer P]... [--hubs-only] [--on-host] [--json] <event>
+                                             print every event heard: time, emitter, event, value
   appnet certs [--hosts a,b] [--days n] <dir>
-                                          write a throwaway CA and peer certificate for NET_TLS_*
-  appnet ca [file]                        write the CA certificate NET_SECRET derives (for nats --tlsca)
-  appnet demo                             start three peers on 127.0.0.1, call across them, stop them
+                                             write a throwaway CA and peer certificate for NET_TLS_*
+  appnet ca [file]                           write the CA certificate NET_SECRET derives (for nats --tlsca)
+  appnet demo                                three peer processes on loopback: discovery, calls,
+                                             flags, an event, group calls
+  appnet help                                print this text
 
-Configuration: NET_HOST, NET_PORT_START, NET_PORT_RANGE, NET_GROUP, NET_IS_HUB,
-NET_DEV, NET_THREAD_LIMIT, NET_SCAN, NET_SCAN_TIMEOUT, NET_SECRET,
-NET_TLS_CERT, NET_TLS_KEY, NET_TLS_CA (see the README).
+Flags may come before or after the arguments; every command takes --verbose.
+A peer (<peer>, --via, --peer) is its ID, its host:port, or a unique prefix
+of its ID; --verbose says what it resolved to.
+
+emit and listen attach to a peer running on this host, as a client of its
+server (holding no port), and start a peer of their own only when none
+runs; --via P attaches to P. call and info reach the peer through its own
+server, or through P's with --via. --verbose says which.
+
+Exit status: 0 success; 1 a remote or runtime failure (the message says
+why); 2 a usage error (an unknown command or flag, a wrong number of
+arguments, an argument that is not what the command takes).
+
+Configuration: the NET_* environment variables (see the README).
 `
 
 // errUsage marks an error in how the command was called: exit code 2.
 var errUsage = errors.New("usage")
 
+// Exit codes: the contract of usage's last paragraph.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode prints err, if any, and returns the exit code it means.
+func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
+		return exitOK
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "appnet:", err)
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "appnet:", err)
+		fmt.Fprintln(stderr, "run 'appnet help' for the commands and their flags")
+		return exitUsage
 	default:
-		fmt.Fprintln(os.Stderr, "appnet:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "appnet:", err)
+		return exitFailure
 	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: no command", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, stdout)
+		return serve(ctx, args, stdout, stderr)
 	case "peers":
 		return peers(ctx, args, stdout, stderr)
 	case "info":
-		return info(ctx, args, stdout)
+		return info(ctx, args, stdout, stderr)
 	case "call":
-		return call(ctx, args, stdout)
+		return call(ctx, args, stdout, stderr)
 	case "emit":
-		return emit(ctx, args, stdout)
+		return emit(ctx, args, stdout, stderr)
 	case "listen":
-		return listen(ctx, args, stdout)
+		return listen(ctx, args, stdout, stderr)
 	case "certs":
-		return certsCmd(ctx, args, stdout)
+		return certsCmd(ctx, args, stdout, stderr)
 	case "ca":
-		return caCmd(ctx, args, stdout)
+		return caCmd(ctx, args, stdout, stderr)
 	case "demo":
-		return demo(ctx, args, stdout)
+		return demo(ctx, args, stdout, stderr)
 	case demoPeerCommand:
-		return demoPeer(ctx, args, stdout)
-	case "help", "-h", "--help":
+		return demoPeer(ctx, args, stdout, stderr)
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
-}
-
-// parse parses a subcommand's flags and checks its number of arguments.
-func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %s: %v", errUsage, fs.Name(), err)
-	}
-	if n := fs.NArg(); n < minArgs || n > maxArgs {
-		want := fmt.Sprintf("%d to %d arguments", minArgs, maxArgs)
-		if minArgs == maxArgs {
-			want = plural(minArgs, "argument")
-		}
-		return fmt.Errorf("%w: %s takes %s, got %d", errUsage, fs.Name(), want, n)
-	}
-	return nil
-}
-
-// plural returns "1 thing" or "n things".
-func plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
 }

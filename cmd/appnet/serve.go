@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,8 +10,8 @@ import (
 )
 
 // serve runs a peer from the environment until ctx ends (an interrupt).
-func serve(ctx context.Context, args []string, stdout io.Writer) error {
-	if err := parse(flag.NewFlagSet("serve", flag.ContinueOnError), args, 0, 0); err != nil {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := newCommand("serve", stderr).parse(args, 0, 0); err != nil {
 		return err
 	}
 	p, err := bus.New(ctx)

@@ -17,7 +17,7 @@ import (
 const Group = "myApp"
 
 // Message is the event the hub emits. Its transform cleans each line for
-// transit, as the seed's event function does.
+// transit.
 var Message = bus.NewEvent("message", func(line string) (any, error) {
 	return strings.TrimSpace(line), nil
 })

@@ -1,0 +1,66 @@
+package peer_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/peer"
+)
+
+// lockedBuffer is a log sink shared by peers' goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDevLogShowsCallsNotServerInternals checks that a debug log (what
+// NET_DEV turns on) holds the peers' calls and none of nats-server's
+// connection and route chatter.
+func TestDevLogShowsCallsNotServerInternals(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	var sink lockedBuffer
+	log := slog.New(slog.NewTextHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a := startPeer(t, host, port, peer.WithDev(true), peer.WithLogger(log))
+	b := startPeer(t, host, port, peer.WithDev(true), peer.WithLogger(log))
+	must(t, b.Server().AddRoutes(a.Info().Cluster))
+	waitCallable(t, b, a.ID())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for range 5 {
+		if _, err := b.Call(ctx, a.ID(), "echo", []byte(`"x"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := sink.String()
+	calls := 0
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, "component=nats-server") {
+			t.Errorf("nats-server internals in the debug log: %s", line)
+		}
+		if strings.Contains(line, "remote call") {
+			calls++
+		}
+	}
+	if calls < 5 {
+		t.Errorf("the debug log has %d remote call lines, want at least 5:\n%s", calls, out)
+	}
+}
