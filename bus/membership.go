@@ -47,6 +47,12 @@ func (p *Peer) Wait(ctx context.Context, opts ...PeersOption) (Info, error) {
 	return p.disc.Wait(ctx, opts...)
 }
 
+// WaitN returns the peers that match opts once at least n are present
+// (see Wait), or, when ctx ends first, those that came and an error.
+func (p *Peer) WaitN(ctx context.Context, n int, opts ...PeersOption) (discovery.Peers, error) {
+	return p.disc.WaitN(ctx, n, opts...)
+}
+
 // Watch is Peer.Watch on the default peer.
 func Watch(ctx context.Context, opts ...PeersOption) (<-chan Change, error) {
 	p, err := Default()
@@ -63,6 +69,15 @@ func Wait(ctx context.Context, opts ...PeersOption) (Info, error) {
 		return Info{}, err
 	}
 	return p.Wait(ctx, opts...)
+}
+
+// WaitN is Peer.WaitN on the default peer.
+func WaitN(ctx context.Context, n int, opts ...PeersOption) (discovery.Peers, error) {
+	p, err := Default()
+	if err != nil {
+		return discovery.Peers{}, err
+	}
+	return p.WaitN(ctx, n, opts...)
 }
 
 // SetValue sets one of the default peer's values (see Peer.SetValue).

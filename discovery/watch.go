@@ -51,8 +51,8 @@ func (w *watcher) push(c Change) {
 // of the changes it missed: it is never silently left wrong.
 func (d *Discoverer) Watch(ctx context.Context, opts ...Option) (<-chan Change, error) {
 	q := d.query(opts)
-	if q.refresh || q.onHost && d.p.Config().External() {
-		return nil, fmt.Errorf("watch: Refresh is not a filter")
+	if q.refresh {
+		return nil, fmt.Errorf("watch: Refresh is not a filter: a watch follows the view as it changes")
 	}
 	w := &watcher{q: q, out: make(chan Change), wake: make(chan struct{}, 1), lost: true}
 	d.view.mu.Lock()
@@ -111,17 +111,28 @@ func (d *Discoverer) deliver(ctx context.Context, w *watcher) {
 // for one to join until ctx ends. Peers already in the view count at
 // once. The error wraps ctx's when none came.
 func (d *Discoverer) Wait(ctx context.Context, opts ...Option) (peer.Info, error) {
+	found, err := d.WaitN(ctx, 1, opts...)
+	if err != nil {
+		return peer.Info{}, err
+	}
+	return found.Peers[found.IDs()[0]], nil
+}
+
+// WaitN returns the peers that match opts once there are at least n of
+// them (see [Discoverer.Wait]), or an error wrapping ctx's naming how many
+// came.
+func (d *Discoverer) WaitN(ctx context.Context, n int, opts ...Option) (Peers, error) {
 	q := d.query(opts)
 	for {
 		changed := d.view.wait()
 		found := d.filter(d.view.snapshot(), q)
-		if ids := found.IDs(); len(ids) > 0 {
-			return found.Peers[ids[0]], nil
+		if len(found.Peers) >= max(n, 1) {
+			return found, nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return peer.Info{}, fmt.Errorf("no peer %s came: %w", q, ctx.Err())
+			return found, fmt.Errorf("%d of the %d peers %s wanted came: %w", len(found.Peers), max(n, 1), q, ctx.Err())
 		}
 	}
 }

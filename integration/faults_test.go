@@ -545,10 +545,15 @@ func TestFaultKillUnderLoadThenRestart(t *testing.T) {
 func TestFaultStoppedPeer(t *testing.T) {
 	t.Parallel()
 	_, env := faultEnv(t)
-	target := start(t, "appnet", env, "serve")
-	targetID := peer.ID(target.waitLine("ready ", 20*time.Second))
+	// The first two peers of a network are its hubs, through which the
+	// others' cluster traffic flows: the frozen peer is a leaf (a frozen
+	// hub stalls that traffic until the pings give up on it, 6s).
 	other := start(t, "appnet", env, "serve")
 	otherID := peer.ID(other.waitLine("ready ", 20*time.Second))
+	hub2 := start(t, "appnet", env, "serve")
+	hub2.waitLine("ready ", 20*time.Second)
+	target := start(t, "appnet", env, "serve")
+	targetID := peer.ID(target.waitLine("ready ", 20*time.Second))
 	c1, c2 := startCaller(t, "caller1", env), startCaller(t, "caller2", env)
 	for _, c := range []*caller{c1, c2} {
 		c.probe(targetID, 5*time.Second)

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,9 +136,14 @@ func printPeers(w io.Writer, infos []peer.Info, asJSON, graph bool) error {
 		return printJSON(w, found)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHOST\tPORT\tGROUP\tHUB\tCONNECTIONS")
+	fmt.Fprintln(tw, "ID\tHOST\tPORT\tGROUP\tHUB\tROLE\tCONNECTIONS\tVALUES")
 	for _, info := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%t\t%s\n", info.ID, info.Host, info.Port, info.Group, info.Hub, strings.Join(info.Connections, ","))
+		var values []string
+		for _, k := range slices.Sorted(maps.Keys(info.Values)) {
+			values = append(values, k+"="+info.Values[k])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%t\t%s\t%s\t%s\n", info.ID, info.Host, info.Port, info.Group, info.Hub, info.Role,
+			strings.Join(info.Connections, ","), strings.Join(values, ","))
 	}
 	return tw.Flush()
 }

@@ -25,6 +25,11 @@ const usage = `usage: appnet <command> [flags] [arguments]
                                              the Net-Emitter and Net-Event headers)
   appnet listen [--via P] [--group G]... [--peer P]... [--hubs-only] [--on-host] [--json] <event>
                                              print every event heard: time, emitter, event, value
+  appnet watch [--via P] [--group G]... [--all-groups] [--hubs-only] [--on-host] [--value k=v]... [--json]
+                                             print every change of the network: time, kind (joined,
+                                             left, failed, updated, resync), ID, host:port, group, hub
+  appnet wait [--via P] [filters of watch] [--serving C] [--count n] [--timeout d] [--json]
+                                             wait until n peers that match are present, print them
   appnet certs [--hosts a,b] [--days n] <dir>
                                              write a throwaway CA and peer certificate for NET_TLS_*
   appnet ca [file]                           write the CA certificate NET_SECRET derives (for nats --tlsca)
@@ -99,6 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return emit(ctx, args, stdout, stderr)
 	case "listen":
 		return listen(ctx, args, stdout, stderr)
+	case "watch":
+		return watch(ctx, args, stdout, stderr)
+	case "wait":
+		return wait(ctx, args, stdout, stderr)
 	case "certs":
 		return certsCmd(ctx, args, stdout, stderr)
 	case "ca":

@@ -94,21 +94,30 @@ func (s *scanProgress) finish() {
 // edge per pair of peers with a route between them.
 func printGraph(w io.Writer, infos []peer.Info) error {
 	fmt.Fprintln(w, "graph appnet {")
-	known := map[string]bool{}
 	for _, info := range infos {
-		known[string(info.ID)] = true
-		fmt.Fprintf(w, "  %q [label=%q];\n", info.ID, fmt.Sprintf("%s:%d\n%s%s", info.Host, info.Port, info.Group, hubMark(info.Hub)))
+		shape := "ellipse"
+		if info.Role == peer.RoleHub {
+			shape = "box"
+		}
+		fmt.Fprintf(w, "  %q [label=%q, shape=%s];\n", info.ID, fmt.Sprintf("%s:%d\n%s%s\n%s", info.Host, info.Port, info.Group, hubMark(info.Hub), info.Role), shape)
 	}
+	// Routes join hubs (solid); leaf node connections join a leaf to its
+	// hub (dashed). Each edge once, whichever end reported it.
 	var edges []string
+	add := func(a, b, style string) {
+		if b < a {
+			a, b = b, a
+		}
+		if e := fmt.Sprintf("  %q -- %q [style=%s];", a, b, style); !slices.Contains(edges, e) {
+			edges = append(edges, e)
+		}
+	}
 	for _, info := range infos {
 		for _, to := range info.Routes {
-			a, b := string(info.ID), to
-			if b < a {
-				a, b = b, a
-			}
-			if e := fmt.Sprintf("  %q -- %q;", a, b); !slices.Contains(edges, e) {
-				edges = append(edges, e)
-			}
+			add(string(info.ID), to, "solid")
+		}
+		for _, to := range info.Leaves {
+			add(string(info.ID), to, "dashed")
 		}
 	}
 	slices.Sort(edges)

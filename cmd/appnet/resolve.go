@@ -136,13 +136,23 @@ func (n *network) address(ctx context.Context, arg string) (string, error) {
 // at via, else to a peer running on this host, else one of its own (the
 // only case that takes a port of the range). close ends it.
 func (n *network) join(ctx context.Context, via string, opts ...peer.Option) (p *peer.Peer, close func(), err error) {
+	bp, close, err := n.joinBus(ctx, via, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return bp.Peer, close, nil
+}
+
+// joinBus is join with the peer's view of the network: an attached peer
+// follows it through the server it is a client of.
+func (n *network) joinBus(ctx context.Context, via string, opts ...peer.Option) (p *bus.Peer, close func(), err error) {
 	if n.cfg.External() {
 		bp, err := bus.New(ctx, opts...)
 		if err != nil {
 			return nil, nil, err
 		}
 		n.cmd.note("joined the NATS deployment (NET_NATS_URL) as peer %s", bp.ID())
-		return bp.Peer, func() { bp.Close() }, nil
+		return bp, func() { bp.Close() }, nil
 	}
 	addr := ""
 	if via != "" {
@@ -167,14 +177,16 @@ func (n *network) join(ctx context.Context, via string, opts ...peer.Option) (p 
 			return nil, nil, err
 		}
 		n.cmd.note("no peer runs on this host (%s, ports %d..%d): started peer %s (%s) of its own", n.cfg.Host, n.cfg.PortStart, n.cfg.PortStart+n.cfg.PortRange, bp.ID(), decoded(bp.ID()))
-		return bp.Peer, func() { bp.Close() }, nil
+		return bp, func() { bp.Close() }, nil
 	}
-	p, err = peer.Attach(ctx, n.cfg, addr, opts...)
+	cfg := n.cfg
+	cfg.Registry = peer.NewRegistry()
+	bp, err := bus.Attach(ctx, cfg, addr, opts...)
 	if err != nil {
 		return nil, nil, explain(err)
 	}
-	n.cmd.note("attached to the peer at %s as %s (a client of its server, holding no port)", addr, p.ID())
-	return p, func() { p.Close() }, nil
+	n.cmd.note("attached to the peer at %s as %s (a client of its server, holding no port)", addr, bp.ID())
+	return bp, func() { bp.Close() }, nil
 }
 
 // explain adds what to do to an error connecting to a peer's server, when

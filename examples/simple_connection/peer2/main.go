@@ -17,17 +17,13 @@ func main() {
 	defer cancel()
 	defer bus.Close()
 
-	// The peers on this host, keyed by ID and grouped by group. Scanning
-	// only this host is much faster than scanning the network.
-	peers, err := bus.Peers(ctx, bus.OnHost())
+	// A peer of this host that serves the connection: there already, or
+	// the first to join (peer1 may be starting at the same moment).
+	found, err := bus.Wait(ctx, bus.OnHost(), bus.Serving(app.ConnectedFunction.Name()))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("no peer on this host serves %s: start peer1 (%v)", app.ConnectedFunction.Name(), err)
 	}
-	group := peers.Group("None")
-	if len(group) == 0 {
-		log.Fatal("no other peer in group None on this host: start peer1 first")
-	}
-	target := group[0]
+	target := found.ID
 
 	// Runs on peer1, which prints the message; the result comes back here.
 	out, err := app.ConnectedFunction.On(target).Call(ctx, "My Message!")

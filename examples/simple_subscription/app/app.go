@@ -28,9 +28,25 @@ func Join(hub bool) error {
 	return bus.Configure(peer.WithGroup(Group), peer.WithHub(hub))
 }
 
-// Listen prints every message a hub of the group emits.
+// Listening is the value a peer sets once it listens to Message, so that
+// a hub can wait for its audience before it speaks: an event emitted while
+// nobody listens is gone.
+const Listening = "listening"
+
+// Listen prints every message a hub of the group emits, and then says so
+// in the peer's values.
 func Listen() (*events.Subscription, error) {
-	return bus.Subscribe(Message.Name(), func(_ context.Context, d events.Delivery[string]) {
+	sub, err := bus.Subscribe(Message.Name(), func(_ context.Context, d events.Delivery[string]) {
 		fmt.Println(d.Value)
 	}, events.HubsOnly())
+	if err != nil {
+		return nil, err
+	}
+	return sub, bus.SetValue(Listening, Message.Name())
+}
+
+// Audience waits until n peers of the group listen to Message.
+func Audience(ctx context.Context, n int) error {
+	_, err := bus.WaitN(ctx, n, bus.Groups(Group), bus.Value(Listening, Message.Name()))
+	return err
 }

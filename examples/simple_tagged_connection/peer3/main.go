@@ -18,9 +18,10 @@ func main() {
 	defer cancel()
 	defer bus.Close()
 
-	peers, err := bus.Peers(ctx, bus.OnHost())
+	// peer1 and peer2 may be starting at the same moment: wait for both.
+	peers, err := bus.WaitN(ctx, 2, bus.OnHost(), bus.Serving(app.ConnectedFunction.Name()))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatalf("want peer1 and peer2 on this host, serving %s: %v", app.ConnectedFunction.Name(), err)
 	}
 	for _, target := range peers.Group("None") {
 		out, err := app.ConnectedFunction.On(target).Call(ctx, "My Message!")
