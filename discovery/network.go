@@ -903,18 +903,25 @@ func (d *Discoverer) syncSubject() string {
 	return peer.MemberSyncSubject + "." + string(d.p.ID())
 }
 
-// connect routes a hub to every other hub of the view, and points a leaf
-// at them all; explicit routes to hubs that have gone are dropped.
+// connect routes a hub to the hubs of the view older than itself (the
+// oldest hub to the next one: NATS gossip completes the mesh; a route
+// dialled from both ends at once would be closed as a duplicate), and
+// points a leaf at every hub; explicit routes to hubs that have gone are
+// dropped.
 func (d *Discoverer) connect() {
 	n := &d.net
 	srv := d.p.Server()
 	hubs := d.hubs()
-	var urls []string
+	self := d.selfRef()
+	var urls, others []string
 	for _, h := range hubs {
 		switch {
 		case h.ID == d.p.ID():
 		case srv.Hub() && h.Cluster != "":
-			urls = append(urls, h.Cluster)
+			others = append(others, h.Cluster)
+			if older(h, self) {
+				urls = append(urls, h.Cluster)
+			}
 		case !srv.Hub() && h.Leaf != "":
 			urls = append(urls, h.Leaf)
 		}
@@ -926,6 +933,9 @@ func (d *Discoverer) connect() {
 			}
 		}
 		return
+	}
+	if len(urls) == 0 && len(others) > 0 {
+		urls = others[:1]
 	}
 	now := time.Now()
 	for _, u := range urls {

@@ -14,6 +14,11 @@
 //	                                             the Net-Emitter and Net-Event headers)
 //	  appnet listen [--via P] [--group G]... [--peer P]... [--hubs-only] [--on-host] [--json] <event>
 //	                                             print every event heard: time, emitter, event, value
+//	  appnet watch [--via P] [--group G]... [--all-groups] [--hubs-only] [--on-host] [--value k=v]... [--json]
+//	                                             print every change of the network: time, kind (joined,
+//	                                             left, failed, updated, resync), ID, host:port, group, hub
+//	  appnet wait [--via P] [filters of watch] [--serving C] [--count n] [--timeout d] [--json]
+//	                                             wait until n peers that match are present, print them
 //	  appnet certs [--hosts a,b] [--days n] <dir>
 //	                                             write a throwaway CA and peer certificate for NET_TLS_*
 //	  appnet ca [file]                           write the CA certificate NET_SECRET derives (for nats --tlsca)
