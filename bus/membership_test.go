@@ -8,7 +8,22 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/peer"
+	"github.com/nats-io/nats.go"
 )
+
+// slow sleeps for the duration it is given, or until its context ends.
+var _ = bus.Connect("test.slow", func(ctx context.Context, d string) (string, error) {
+	wait, err := time.ParseDuration(d)
+	if err != nil {
+		return "", err
+	}
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+	}
+	return d, nil
+})
 
 // next returns the next change of a watch, failing after a deadline.
 func next(t *testing.T, ch <-chan bus.Change) bus.Change {
@@ -128,4 +143,47 @@ func TestSlowWatcherGetsAResync(t *testing.T) {
 		}
 	}
 	t.Fatal("no resync after the watch fell behind")
+}
+
+// A call through another peer's server (not the direct path) to a peer
+// that dies ends when the network says so, long before its deadline.
+func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
+	t.Parallel()
+	ps := startPeers(t, 3) // two hubs and a leaf
+	hub, target := ps[0], ps[2]
+	if target.Info().Role != "leaf" {
+		t.Fatalf("the third peer is a %s, want a leaf", target.Info().Role)
+	}
+	nc, err := nats.Connect(hub.Server().ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	caller := peer.NewCaller(nc, peer.NewRegistry(), 10*time.Second)
+	if err := caller.WatchGone(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := caller.Call(context.Background(), target.ID(), "test.slow", []byte(`"0s"`)); err != nil {
+		t.Fatalf("a first call through the hub: %v", err)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := caller.Call(context.Background(), target.ID(), "test.slow", []byte(`"9s"`))
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the call is in the handler
+	target.Server().Close()            // the peer's server dies, saying nothing
+	select {
+	case err := <-done:
+		if !errors.Is(err, bus.ErrUnreachable) {
+			t.Fatalf("the call ended with %v, want ErrUnreachable", err)
+		}
+		t.Logf("the call ended %s after it started: %v", time.Since(start).Round(time.Millisecond), err)
+		if time.Since(start) > 4*time.Second {
+			t.Errorf("the call took %s to fail: want about a second, not its 10s deadline", time.Since(start))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the call never ended")
+	}
 }

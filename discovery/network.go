@@ -32,9 +32,10 @@ const (
 	hubTick  = 250 * time.Millisecond
 	leafTick = 500 * time.Millisecond
 	// suspectGrace is how long a hub waits after a peer's connection
-	// went before it asks whether the peer still answers elsewhere (a
-	// leaf moving to another hub takes a few hundred milliseconds).
-	suspectGrace = time.Second
+	// went before it asks whether the peer still answers elsewhere; the
+	// question is asked twice, probeTimeout apart (a leaf moving to
+	// another hub takes a few hundred milliseconds).
+	suspectGrace = 100 * time.Millisecond
 	// probeTimeout bounds that question; no responders answers at once.
 	probeTimeout = 500 * time.Millisecond
 	// roleCalm is how long a peer keeps a new role before it may change
@@ -681,7 +682,7 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 		n.suspects[peer.ID(name)] = now.Add(suspectGrace)
 		for id, info := range d.view.snapshot() {
 			if info.Role == peer.RoleLeaf && !leaves[string(id)] {
-				n.suspects[id] = now.Add(2 * suspectGrace)
+				n.suspects[id] = now.Add(time.Second) // its leaves move to another hub first
 			}
 		}
 	}

@@ -31,6 +31,7 @@ type Caller struct {
 
 	addrs     sync.Map // ID -> "host:port", for IDs already checked
 	addrCount atomic.Int64
+	pend      pending // calls through the cluster, ended when their peer goes
 }
 
 // NewCaller returns a Caller over nc that resolves flags with reg's
@@ -76,7 +77,12 @@ func (c *Caller) call(ctx context.Context, target ID, connection string, arg []b
 			err = fmt.Errorf("%w: the connection to its server was lost during the call", nats.ErrNoResponders)
 		}
 	} else {
-		reply, err = c.send(ctx, c.nc, msg)
+		tctx, done := c.pend.track(ctx, target)
+		reply, err = c.send(tctx, c.nc, msg)
+		if errors.Is(context.Cause(tctx), errPeerGone) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", nats.ErrNoResponders, errPeerGone)
+		}
+		done()
 	}
 	if err != nil {
 		return nil, c.requestError(err, "peer "+describe(target), connection, msg.Subject)

@@ -245,7 +245,15 @@ func callPeer(ctx context.Context, c *command, via string, timeout time.Duration
 		return nil, explain(fmt.Errorf("connecting to %s for peer %s: %w", where, target, err))
 	}
 	defer nc.Close()
-	return peer.NewCaller(nc, peer.NewRegistry(), timeout).Call(ctx, target, connection, arg)
+	caller := peer.NewCaller(nc, peer.NewRegistry(), timeout)
+	if via != "" {
+		// Through another peer's server: a target that dies mid-call is
+		// known by the network's membership, not by the connection.
+		if err := caller.WatchGone(); err != nil {
+			return nil, err
+		}
+	}
+	return caller.Call(ctx, target, connection, arg)
 }
 
 // printRaw prints JSON indented, keeping numbers exactly as they came.

@@ -1,0 +1,82 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+)
+
+// errPeerGone is the cause of a call ended because the network said its
+// target left or failed.
+var errPeerGone = errors.New("the peer left or failed during the call")
+
+// pending tracks the calls in flight through the cluster, by target, so
+// that they end at once when the network says the target has gone,
+// rather than at their deadline: a request already handed to a route
+// gets no "no responders" when the peer behind it dies.
+type pending struct {
+	on    atomic.Bool // set by WatchGone: tracking costs nothing until then
+	mu    sync.Mutex
+	calls map[ID]map[*context.CancelCauseFunc]struct{}
+}
+
+// track returns ctx made to end when target goes, and the function that
+// stops tracking it.
+func (p *pending) track(ctx context.Context, target ID) (context.Context, func()) {
+	if !p.on.Load() {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	key := &cancel
+	p.mu.Lock()
+	if p.calls == nil {
+		p.calls = map[ID]map[*context.CancelCauseFunc]struct{}{}
+	}
+	if p.calls[target] == nil {
+		p.calls[target] = map[*context.CancelCauseFunc]struct{}{}
+	}
+	p.calls[target][key] = struct{}{}
+	p.mu.Unlock()
+	return ctx, func() {
+		p.mu.Lock()
+		delete(p.calls[target], key)
+		if len(p.calls[target]) == 0 {
+			delete(p.calls, target)
+		}
+		p.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// gone ends every call in flight to target.
+func (p *pending) gone(target ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for cancel := range p.calls[target] {
+		(*cancel)(errPeerGone)
+	}
+}
+
+// WatchGone makes calls through the cluster end at once, with
+// [ErrUnreachable], when the network says their target left or failed
+// (the membership subjects), instead of waiting for their deadline. A
+// Peer's Caller does it from the start; a Caller over another connection
+// (a CLI's) calls it once.
+func (c *Caller) WatchGone() error {
+	if c.pend.on.Swap(true) {
+		return nil
+	}
+	for _, subject := range []string{MemberLeaveSubject, MemberFailSubject} {
+		if _, err := c.nc.Subscribe(subject, func(m *nats.Msg) {
+			if g, err := Decode[MemberGone](m.Data); err == nil {
+				c.pend.gone(g.ID)
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
