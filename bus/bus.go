@@ -87,17 +87,30 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	hubs, err := discovery.FindNetwork(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("looking for the network: %w", err)
-	}
+	// The server starts as an unattached leaf, so that peers starting at
+	// the same moment see each other while they look for the network.
 	var role []peer.Option
-	if !discovery.StartAsHub(cfg, hubs) {
+	if !cfg.Hub && !cfg.External() {
 		role = append(role, peer.AsLeaf())
 	}
 	p, err := peer.Start(ctx, cfg, role...)
 	if err != nil {
 		return nil, err
+	}
+	hubs, hub, err := discovery.FindNetwork(ctx, p)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("looking for the network: %w", err)
+	}
+	if hub && !p.Server().Hub() {
+		// Nobody knows this peer yet: it starts again as a hub, on the
+		// first free port (its own, unless another peer took it
+		// meanwhile) rather than restart on the same port, which a peer
+		// starting at this moment could take.
+		p.Close()
+		if p, err = peer.Start(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	bp := &Peer{Peer: p, disc: discovery.New(p), stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg.External() {

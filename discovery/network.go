@@ -40,83 +40,8 @@ const (
 	probeTimeout = 500 * time.Millisecond
 	// roleCalm is how long a peer keeps a new role before it may change
 	// it again, so that views can agree first.
-	roleCalm = 2 * time.Second
+	roleCalm = time.Second
 )
-
-// FindNetwork looks for a network to join before a peer starts: it scans
-// cfg's host, then (when nothing answers there) the hosts of NET_SCAN if
-// set, and asks the first peers it finds for the network's hubs. It never
-// scans the neighbour table: that takes a network discovery asked for.
-// No hub found means no network: the peer starts one, as a hub.
-func FindNetwork(ctx context.Context, cfg peer.Config) ([]peer.HubAddr, error) {
-	if cfg.External() {
-		return nil, nil
-	}
-	opts, err := cfg.ClientOptions()
-	if err != nil {
-		return nil, err
-	}
-	for _, onHost := range []bool{true, false} {
-		if !onHost && cfg.Scan == "" {
-			break
-		}
-		hosts, err := Targets(cfg, onHost)
-		if err != nil {
-			return nil, err
-		}
-		if !onHost {
-			hosts = slices.DeleteFunc(hosts, func(h string) bool { return h == cfg.Host })
-		}
-		hubs, err := hubsAt(ctx, cfg, hosts, opts)
-		if err != nil || len(hubs) > 0 {
-			return hubs, err
-		}
-	}
-	return nil, nil
-}
-
-// hubsAt scans hosts and returns the hubs that the first peer to answer
-// knows.
-func hubsAt(ctx context.Context, cfg peer.Config, hosts []string, opts []nats.Option) ([]peer.HubAddr, error) {
-	if len(hosts) == 0 {
-		return nil, nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu   sync.Mutex
-		hubs []peer.HubAddr
-		wg   sync.WaitGroup
-	)
-	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, OnHit: func(h Hit) {
-		if !joinable(cfg, h) {
-			return
-		}
-		wg.Go(func() {
-			info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, opts...)
-			if err != nil || len(info.Hubs) == 0 {
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if hubs == nil {
-				hubs = info.Hubs
-				cancel() // one peer of the network is enough
-			}
-		})
-	}}
-	_, err := scanner.Scan(ctx, hosts, cfg.Ports())
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if hubs != nil {
-		return hubs, nil
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return nil, err
-	}
-	return nil, nil
-}
 
 // joinable reports whether a peer of cfg may join the network of the
 // peer of h, or merge with it: a peer with a secret or TLS never hands its
@@ -124,19 +49,6 @@ func hubsAt(ctx context.Context, cfg peer.Config, hosts []string, opts []nats.Op
 func joinable(cfg peer.Config, h Hit) bool {
 	guarded := cfg.Secret != "" || cfg.TLSCert != ""
 	return h.Guarded || !guarded
-}
-
-// StartAsHub says whether a peer that found hubs should start as a hub
-// itself: when configured so, or when the network has fewer than
-// [AutoHubs] and no hub by configuration.
-func StartAsHub(cfg peer.Config, hubs []peer.HubAddr) bool {
-	if cfg.Hub || cfg.External() {
-		return true
-	}
-	if slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Fixed }) {
-		return false
-	}
-	return len(hubs) < AutoHubs
 }
 
 // network is the membership and topology state of a Discoverer.
@@ -870,6 +782,7 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		if err := d.p.SetRole(ctx, want); err != nil {
 			return
 		}
+		d.p.Logger().Info("appnet: this peer's server changed role, as the network's hubs changed", "hub", want)
 		n.leaves, n.routes, n.attachedTo, n.attachedConn = map[string]bool{}, map[string]bool{}, "", 0
 		if err := d.serveSync(); err != nil {
 			d.p.Logger().Warn("appnet: after a role change", "err", err)

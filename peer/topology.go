@@ -104,7 +104,7 @@ func (p *Peer) SetRole(ctx context.Context, hub bool) error {
 		go p.Close()
 		return err
 	}
-	p.log.Info("appnet: the peer's server changed role", "role", p.role())
+	p.log.Debug("appnet: the peer's server changed role", "role", p.role())
 	// The in-process connection reconnects within milliseconds; a flush
 	// proves it is back and has sent its subscriptions again.
 	for {

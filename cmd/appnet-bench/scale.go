@@ -55,6 +55,7 @@ type scaleNet struct {
 	hosts []string
 	n     int
 	hub   bool
+	roles map[*child]string // from the idle stats
 }
 
 // runScale measures every size with two hubs and with none.
@@ -285,7 +286,7 @@ func latest(ts []time.Time) time.Time {
 // idle measures the idle network: CPU of all peers, messages, RSS and
 // server-to-server connections.
 func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
-	time.Sleep(2 * time.Second) // the last joins' echoes settle
+	time.Sleep(5 * time.Second) // role changes of peers that started together settle
 	before, err := nw.stats(ctx)
 	if err != nil {
 		return err
@@ -334,6 +335,10 @@ func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
 		s.s2sMax = max(s.s2sMax, routes+leaves)
 	}
 	s.msgsPerPeer = float64(in) / elapsed.Seconds() / float64(len(nw.cs))
+	nw.roles = map[*child]string{}
+	for i, c := range nw.cs {
+		nw.roles[c] = after[i][6]
+	}
 	s.rssMedian, _, _ = median(rss)
 	s.rssHub, _, _ = median(rssHub)
 	return nil
@@ -394,7 +399,10 @@ func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error
 		}
 	}
 	leaf := func(skip int) *child {
-		for _, c := range nw.cs[2:] {
+		for _, c := range nw.cs {
+			if nw.roles[c] != "leaf" {
+				continue
+			}
 			if skip == 0 {
 				return c
 			}
@@ -427,7 +435,7 @@ func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error
 		s.refresh = time.Duration(ns)
 		s.refreshPeers, _ = strconv.Atoi(lines[0][2])
 	}
-	hub := nw.cs[0]
+	hub := nw.cs[slices.IndexFunc(nw.cs, func(c *child) bool { return nw.roles[c] == "hub" })]
 	t0 = time.Now()
 	_ = hub.cmd.Process.Kill()
 	at2, _, err := nw.all(ctx, rest(l1, l2, hub), 60*time.Second, func(f []string) bool { return f[0] == "reach" })
@@ -435,6 +443,17 @@ func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error
 		return fmt.Errorf("kill -9 of a hub: %w", err)
 	}
 	s.hubKill = latest(at2).Sub(t0)
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		nw.mu.Lock()
+		for _, c := range nw.cs {
+			for _, f := range nw.lines[c] {
+				if f[0] == "debug-unreach" {
+					fmt.Fprintln(os.Stderr, "unreach from", c.ready[0], f[1:])
+				}
+			}
+		}
+		nw.mu.Unlock()
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -61,7 +62,8 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 			if whole {
 				out.printf("change %s %s %d", c.Kind, c.ID, time.Now().UnixNano())
 				if c.Kind == bus.Failed && c.Info.Role == peer.RoleHub {
-					go func() { out.printf("reach %d %d", reach(ctx, p, view, n), time.Now().UnixNano()) }()
+					snapshot := maps.Clone(view)
+					go func() { out.printf("reach %d %d", reach(ctx, p, snapshot, n, out), time.Now().UnixNano()) }()
 				}
 				continue
 			}
@@ -70,7 +72,7 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 			}
 			if len(view) >= n-1 {
 				whole = true
-				ok := reach(ctx, p, view, n)
+				ok := reach(ctx, p, view, n, out)
 				out.printf("whole %d %d", time.Now().UnixNano(), ok)
 			}
 		}
@@ -79,7 +81,7 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 
 // reach calls a random sample of the view through the network until each
 // answers (or 30s pass) and returns how many did.
-func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int) int {
+func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, out *lineWriter) int {
 	ids := make([]peer.ID, 0, len(view))
 	for id := range view {
 		ids = append(ids, id)
@@ -96,6 +98,9 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int) 
 			if err == nil {
 				ok++
 				break
+			}
+			if os.Getenv("APPNET_BENCH_DEBUG") != "" && time.Until(deadline) < time.Second {
+				out.printf("debug-unreach %s %s %v", id, view[id].Role, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
