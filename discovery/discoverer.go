@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -88,6 +89,8 @@ type Discoverer struct {
 
 	warnMu sync.Mutex
 	warned map[string]bool // peers already said to refuse our credentials, or to claim another's ID
+
+	limited *ratelog.Logger // for what answers on the scanned ports make us say
 }
 
 // New returns a Discoverer for p.
@@ -99,6 +102,7 @@ func New(p *peer.Peer) *Discoverer {
 		routed:      map[string]peer.ID{},
 		silent:      map[string]time.Time{},
 		warned:      map[string]bool{},
+		limited:     ratelog.New(p.Logger(), 0),
 		scanning:    make(chan struct{}, 1),
 	}
 }
@@ -238,9 +242,14 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 		}
 	}
 	var silentMu sync.Mutex
+	allow, err := cfg.ScanAllowed()
+	if err != nil {
+		return nil, err
+	}
 	scanner := Scanner{
 		Workers: cfg.ThreadLimit,
 		Timeout: cfg.ScanTimeout,
+		Allow:   allow,
 		Skip: func(addr string) bool {
 			silentMu.Lock()
 			defer silentMu.Unlock()
@@ -276,7 +285,7 @@ func (d *Discoverer) discover(ctx context.Context, onHost bool) (map[peer.ID]pee
 				return
 			}
 			if err := checkCluster(info, h); err != nil {
-				d.p.Logger().Warn("appnet: discovery: a peer's info is not usable; it is left out", "addr", net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), "err", err)
+				d.limited.Warn("appnet: discovery: a peer's info is not usable; it is left out", "addr", net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), "err", err)
 				return
 			}
 			mu.Lock()

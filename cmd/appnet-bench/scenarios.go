@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/internal/loopback"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -307,9 +307,9 @@ func waitReady(ctx context.Context, call callFunc) error {
 	}
 }
 
-func loopback(urls ...string) error {
+func onLoopback(urls ...string) error {
 	for _, u := range urls {
-		if err := testnet.Loopback(u); err != nil {
+		if err := loopback.Check(u); err != nil {
 			return err
 		}
 	}
@@ -331,7 +331,7 @@ func startRawChild(ctx context.Context, exe string, o options, cs *children, por
 	if len(c.ready) != 2 {
 		return nil, fmt.Errorf("raw child said %q", c.ready)
 	}
-	return c, loopback(c.ready...)
+	return c, onLoopback(c.ready...)
 }
 
 // setupRawStandalone: a child runs a server and a responder, a TCP client
@@ -399,12 +399,7 @@ const benchSecret = "appnet-bench-secret"
 // process starts the caller peer, which meshes with it by scanning the
 // host's port range. Both share secret, if set.
 func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *results, profile []string, port int, secret string) (*appnetSetup, error) {
-	env := []string{
-		"NET_HOST=" + o.host,
-		"NET_PORT_START=" + strconv.Itoa(port),
-		"NET_PORT_RANGE=" + strconv.Itoa(peerPortRange),
-		"NET_SCAN=" + o.host,
-	}
+	env := peerEnv(o.host, port, peerPortRange)
 	if secret != "" {
 		env = append(env, "NET_SECRET="+secret)
 	}
@@ -452,7 +447,7 @@ func setupAppnetDeployment(ctx context.Context, exe string, o options, cs *child
 	if len(c.ready) != 3 {
 		return nil, fmt.Errorf("server and peer child said %q", c.ready)
 	}
-	if err := loopback(c.ready[0]); err != nil {
+	if err := onLoopback(c.ready[0]); err != nil {
 		return nil, err
 	}
 	a := &appnetSetup{childPID: c.pid()}
@@ -469,7 +464,7 @@ func setupAppnetDeployment(ctx context.Context, exe string, o options, cs *child
 // startCaller starts the caller peer in this process: the defaults, a
 // registry of its own, warnings on stderr, and where set.
 func startCaller(ctx context.Context, where peer.Option) (*bus.Peer, error) {
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Registry = peer.NewRegistry()
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start, cancel := context.WithTimeout(ctx, 10*time.Second)
