@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -55,8 +56,21 @@ type Config struct {
 	// VerifyClients requires every client to present a certificate that
 	// TLS.ClientCAs signed.
 	VerifyClients bool
+	// MaxPayload is the largest message the server accepts, in bytes; a
+	// client that sends a larger one gets an error and is disconnected.
+	// 0 means the NATS default, 1 MiB.
+	MaxPayload int
+	// MaxPending bounds, in bytes, what the server holds for one client
+	// that reads slower than others write to it. Past three quarters of
+	// it, further messages for that client are dropped at once (not
+	// queued, and the writers not slowed down), so a flood cannot grow the
+	// backlog to the point where NATS closes the client as a slow
+	// consumer. 0 means the NATS default, 64 MiB.
+	MaxPending int
 	// Logger receives the server's warnings and errors (and its notices
-	// and debug lines at LevelServer); nil discards them.
+	// and debug lines at LevelServer); nil discards them. Lines caused by one client or
+	// route are written at most once per kind every ten seconds, with a
+	// count of the rest.
 	Logger *slog.Logger
 }
 
@@ -115,8 +129,9 @@ func (cfg Config) serverToServer() *tls.Config {
 
 // Server is a running embedded nats-server.
 type Server struct {
-	ns  *server.Server
-	log *slog.Logger
+	ns      *server.Server
+	log     *slog.Logger
+	limited *ratelog.Logger // the lines of the server about one connection
 	// cfg is what the server started with: its secret and TLS apply to
 	// every route and remote added later (see Config.secure).
 	cfg Config
@@ -248,6 +263,14 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 		// calls to it fail fast again.
 		PingInterval: 2 * time.Second,
 		MaxPingsOut:  3,
+		MaxPayload:   int32(cfg.MaxPayload),
+		MaxPending:   int64(cfg.MaxPending),
+		// Shed a flood for a slow reader (the peer's own connection
+		// above all) instead of stalling the writers until NATS closes
+		// the reader as a slow consumer: a reader that is closed loses
+		// everything in flight and, until it reconnects, its
+		// subscriptions.
+		NoFastProducerStall: true,
 		Cluster: server.ClusterOpts{
 			Name: DefaultClusterName,
 			Host: cfg.Host,
@@ -306,8 +329,9 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	}
 	log = log.With("component", "nats-server")
 	// Debug lines cost a format each: only for a logger that keeps them.
-	ns.SetLoggerV2(logAdapter{log}, log.Enabled(context.Background(), LevelServer), false, false)
-	return &Server{ns: ns, opts: opts, log: log, cfg: cfg}, nil
+	limited := ratelog.New(log, 0)
+	ns.SetLoggerV2(logAdapter{log, limited}, log.Enabled(context.Background(), LevelServer), false, false)
+	return &Server{ns: ns, opts: opts, log: log, limited: limited, cfg: cfg}, nil
 }
 
 // NATS returns the underlying server, for in-process client connections
@@ -413,11 +437,22 @@ func (s *Server) RemoteNames() []string {
 	return names
 }
 
+// ClosedReason says why the server closed the client connection cid
+// ("Slow Consumer (Pending Bytes)", say), or "unknown".
+func (s *Server) ClosedReason(cid uint64) string {
+	cz, err := s.ns.Connz(&server.ConnzOptions{CID: cid, State: server.ConnClosed})
+	if err != nil || len(cz.Conns) == 0 || cz.Conns[0].Reason == "" {
+		return "unknown"
+	}
+	return cz.Conns[0].Reason
+}
+
 // Close shuts the server down and waits until its listeners and goroutines
 // are gone.
 func (s *Server) Close() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.limited.Stop()
 }
 
 // credentials matches the user:password@ of a URL.
@@ -432,10 +467,21 @@ func redact(msg string) string {
 	return credentials.ReplaceAllString(msg, "${1}[redacted]@")
 }
 
+// connPrefix matches what nats-server puts before a line about one client
+// or route connection: "<addr> - cid:7 - " and the client's quoted name.
+var connPrefix = regexp.MustCompile(`^.* - [a-z]+id:\d+ - ("[^"]*" - )?`)
+
+// digits matches the numbers that vary between lines of one kind.
+var digits = regexp.MustCompile(`\d+`)
+
 // perConnection reports whether a server log line is about one client or
-// route connection ("<addr> - cid:7 - ...").
-func perConnection(msg string) bool {
-	return strings.Contains(msg, " - cid:") || strings.Contains(msg, " - rid:")
+// route connection ("<addr> - cid:7 - ..."), and if so its kind: the line
+// without the connection and its numbers.
+func perConnection(msg string) (kind string, ok bool) {
+	if !strings.Contains(msg, " - cid:") && !strings.Contains(msg, " - rid:") {
+		return "", false
+	}
+	return digits.ReplaceAllString(connPrefix.ReplaceAllString(msg, ""), "#"), true
 }
 
 // LevelServer is the level of nats-server's own notices and debug lines
@@ -446,14 +492,29 @@ func perConnection(msg string) bool {
 const LevelServer = slog.LevelDebug - 4
 
 // logAdapter sends nats-server's log lines to slog: warnings and errors
-// that matter at their level, the rest at LevelServer.
-type logAdapter struct{ l *slog.Logger }
+// that matter at their level, the rest at LevelServer. Lines about one
+// connection come from what a client or a route did, so they go through
+// a rate limit; a slow consumer, whose messages NATS drops or whom it
+// disconnects, is a warning.
+type logAdapter struct {
+	l       *slog.Logger
+	limited *ratelog.Logger
+}
 
 func (a logAdapter) server(msg string) { a.l.Log(context.Background(), LevelServer, msg) }
 
-func (a logAdapter) Noticef(f string, v ...any) { a.server(redact(fmt.Sprintf(f, v...))) }
-func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(redact(fmt.Sprintf(f, v...))) }
-func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) Noticef(f string, v ...any) {
+	msg := redact(fmt.Sprintf(f, v...))
+	if strings.Contains(msg, "Slow Consumer") {
+		a.warn(msg)
+		return
+	}
+	a.server(msg)
+}
+
+func (a logAdapter) Warnf(f string, v ...any)  { a.warn(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) Fatalf(f string, v ...any) { a.l.Error(redact(fmt.Sprintf(f, v...))) }
+
 func (a logAdapter) Errorf(f string, v ...any) {
 	msg := redact(fmt.Sprintf(f, v...))
 	if strings.Contains(msg, "duplicate name") {
@@ -462,7 +523,7 @@ func (a logAdapter) Errorf(f string, v ...any) {
 		a.l.Error(msg)
 		return
 	}
-	if strings.HasPrefix(msg, "Error trying to connect to route") || perConnection(msg) {
+	if _, ok := perConnection(msg); ok || strings.HasPrefix(msg, "Error trying to connect to route") {
 		// A peer that has gone (discovery drops its route; until then the
 		// server retries every second) or one connection's end (a scan
 		// probe hangs up after the greeting): not worth a warning each.
@@ -471,5 +532,15 @@ func (a logAdapter) Errorf(f string, v ...any) {
 	}
 	a.l.Warn(msg)
 }
+
+// warn writes a warning, rate-limited when it is about one connection.
+func (a logAdapter) warn(msg string) {
+	if kind, ok := perConnection(msg); ok {
+		a.limited.LogKind(slog.LevelWarn, kind, msg)
+		return
+	}
+	a.l.Warn(msg)
+}
+
 func (a logAdapter) Debugf(f string, v ...any) { a.server(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Tracef(string, ...any)     {}
