@@ -13,20 +13,44 @@ import (
 )
 
 // TestABurstOfLargeRequestsDoesNotDeafenThePeer sends 600 fire-and-forget
-// requests of 1 MB from one raw client, then calls: the peer must answer
-// within seconds, whatever NATS did to its own connection in between.
+// requests of 1 MB from one raw client, to the peer's own server, through
+// another peer's server, and with a secret; then calls: the peer must
+// answer within seconds, whatever NATS did to its own connection in
+// between.
 func TestABurstOfLargeRequestsDoesNotDeafenThePeer(t *testing.T) {
-	host, port := testnet.Host(t), testnet.Ports(t)
-	p := startPeer(t, host, port)
-	flood, err := nats.Connect(p.Server().ClientURL())
+	for _, tc := range []struct {
+		name   string
+		secret string
+		routed bool
+	}{{"direct", "", false}, {"through a route", "", true}, {"with a secret", "hush", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			host, port := testnet.Host(t), testnet.Ports(t)
+			var opts []peer.Option
+			var clientOpts []nats.Option
+			if tc.secret != "" {
+				opts, clientOpts = append(opts, peer.WithSecret(tc.secret)), append(clientOpts, nats.Token(tc.secret))
+			}
+			p := startPeer(t, host, port, opts...)
+			entry := p
+			if tc.routed {
+				entry = startPeer(t, host, port, opts...)
+				must(t, entry.Server().AddRoutes(p.Info().Cluster))
+				waitCallable(t, entry, p.ID())
+			}
+			burst(t, entry.Server().ClientURL(), peer.CallSubject(p.ID(), peer.ConnPassThrough), clientOpts...)
+			checkServes(t, entry.Server().ClientURL(), p, clientOpts...)
+		})
+	}
+}
+
+// burst publishes 600 requests of 1 MB to subject, with a reply subject
+// nobody listens to, from a raw client of url.
+func burst(t *testing.T, url, subject string, opts ...nats.Option) {
+	t.Helper()
+	flood, err := nats.Connect(url, opts...)
 	must(t, err)
 	defer flood.Close()
-	payload := make([]byte, 1000*1000-200) // under the 1 MB maximum, with headers
-	payload[0], payload[len(payload)-1] = '"', '"'
-	for i := range payload[1 : len(payload)-1] {
-		payload[i+1] = 'x'
-	}
-	msg := &nats.Msg{Subject: peer.CallSubject(p.ID(), peer.ConnPassThrough), Reply: "flood.reply", Data: payload}
+	msg := &nats.Msg{Subject: subject, Reply: "flood.reply", Data: []byte(`"` + strings.Repeat("x", 1000*1000-200) + `"`)}
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; i < 600 && time.Now().Before(deadline); i++ {
 		if err := flood.PublishMsg(msg); err != nil {
@@ -34,12 +58,16 @@ func TestABurstOfLargeRequestsDoesNotDeafenThePeer(t *testing.T) {
 		}
 	}
 	_ = flood.FlushTimeout(10 * time.Second)
+}
 
-	caller, err := nats.Connect(p.Server().ClientURL())
+// checkServes calls p from a fresh client of url until it answers (for at
+// most 20 s: it may be busy with a burst), then five times more.
+func checkServes(t *testing.T, url string, p *peer.Peer, opts ...nats.Option) {
+	t.Helper()
+	caller, err := nats.Connect(url, opts...)
 	must(t, err)
 	defer caller.Close()
 	c := peer.NewCaller(caller, peer.NewRegistry(), 5*time.Second)
-	// The peer may be busy with the burst for a while; then it must answer.
 	var lastErr error
 	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
