@@ -415,6 +415,13 @@ func WithMaxPending(bytes int) Option { return func(c *Config) { c.MaxPending = 
 // (comma-separated) instead of running a server (see Config.NATSURL).
 func WithNATS(urls string) Option { return func(c *Config) { c.NATSURL = urls } }
 
+// WithNATSCreds sets the credentials file for the deployment of
+// [WithNATS].
+func WithNATSCreds(file string) Option { return func(c *Config) { c.NATSCreds = file } }
+
+// WithScanMaxHosts sets the most hosts a scan may name.
+func WithScanMaxHosts(n int) Option { return func(c *Config) { c.ScanMaxHosts = n } }
+
 // WithRegistry sets the connections and flags the peer serves.
 func WithRegistry(r *Registry) Option { return func(c *Config) { c.Registry = r } }
 
