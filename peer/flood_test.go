@@ -26,11 +26,11 @@ func TestABurstOfLargeRequestsDoesNotDeafenThePeer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			host, port := testnet.Host(t), testnet.Ports(t)
 			var opts []peer.Option
-			var clientOpts []nats.Option
 			if tc.secret != "" {
-				opts, clientOpts = append(opts, peer.WithSecret(tc.secret)), append(clientOpts, nats.Token(tc.secret))
+				opts = append(opts, peer.WithSecret(tc.secret))
 			}
 			p := startPeer(t, host, port, opts...)
+			clientOpts := p.ClientOptions() // the secret, and the TLS it derives
 			entry := p
 			if tc.routed {
 				entry = startPeer(t, host, port, opts...)
