@@ -3,7 +3,6 @@ module github.com/appnet-go/appnet
 go 1.26.8
 
 require (
-	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/schollz/progressbar/v3 v3.19.1

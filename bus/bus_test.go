@@ -62,7 +62,7 @@ func startOn(t *testing.T, host string, port, n int, opts ...peer.Option) []*bus
 	t.Helper()
 	var peers []*bus.Peer
 	for range n {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p, err := bus.Start(ctx, cfg, opts...)
@@ -121,7 +121,7 @@ func TestFiltersAndCache(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string, hub bool) *bus.Peer {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.Hub = host, port, bus.Registry(), group, hub
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
@@ -162,7 +162,7 @@ func TestUnknownConnectionNamesPeerAndConnections(t *testing.T) {
 	t.Parallel()
 	ps := startPeers(t, 2)
 	ghost := bus.Connect("test.ghost", func(context.Context, int) (int, error) { return 0, nil })
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = ps[0].Config().Host, ps[0].Config().PortStart
 	bare, err := bus.Start(context.Background(), cfg, peer.WithRegistry(peer.NewRegistry()))
 	if err != nil {

@@ -22,7 +22,7 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 	urls := testnet.Deployment(t, host, 2)
 	start := func(group, url string) *bus.Peer {
 		t.Helper()
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.NATSURL = host, port, bus.Registry(), group, url
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 func TestEventForgetsClosedPeers(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	testnet.MustLoopback(t, host)
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

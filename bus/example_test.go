@@ -21,7 +21,7 @@ var Echo = bus.Connect("example.echo", func(_ context.Context, msg string) (stri
 
 // exampleConfig keeps the examples on a loopback address of their own.
 func exampleConfig() peer.Config {
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = testnet.RandomHost(), testnet.RandomPorts()
 	cfg.Registry = bus.Registry()
 	return cfg

@@ -20,7 +20,7 @@ func TestGroupCallsAndScatterGather(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string) *bus.Peer {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group = host, port, bus.Registry(), group
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {

@@ -23,7 +23,7 @@ func startLogged(t *testing.T, n int, host string, port int, logs *syncBuffer, o
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var ps []*bus.Peer
 	for range n {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger = host, port, bus.Registry(), log
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {

@@ -92,7 +92,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: embedded.LevelServer})) // route attempts are server lines
 	var ps []*bus.Peer
 	for range 2 {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger, cfg.Secret = host, port, bus.Registry(), log, secret
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {

@@ -47,7 +47,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := func(opts ...peer.Option) *bus.Peer {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Dev, cfg.Logger = host, port, bus.Registry(), true, log
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
@@ -161,7 +161,7 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 	}
 	var ps []*bus.Peer
 	for _, h := range hosts {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Scan = h, port, bus.Registry(), cidr
 		p, err := bus.Start(context.Background(), cfg, peer.WithTLS(files.Cert, files.Key, files.CA))
 		if err != nil {
@@ -198,7 +198,7 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 		t.Errorf("peers of a over TLS: %v, %v", found.IDs(), err)
 	}
 	// Bad TLS settings fail at start and name the variable.
-	_, err = bus.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(hosts[0]), peer.WithTLS(files.Cert, "", files.CA))
+	_, err = bus.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost(hosts[0]), peer.WithTLS(files.Cert, "", files.CA))
 	if !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), "NET_TLS_KEY") {
 		t.Errorf("half a TLS setup: %v", err)
 	}
@@ -230,7 +230,7 @@ func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
 	p, err := bus.Start(context.Background(), cfg, peer.WithSecret(secret), peer.WithTLS(files.Cert, files.Key, files.CA))
 	if err != nil {

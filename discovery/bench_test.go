@@ -17,7 +17,7 @@ func startBenchPeers(b *testing.B, hosts []string, cidr string, port, n int) []*
 	b.Helper()
 	var ps []*bus.Peer
 	for i := range n {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Scan, cfg.Registry = hosts[i%len(hosts)], port, cidr, peer.NewRegistry()
 		cfg.ScanInterval = 0 // no background rescans while measuring
 		cfg.ScanTimeout = 200 * time.Millisecond

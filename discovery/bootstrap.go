@@ -75,6 +75,10 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]peer.Info,
 	cfg := p.Config()
 	self := net.JoinHostPort(cfg.Host, strconv.Itoa(p.Server().Port()))
 	opts := p.ClientOptions()
+	allow, err := cfg.ScanAllowed()
+	if err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -83,7 +87,7 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]peer.Info,
 		hubs  []peer.HubAddr
 		wg    sync.WaitGroup
 	)
-	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout,
+	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Allow: allow,
 		Skip: func(addr string) bool { return addr == self },
 		OnHit: func(h Hit) {
 			if !joinable(cfg, h) {
@@ -103,7 +107,7 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]peer.Info,
 				}
 			})
 		}}
-	_, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	_, err = scanner.Scan(ctx, hosts, cfg.Ports())
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -138,6 +139,8 @@ type Discoverer struct {
 	warnMu      sync.Mutex
 	warned      map[string]bool // peers already said to refuse our credentials, or to claim another's ID
 	badMemberAt time.Time
+
+	limited *ratelog.Logger // for what answers on the scanned ports make us say
 }
 
 // New returns a Discoverer for p.
@@ -147,6 +150,7 @@ func New(p *peer.Peer) *Discoverer {
 		view:       newView(p.ID()),
 		warned:     map[string]bool{},
 		digestMiss: map[peer.ID]int{},
+		limited:    ratelog.New(p.Logger(), 0),
 		scanning:   make(chan struct{}, 1),
 	}
 }

@@ -954,8 +954,12 @@ func (d *Discoverer) scanUnknown(ctx context.Context, onHost bool) (map[peer.ID]
 	for _, info := range d.view.snapshot() {
 		known[net.JoinHostPort(info.Host, strconv.Itoa(info.Port))] = true
 	}
-	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Skip: func(addr string) bool { return known[addr] },
-		OnMisnamed: d.misnamed}
+	allow, err := cfg.ScanAllowed()
+	if err != nil {
+		return nil, err
+	}
+	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Allow: allow,
+		Skip: func(addr string) bool { return known[addr] }, OnMisnamed: d.misnamed}
 	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
 	if err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ func TestNetworkOfLoopbackHosts(t *testing.T) {
 	defer silent.Close()
 
 	start := func(host string) *bus.Peer {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Scan, cfg.Registry = host, port, cidr, peer.NewRegistry()
 		cfg.ScanTimeout = 200 * time.Millisecond
 		p, err := bus.Start(context.Background(), cfg)
@@ -124,7 +124,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestRestartedPeerLeavesNoStaleRoute(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.Registry, cfg.ScanInterval = host, port, peer.NewRegistry(), 0
 	b, err := bus.Start(context.Background(), cfg)
 	if err != nil {
@@ -163,7 +163,7 @@ func TestRestartedPeerLeavesNoStaleRoute(t *testing.T) {
 func TestCacheSeesNewRoutes(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.Registry, cfg.ScanInterval = host, port, peer.NewRegistry(), 0
 	a, err := bus.Start(context.Background(), cfg)
 	if err != nil {

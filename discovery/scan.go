@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +55,10 @@ type Scanner struct {
 	OnProgress func(Progress)
 	// OnHit, if set, is called with each peer found, as soon as it is.
 	OnHit func(Hit)
+	// Allow, when not empty, confines the scan to these blocks
+	// ([peer.Config.ScanAllow]): a scan of any host outside them fails
+	// before any probe.
+	Allow []netip.Prefix
 	// OnSilent, if set, is called with each address that did not answer
 	// within Timeout: connected tells a listener that accepted and said
 	// nothing from a dial that got no answer at all (no such host, or a
@@ -68,46 +71,28 @@ type Scanner struct {
 	OnMisnamed func(hostPort string, claimed peer.ID)
 }
 
-// AllowEnv names the process-wide guard every scan honours: when the
-// environment variable is set (to comma-separated CIDR blocks), a scan
-// that would probe any address outside them fails instead, whatever the
-// configuration asked for. The test helpers set it to 127.0.0.0/8.
-const AllowEnv = "NET_SCAN_ALLOW"
-
-// checkAllowed enforces [AllowEnv] on the hosts of a scan.
-func checkAllowed(hosts []string) error {
-	list, set := os.LookupEnv(AllowEnv)
-	if !set {
+// checkAllowed refuses hosts outside allow, when allow is not empty.
+func checkAllowed(hosts []string, allow []netip.Prefix) error {
+	if len(allow) == 0 {
 		return nil
-	}
-	var allowed []netip.Prefix
-	for _, entry := range strings.Split(list, ",") {
-		if entry = strings.TrimSpace(entry); entry == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(entry)
-		if err != nil {
-			return fmt.Errorf("%w: %s=%q: %q is not a CIDR block", ErrTargets, AllowEnv, list, entry)
-		}
-		allowed = append(allowed, p)
 	}
 	for _, h := range hosts {
 		a, err := netip.ParseAddr(h)
-		if err != nil || !slices.ContainsFunc(allowed, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) }) {
-			return fmt.Errorf("%w: refusing to probe %s: outside %s=%s", ErrTargets, h, AllowEnv, list)
+		if err != nil || !slices.ContainsFunc(allow, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) }) {
+			return fmt.Errorf("%w: refusing to probe %s: outside NET_SCAN_ALLOW=%v", ErrTargets, h, allow)
 		}
 	}
 	return nil
 }
 
 // Scan probes every port of every host and returns the peers that
-// answered, ordered by host then port. Hosts outside [AllowEnv], when it
-// is set, make it fail before any probe. Only a NATS server of the appnet
+// answered, ordered by host then port. Hosts outside Allow, when it is
+// set, make it fail before any probe. Only a NATS server of the appnet
 // cluster whose server name is a peer ID counts: any other listener (a web
 // server, a silent socket) is dropped after at most Timeout. Scan stops
 // early, returning what it found, when ctx ends.
 func (s Scanner) Scan(ctx context.Context, hosts []string, ports []int) ([]Hit, error) {
-	if err := checkAllowed(hosts); err != nil {
+	if err := checkAllowed(hosts, s.Allow); err != nil {
 		return nil, err
 	}
 	workers := max(s.Workers, 1)

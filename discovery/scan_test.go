@@ -46,7 +46,7 @@ func TestScanFindsPeersAndSkipsOtherListenersQuickly(t *testing.T) {
 
 	var want []peer.ID
 	for _, h := range hosts[:2] {
-		cfg := peer.DefaultConfig()
+		cfg := peer.DefaultLocalConfig()
 		p, err := peer.Start(context.Background(), cfg, peer.WithHost(h), peer.WithPorts(port, 5))
 		if err != nil {
 			t.Fatal(err)
@@ -118,15 +118,19 @@ func TestParseTargets(t *testing.T) {
 
 func TestScanRefusesTargetsOutsideTheAllowList(t *testing.T) {
 	t.Parallel()
-	// testnet set NET_SCAN_ALLOW=127.0.0.0/8 for this process. Skip every
-	// address, so that even a broken guard could not send a packet.
+	// Skip every address, so that even a broken guard could not send a
+	// packet.
 	never := func(string) bool { return true }
-	_, err := discovery.Scanner{Workers: 1, Timeout: time.Millisecond, Skip: never}.
+	allow, err := peer.DefaultLocalConfig().ScanAllowed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = discovery.Scanner{Workers: 1, Timeout: time.Millisecond, Skip: never, Allow: allow}.
 		Scan(context.Background(), []string{"127.0.0.1", "192.0.2.1"}, []int{1})
 	if !errors.Is(err, discovery.ErrTargets) || !strings.Contains(err.Error(), "192.0.2.1") {
 		t.Errorf("err = %v, want a refusal naming 192.0.2.1", err)
 	}
-	if _, err := (discovery.Scanner{Workers: 1, Timeout: time.Millisecond, Skip: never}).
+	if _, err := (discovery.Scanner{Workers: 1, Timeout: time.Millisecond, Skip: never, Allow: allow}).
 		Scan(context.Background(), []string{"127.3.2.1"}, []int{1}); err != nil {
 		t.Errorf("a loopback target: %v", err)
 	}

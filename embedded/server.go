@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -55,8 +56,21 @@ type Config struct {
 	// VerifyClients requires every client to present a certificate that
 	// TLS.ClientCAs signed.
 	VerifyClients bool
+	// MaxPayload is the largest message the server accepts, in bytes; a
+	// client that sends a larger one gets an error and is disconnected.
+	// 0 means the NATS default, 1 MiB.
+	MaxPayload int
+	// MaxPending bounds, in bytes, what the server holds for one client
+	// that reads slower than others write to it. Past three quarters of
+	// it, further messages for that client are dropped at once (not
+	// queued, and the writers not slowed down), so a flood cannot grow the
+	// backlog to the point where NATS closes the client as a slow
+	// consumer. 0 means the NATS default, 64 MiB.
+	MaxPending int
 	// Logger receives the server's warnings and errors (and its notices
-	// and debug lines at LevelServer); nil discards them.
+	// and debug lines at LevelServer); nil discards them. Lines caused by one client or
+	// route are written at most once per kind every ten seconds, with a
+	// count of the rest.
 	Logger *slog.Logger
 	// Hub starts the server as a hub: it routes to the other hubs and
 	// accepts the other servers as leaf nodes. Otherwise it is a leaf: no
@@ -123,9 +137,10 @@ func (cfg Config) serverToServer() *tls.Config {
 // same port, and in-process clients connected through [Server.InProcessConn]
 // reconnect to the new one.
 type Server struct {
-	cfg  Config
-	port int
-	log  *slog.Logger
+	cfg     Config
+	port    int
+	log     *slog.Logger
+	limited *ratelog.Logger // the lines of the server about one connection
 
 	mu   sync.Mutex // guards ns, opts, leafURL and the reloads that change opts
 	ns   *server.Server
@@ -244,7 +259,8 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, port: port, log: log.With("component", "nats-server")}
+	log = log.With("component", "nats-server")
+	s := &Server{cfg: cfg, port: port, log: log, limited: ratelog.New(log, 0)}
 	if err := s.launch(ctx, nil); err != nil {
 		return nil, err
 	}
@@ -270,7 +286,7 @@ func (s *Server) launch(ctx context.Context, remotes []*server.RemoteLeafOpts) e
 	// Logging starts once the port is ours: a port another peer took
 	// between the probe and the bind is not worth an error line.
 	// Debug lines cost a format each: only for a logger that keeps them.
-	ns.SetLoggerV2(logAdapter{s.log}, s.log.Enabled(context.Background(), LevelServer), false, false)
+	ns.SetLoggerV2(logAdapter{s.log, s.limited}, s.log.Enabled(context.Background(), LevelServer), false, false)
 	leafURL := ""
 	if s.cfg.Hub {
 		if leafURL, err = awaitListeners(ctx, ns, s.cfg.Host); err != nil {
@@ -303,6 +319,14 @@ func (s *Server) options() *server.Options {
 		// interest and calls to it fail fast again.
 		PingInterval: 2 * time.Second,
 		MaxPingsOut:  3,
+		MaxPayload:   int32(cfg.MaxPayload),
+		MaxPending:   int64(cfg.MaxPending),
+		// Shed a flood for a slow reader (the peer's own connection
+		// above all) instead of stalling the writers until NATS closes
+		// the reader as a slow consumer: a reader that is closed loses
+		// everything in flight and, until it reconnects, its
+		// subscriptions.
+		NoFastProducerStall: true,
 		LeafNode: server.LeafNodeOpts{
 			// A leaf whose hub went away tries the next one soon: the
 			// network is whole again within a second or so.
@@ -521,6 +545,16 @@ func (s *Server) RemoteNames() []string {
 	return names
 }
 
+// ClosedReason says why the server closed the client connection cid
+// ("Slow Consumer (Pending Bytes)", say), or "unknown".
+func (s *Server) ClosedReason(cid uint64) string {
+	cz, err := s.ns.Connz(&server.ConnzOptions{CID: cid, State: server.ConnClosed})
+	if err != nil || len(cz.Conns) == 0 || cz.Conns[0].Reason == "" {
+		return "unknown"
+	}
+	return cz.Conns[0].Reason
+}
+
 // Close shuts the server down and waits until its listeners and goroutines
 // are gone.
 func (s *Server) Close() {
@@ -529,6 +563,7 @@ func (s *Server) Close() {
 	s.closed = true
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.limited.Stop()
 }
 
 // credentials matches the user:password@ of a URL.
@@ -543,10 +578,21 @@ func redact(msg string) string {
 	return credentials.ReplaceAllString(msg, "${1}[redacted]@")
 }
 
+// connPrefix matches what nats-server puts before a line about one client
+// or route connection: "<addr> - cid:7 - " and the client's quoted name.
+var connPrefix = regexp.MustCompile(`^.* - [a-z]+id:\d+ - ("[^"]*" - )?`)
+
+// digits matches the numbers that vary between lines of one kind.
+var digits = regexp.MustCompile(`\d+`)
+
 // perConnection reports whether a server log line is about one client or
-// route connection ("<addr> - cid:7 - ...").
-func perConnection(msg string) bool {
-	return strings.Contains(msg, " - cid:") || strings.Contains(msg, " - rid:")
+// route connection ("<addr> - cid:7 - ..."), and if so its kind: the line
+// without the connection and its numbers.
+func perConnection(msg string) (kind string, ok bool) {
+	if !strings.Contains(msg, " - cid:") && !strings.Contains(msg, " - rid:") {
+		return "", false
+	}
+	return digits.ReplaceAllString(connPrefix.ReplaceAllString(msg, ""), "#"), true
 }
 
 // LevelServer is the level of nats-server's own notices and debug lines
@@ -557,14 +603,29 @@ func perConnection(msg string) bool {
 const LevelServer = slog.LevelDebug - 4
 
 // logAdapter sends nats-server's log lines to slog: warnings and errors
-// that matter at their level, the rest at LevelServer.
-type logAdapter struct{ l *slog.Logger }
+// that matter at their level, the rest at LevelServer. Lines about one
+// connection come from what a client or a route did, so they go through
+// a rate limit; a slow consumer, whose messages NATS drops or whom it
+// disconnects, is a warning.
+type logAdapter struct {
+	l       *slog.Logger
+	limited *ratelog.Logger
+}
 
 func (a logAdapter) server(msg string) { a.l.Log(context.Background(), LevelServer, msg) }
 
-func (a logAdapter) Noticef(f string, v ...any) { a.server(redact(fmt.Sprintf(f, v...))) }
-func (a logAdapter) Warnf(f string, v ...any)   { a.l.Warn(redact(fmt.Sprintf(f, v...))) }
-func (a logAdapter) Fatalf(f string, v ...any)  { a.l.Error(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) Noticef(f string, v ...any) {
+	msg := redact(fmt.Sprintf(f, v...))
+	if strings.Contains(msg, "Slow Consumer") {
+		a.warn(msg)
+		return
+	}
+	a.server(msg)
+}
+
+func (a logAdapter) Warnf(f string, v ...any)  { a.warn(redact(fmt.Sprintf(f, v...))) }
+func (a logAdapter) Fatalf(f string, v ...any) { a.l.Error(redact(fmt.Sprintf(f, v...))) }
+
 func (a logAdapter) Errorf(f string, v ...any) {
 	msg := redact(fmt.Sprintf(f, v...))
 	if strings.Contains(msg, "duplicate name") {
@@ -573,7 +634,7 @@ func (a logAdapter) Errorf(f string, v ...any) {
 		a.l.Error(msg)
 		return
 	}
-	if strings.HasPrefix(msg, "Error trying to connect to route") || perConnection(msg) {
+	if _, ok := perConnection(msg); ok || strings.HasPrefix(msg, "Error trying to connect to route") {
 		// A peer that has gone (discovery drops its route; until then the
 		// server retries every second) or one connection's end (a scan
 		// probe hangs up after the greeting): not worth a warning each.
@@ -582,5 +643,15 @@ func (a logAdapter) Errorf(f string, v ...any) {
 	}
 	a.l.Warn(msg)
 }
+
+// warn writes a warning, rate-limited when it is about one connection.
+func (a logAdapter) warn(msg string) {
+	if kind, ok := perConnection(msg); ok {
+		a.limited.LogKind(slog.LevelWarn, kind, msg)
+		return
+	}
+	a.l.Warn(msg)
+}
+
 func (a logAdapter) Debugf(f string, v ...any) { a.server(redact(fmt.Sprintf(f, v...))) }
 func (a logAdapter) Tracef(string, ...any)     {}

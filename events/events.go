@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -208,7 +208,8 @@ type Subscription struct {
 	subs    []*nats.Subscription
 	unwatch []func()
 	remove  func()
-	dropped atomic.Int64
+	p       *peer.Peer
+	limited *ratelog.Logger // nil with OnError
 	once    sync.Once
 }
 
@@ -233,11 +234,14 @@ func Subscribe[T any](p *peer.Peer, event string, handler func(context.Context, 
 	if err != nil {
 		return nil, err
 	}
+	s := &Subscription{p: p}
 	report := o.onError
 	if report == nil {
-		report = func(err error) { p.Logger().Warn("appnet: subscription", "event", event, "err", err) }
+		// Emitters are remote: one line per bad event would let them
+		// flood the log.
+		s.limited = ratelog.New(p.Logger(), 0)
+		report = func(err error) { s.limited.Warn("appnet: subscription", "event", event, "err", err) }
 	}
-	s := &Subscription{}
 	host := p.Config().Host
 	var one sync.Mutex // one delivery at a time, across this subscription's subjects
 	deliver := func(m *nats.Msg) {
@@ -271,10 +275,12 @@ func Subscribe[T any](p *peer.Peer, event string, handler func(context.Context, 
 		if o.buffer > 0 {
 			_ = sub.SetPendingLimits(o.buffer, -1)
 		}
-		s.unwatch = append(s.unwatch, p.OnSlowConsumer(sub, func() {
-			n, _ := sub.Dropped()
-			s.dropped.Store(int64(n))
-			report(fmt.Errorf("event %q: %w: %d events dropped so far on %s", event, ErrDropped, n, subject))
+		s.unwatch = append(s.unwatch, p.OnSlowConsumer(sub, func(why error) {
+			if errors.Is(why, peer.ErrConnectionLost) {
+				report(fmt.Errorf("event %q on %s: %w: %w", event, subject, ErrDropped, why))
+				return
+			}
+			report(fmt.Errorf("event %q: %w: %d events dropped so far on %s", event, ErrDropped, p.Dropped(sub), subject))
 		}))
 	}
 	s.remove = p.Registry().AddSubscription(event, s.Dropped)
@@ -352,16 +358,16 @@ func emitterOf(m *nats.Msg, event string) (peer.ID, string) {
 	return peer.ID(id), name
 }
 
-// Dropped returns how many events NATS dropped because the handler fell
-// behind.
+// Dropped returns how many events were dropped because the handler, or
+// the peer's connection, fell behind: by NATS in this process and by the
+// peer's server. Events lost while the peer's connection was down and
+// came back cannot be counted; OnError says when that happened.
 func (s *Subscription) Dropped() int64 {
 	var n int64
 	for _, sub := range s.subs {
-		if d, err := sub.Dropped(); err == nil {
-			n += int64(d)
-		}
+		n += s.p.Dropped(sub)
 	}
-	return max(n, s.dropped.Load())
+	return n
 }
 
 // Close ends the subscription. It is idempotent.
@@ -378,6 +384,9 @@ func (s *Subscription) Close() error {
 		}
 		if s.remove != nil {
 			s.remove()
+		}
+		if s.limited != nil {
+			s.limited.Stop()
 		}
 	})
 	return err

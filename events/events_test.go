@@ -19,7 +19,7 @@ import (
 func start(t *testing.T, host string, port int, opts ...peer.Option) *bus.Peer {
 	t.Helper()
 	testnet.MustLoopback(t, host)
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
 	p, err := bus.Start(context.Background(), cfg, opts...)
 	if err != nil {

@@ -34,7 +34,7 @@ var badEventNames = []string{
 func startTestPeer(t *testing.T, host string, port int, opts ...peer.Option) *bus.Peer {
 	t.Helper()
 	testnet.MustLoopback(t, host)
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = host, port, 5, host
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -157,11 +157,15 @@ func TestHostileRequestsGetClearAnswersAndThePeerKeepsServing(t *testing.T) {
 		{name: "forged flag header on null", via: viaGo, subject: subject("null"),
 			header: nats.Header{peer.HeaderFlag: []string{"INVALID_CONNECTION"}}, flag: "NULL"},
 		{name: "Net-Timeout not a number", via: viaGo, subject: subject("demo.greet"), data: []byte(`"Ada"`),
-			header: nats.Header{peer.HeaderTimeout: []string{"soon"}}, body: `"Hello, Ada! (version 1)"`},
+			header: nats.Header{peer.HeaderTimeout: []string{"soon"}}, code: 400, desc: "want the caller's remaining time in milliseconds"},
 		{name: "Net-Timeout negative", via: viaGo, subject: subject("demo.greet"), data: []byte(`"Ada"`),
-			header: nats.Header{peer.HeaderTimeout: []string{"-5"}}, body: `"Hello, Ada! (version 1)"`},
+			header: nats.Header{peer.HeaderTimeout: []string{"-5"}}, code: 400, desc: "want the caller's remaining time in milliseconds"},
+		{name: "Net-Timeout zero", via: viaGo, subject: subject("demo.greet"), data: []byte(`"Ada"`),
+			header: nats.Header{peer.HeaderTimeout: []string{"0"}}, code: 400, desc: "want the caller's remaining time in milliseconds"},
+		{name: "Net-Timeout of years, capped by the peer", via: viaGo, subject: subject("demo.greet"), data: []byte(`"Ada"`),
+			header: nats.Header{peer.HeaderTimeout: []string{"9000000000000"}}, body: `"Hello, Ada! (version 1)"`},
 		{name: "Net-Timeout huge", via: viaGo, subject: subject("demo.greet"), data: []byte(`"Ada"`),
-			header: nats.Header{peer.HeaderTimeout: []string{"9223372036854775807"}}, body: `"Hello, Ada! (version 1)"`},
+			header: nats.Header{peer.HeaderTimeout: []string{"9223372036854775807"}}, code: 400, desc: "want the caller's remaining time in milliseconds"},
 
 		// Subjects nobody serves get no responders at once.
 		{name: "another peer's ID", via: viaGo, subject: peer.CallSubject(other, "info"), err: "no responders", fast: true},

@@ -35,6 +35,8 @@ func startHubNet(t *testing.T, n, hosts int, hubs bool) *hubNet {
 			fmt.Sprintf("NET_PORT_START=%d", port),
 			"NET_PORT_RANGE=9",
 			"NET_SCAN=" + cidr,
+			"NET_SCAN_ALLOW=127.0.0.0/8",
+			"NET_NATS_URL=",
 		}
 		if hubs && i < 2 {
 			env = append(env, "NET_IS_HUB=true")

@@ -159,7 +159,7 @@ func TestSoak(t *testing.T) {
 		listeners = append(listeners, startListener(t, fmt.Sprintf("listener%d", i+1), env, soakEvent))
 	}
 
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.PortRange, cfg.Scan = host, port, portRange, host
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	caller, err := bus.Start(ctx, cfg)

@@ -18,7 +18,7 @@ func TestAttachedPeerHoldsNoPortAndTakesNoGroupWork(t *testing.T) {
 	server := startPeer(t, host, port, peer.WithPorts(port, 0)) // a range of one port
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.PortRange = host, port, 0
 	client, err := peer.Attach(ctx, cfg, net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
@@ -57,7 +57,7 @@ func TestAttachToNothingIsUnreachable(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host = host
 	_, err := peer.Attach(ctx, cfg, net.JoinHostPort(host, strconv.Itoa(port)))
 	if !errors.Is(err, peer.ErrUnreachable) {

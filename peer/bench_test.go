@@ -38,7 +38,7 @@ func benchPeer(tb testing.TB, host string, port int) *peer.Peer {
 	testnet.MustLoopback(tb, host)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = host, port
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	p, err := peer.Start(ctx, cfg)

@@ -311,15 +311,17 @@ func (c *Caller) bounded(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// request builds a call message carrying the caller's remaining time (its
-// context's, else the call timeout), so the handler's context ends when
-// the caller stops waiting.
+// request builds a call message. When ctx has a deadline, the message
+// carries the caller's remaining time (Net-Timeout), so that the handler's
+// context ends when the caller stops waiting; without one, it carries no
+// header at all (headers cost a call about a tenth of its time), and the
+// serving peer gives the handler its own limit (Config.ServeTimeout).
 func (c *Caller) request(ctx context.Context, subject string, arg []byte) *nats.Msg {
-	left := c.timeout
-	if deadline, ok := ctx.Deadline(); ok {
-		left = time.Until(deadline)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return &nats.Msg{Subject: subject, Data: arg}
 	}
-	ms := max(left.Milliseconds(), 1) // 0 would read as no deadline at all
+	ms := max(time.Until(deadline).Milliseconds(), 1) // the serving peer refuses 0
 	return &nats.Msg{Subject: subject, Data: arg, Header: nats.Header{HeaderTimeout: []string{strconv.FormatInt(ms, 10)}}}
 }
 

@@ -5,101 +5,138 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/kelseyhightower/envconfig"
 )
 
-// EnvPrefix is the prefix of every environment variable appnet reads.
-const EnvPrefix = "NET"
-
-// Config is everything that shapes a peer. Make one with [DefaultConfig] or
-// [ConfigFromEnv]; options passed to [Start] override it.
+// Config is everything that shapes a peer. Make one with [DefaultConfig],
+// [DefaultLocalConfig] or [ConfigFromEnv]; options passed to [Start]
+// override it. Each field names the NET_* environment variable that
+// [ConfigFromEnv] reads into it; the defaults are [DefaultConfig]'s.
 type Config struct {
-	// Host is the address the peer binds and advertises. The default is
-	// this machine's primary non-loopback IPv4 address, or 127.0.0.1.
-	Host string `envconfig:"HOST"`
-	// PortStart is the first port the peer tries (NET_PORT, the original's
-	// name, is accepted too).
-	PortStart int `envconfig:"PORT_START" default:"3010"`
-	// PortRange is how many more ports are tried: the peer binds the first
-	// free port of PortStart..PortStart+PortRange.
-	PortRange int `envconfig:"PORT_RANGE" default:"5"`
-	// Group is the peer's group: a subject token and micro service name.
-	Group string `envconfig:"GROUP" default:"None"`
-	// Hub marks the peer as the centre of its application.
-	Hub bool `envconfig:"IS_HUB"`
-	// Dev logs every local and remote call at debug level.
-	Dev bool `envconfig:"DEV"`
-	// ThreadLimit is how many hosts × ports a scan probes at once.
-	ThreadLimit int `envconfig:"THREAD_LIMIT" default:"5"`
-	// Scan lists the hosts a network discovery scans: IPv4 addresses and
-	// CIDR blocks, comma-separated (at most a /16). Empty means the
-	// kernel's neighbour table and this host.
-	Scan string `envconfig:"SCAN"`
-	// ScanMaxHosts is the most hosts Scan may name: a /16 unless raised
-	// on purpose.
-	ScanMaxHosts int `envconfig:"SCAN_MAX_HOSTS" default:"65536"`
+	// Host is the address the peer binds and advertises (NET_HOST). The
+	// default is this machine's primary non-loopback IPv4 address, or
+	// 127.0.0.1.
+	Host string
+	// PortStart is the first port the peer tries (NET_PORT_START; NET_PORT,
+	// the original's name, is accepted too). Default 3010.
+	PortStart int
+	// PortRange is how many more ports are tried (NET_PORT_RANGE): the
+	// peer binds the first free port of PortStart..PortStart+PortRange.
+	// Default 5.
+	PortRange int
+	// Group is the peer's group: a subject token and micro service name
+	// (NET_GROUP). Default "None".
+	Group string
+	// Hub marks the peer as the centre of its application (NET_IS_HUB).
+	Hub bool
+	// Dev logs every local and remote call at debug level (NET_DEV).
+	Dev bool
+	// ThreadLimit is how many hosts × ports a scan probes at once
+	// (NET_THREAD_LIMIT). Default 5.
+	ThreadLimit int
+	// Scan lists the hosts a network discovery scans (NET_SCAN): IPv4
+	// addresses and CIDR blocks, comma-separated (at most ScanMaxHosts
+	// hosts). Empty means the kernel's neighbour table and this host.
+	Scan string
+	// ScanAllow, when set, confines every scan of the process to these
+	// comma-separated CIDR blocks (NET_SCAN_ALLOW): a scan that would
+	// probe anything outside them fails instead, and a Scan outside them
+	// is refused at start. Tests and benchmarks set 127.0.0.0/8.
+	ScanAllow string
+	// ScanMaxHosts is the most hosts Scan may name (NET_SCAN_MAX_HOSTS): a
+	// /16 unless raised on purpose. Default 65536.
+	ScanMaxHosts int
 	// ScanTimeout bounds each probe of a scan: the TCP dial and the wait
-	// for the NATS greeting.
-	ScanTimeout time.Duration `envconfig:"SCAN_TIMEOUT" default:"250ms"`
+	// for the NATS greeting (NET_SCAN_TIMEOUT). Default 250ms.
+	ScanTimeout time.Duration
 	// ScanInterval is how often a peer rescans its own host for peers it
-	// has not met (peers that started at the same instant miss each
-	// other's first scan); 0 turns rescans off.
-	ScanInterval time.Duration `envconfig:"SCAN_INTERVAL" default:"5s"`
-	// CallTimeout bounds a call whose context has no deadline.
-	CallTimeout time.Duration `envconfig:"CALL_TIMEOUT" default:"10s"`
-	// MaxInFlight is how many calls the peer serves at once; beyond it,
-	// callers get a 503 answer instead of queueing without bound.
-	MaxInFlight int `envconfig:"MAX_IN_FLIGHT" default:"1024"`
+	// has not met (NET_SCAN_INTERVAL): peers that started at the same
+	// instant miss each other's first scan. 0 turns rescans off. Default 5s.
+	ScanInterval time.Duration
+	// CallTimeout is the caller's side (NET_CALL_TIMEOUT): how long a call
+	// this peer makes waits for its answer when the call's context has no
+	// deadline. Default 10s.
+	CallTimeout time.Duration
+	// ServeTimeout is the serving side (NET_SERVE_TIMEOUT): the longest a
+	// handler of this peer runs for any call, whatever the caller asked.
+	// A caller's Net-Timeout shorter than it ends the handler's context
+	// sooner; a call without one gets ServeTimeout. It bounds how long a
+	// call's slot is held for a caller that has gone. Keep it at least as
+	// long as the callers' CallTimeout. Default 1m.
+	ServeTimeout time.Duration
+	// MaxInFlight is how many calls the peer serves at once
+	// (NET_MAX_IN_FLIGHT); beyond it, callers get a 503 answer instead of
+	// queueing without bound. The default connections (info,
+	// pass_through, connections, null) have slots of their own. Default
+	// 1024.
+	MaxInFlight int
+	// MaxPayload is the largest message, in bytes, the peer's server
+	// accepts from any client (NET_MAX_PAYLOAD); a client that sends a
+	// larger one is disconnected. Default 1 MiB, the NATS default.
+	MaxPayload int
+	// MaxPending is how many bytes the peer's server holds for one
+	// client that reads slower than others write to it
+	// (NET_MAX_PENDING). Past three quarters of it, the server drops
+	// further messages for that client, so that a flood is shed early
+	// and never makes NATS disconnect a reader (the peer's own connection
+	// above all). Drops for the peer's subscriptions are counted. Default
+	// 64 MiB, the NATS default.
+	MaxPending int
 
 	// NATSURL, when set, makes the peer a client of that NATS deployment
-	// (one or more URLs, comma-separated) instead of running a server of
-	// its own: no scan and no routes; the deployment connects every peer,
-	// and discovery asks it. The peer still holds the first free port of
-	// its range, which keeps its ID unique on its host.
-	NATSURL string `envconfig:"NATS_URL"`
+	// (NET_NATS_URL: one or more URLs, comma-separated) instead of running
+	// a server of its own: no scan and no routes; the deployment connects
+	// every peer, and discovery asks it. The peer still holds the first
+	// free port of its range, which keeps its ID unique on its host.
+	NATSURL string
 	// NATSCreds is a NATS credentials file (JWT and NKey seed) for the
-	// deployment of NATSURL.
-	NATSCreds string `envconfig:"NATS_CREDS"`
+	// deployment of NATSURL (NET_NATS_CREDS).
+	NATSCreds string
 
-	// Secret, when set, is required of every client and every route: a
-	// peer or client without it cannot call, emit, subscribe or join.
-	// Without the TLS files, it also derives the CA of the mesh's TLS, so
-	// that no peer presents it to a server that has not proved it knows
-	// it (see [Config.SecretCA]).
-	Secret Redacted `envconfig:"SECRET"`
-	// TLSCert, TLSKey and TLSCA (PEM files) turn on TLS for clients and
-	// routes, with certificates verified both ways; all three or none.
-	// They take precedence over the CA the secret derives.
-	TLSCert string `envconfig:"TLS_CERT"`
-	TLSKey  string `envconfig:"TLS_KEY"`
-	TLSCA   string `envconfig:"TLS_CA"`
+	// Secret, when set, is required of every client and every route
+	// (NET_SECRET, at most MaxSecretLen bytes): a peer or client without
+	// it cannot call, emit, subscribe or join. Without the TLS files, it
+	// also derives the CA of the mesh's TLS, so that no peer presents it
+	// to a server that has not proved it knows it (see [Config.SecretCA]).
+	Secret Redacted
+	// TLSCert, TLSKey and TLSCA (PEM files: NET_TLS_CERT, NET_TLS_KEY,
+	// NET_TLS_CA) turn on TLS for clients and routes, with certificates
+	// verified both ways; all three or none. They take precedence over the
+	// CA the secret derives.
+	TLSCert string
+	TLSKey  string
+	TLSCA   string
 
 	// Values are the peer's own key/value pairs at start
-	// (NET_VALUES=key:value,key2:value2); [Peer.SetValue] changes them at
+	// (NET_VALUES=key=value,key2=value2); [Peer.SetValue] changes them at
 	// run time. See [ValidateValue] for the limits.
-	Values map[string]string `envconfig:"VALUES"`
+	Values map[string]string
 
 	// Registry holds the connections and flags the peer serves; nil means
 	// a fresh [NewRegistry].
-	Registry *Registry `ignored:"true"`
+	Registry *Registry
 	// Logger receives the peer's logs; nil means slog.Default(), or a
 	// debug-level stderr logger when Dev is set.
-	Logger *slog.Logger `ignored:"true"`
+	Logger *slog.Logger
 
 	// leaf starts the server as a leaf ([AsLeaf]).
 	leaf bool
 }
 
+// MaxSecretLen bounds NET_SECRET: a client presents it in its CONNECT
+// line, which NATS limits to 4 KiB with everything else in it.
+const MaxSecretLen = 1024
+
 // DefaultConfig returns the defaults of the Python original: ports
 // 3010..3015, group "None", five scan workers, and the primary IPv4
-// address of this machine. It reads no environment variable.
+// address of this machine. It reads no environment variable, and is the
+// one place where the defaults are written.
 func DefaultConfig() Config {
 	return Config{
 		Host:         DefaultHost(),
@@ -111,51 +148,23 @@ func DefaultConfig() Config {
 		ScanTimeout:  250 * time.Millisecond,
 		ScanInterval: 5 * time.Second,
 		CallTimeout:  10 * time.Second,
+		ServeTimeout: time.Minute,
 		MaxInFlight:  1024,
+		MaxPayload:   1 << 20,
+		MaxPending:   64 << 20,
 	}
 }
 
-// ConfigFromEnv returns the defaults overridden by the NET_* environment
-// variables. A value that does not parse is an error wrapping [ErrConfig]
-// that names the variable and the value.
-func ConfigFromEnv() (Config, error) {
-	var c Config
-	if err := envconfig.Process(EnvPrefix, &c); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return Config{}, fmt.Errorf("%w: %s=%q: want %s", ErrConfig, pe.KeyName, pe.Value, expected(pe.TypeName))
-		}
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	if _, set := os.LookupEnv("NET_PORT_START"); !set {
-		if v, set := os.LookupEnv("NET_PORT"); set {
-			p, err := strconv.Atoi(v)
-			if err != nil {
-				return Config{}, fmt.Errorf("%w: NET_PORT=%q: want a port number", ErrConfig, v)
-			}
-			if p < 1 || p > 65535 {
-				return Config{}, fmt.Errorf("%w: NET_PORT=%d: want a port in 1..65535", ErrConfig, p)
-			}
-			c.PortStart = p
-		}
-	}
-	if c.Host == "" {
-		c.Host = DefaultHost()
-	}
-	return c, c.Validate()
-}
-
-// expected says what a variable of a Go type must hold.
-func expected(typeName string) string {
-	switch typeName {
-	case "int":
-		return "a whole number"
-	case "bool":
-		return "true or false"
-	case "time.Duration":
-		return "a duration such as 250ms, 5s or 1m"
-	}
-	return "a value of type " + typeName
+// DefaultLocalConfig returns [DefaultConfig] for one machine's loopback:
+// the peer binds 127.0.0.1 (set Host to another address of 127.0.0.0/8 to
+// keep peers apart), meets the peers of its own host only, and every scan
+// it makes is confined to 127.0.0.0/8 (ScanAllow), so that no setting
+// made later can send a probe off the machine. It suits tests, examples
+// and benchmarks.
+func DefaultLocalConfig() Config {
+	c := DefaultConfig()
+	c.Host, c.ScanAllow = "127.0.0.1", "127.0.0.0/8"
+	return c
 }
 
 var groupRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -175,35 +184,67 @@ func ValidateGroup(group string) error {
 	return nil
 }
 
+// Bounds of the numeric settings; [Config.Validate] names them.
+const (
+	minTimeout      = 10 * time.Millisecond  // CallTimeout, ServeTimeout, ScanTimeout
+	minScanInterval = 100 * time.Millisecond // a rescan more often burns a core for nothing
+	maxThreadLimit  = 4096
+	maxScanMaxHosts = 1 << 24 // a /8
+	maxInFlight     = 1 << 20
+	minMaxPayload   = 1 << 10
+	maxMaxPayload   = 64 << 20 // the most NATS allows
+	maxMaxPending   = 1 << 30
+)
+
 // Validate checks every field and names the environment variable of the
-// first bad one.
+// first bad one, its value and what was expected.
 func (c Config) Validate() error {
 	if ip := net.ParseIP(c.Host); ip == nil || ip.IsUnspecified() {
 		return fmt.Errorf("%w: NET_HOST=%q: want the IP address to bind and advertise (not 0.0.0.0 or ::, which no other host can reach)", ErrConfig, c.Host)
 	}
-	if c.PortStart < 1 || c.PortStart > 65535 {
-		return fmt.Errorf("%w: NET_PORT_START=%d: want a port in 1..65535", ErrConfig, c.PortStart)
+	if err := inRange("NET_PORT_START", c.PortStart, 1, 65535); err != nil {
+		return err
 	}
-	if c.PortRange < 0 || c.PortStart+c.PortRange > 65535 {
-		return fmt.Errorf("%w: NET_PORT_RANGE=%d: ports %d..%d leave 1..65535", ErrConfig, c.PortRange, c.PortStart, c.PortStart+c.PortRange)
+	if c.PortRange < 0 || c.PortRange > 65535-c.PortStart { // no sum: it could overflow
+		return fmt.Errorf("%w: NET_PORT_RANGE=%d: want 0 to %d, so that the ports from NET_PORT_START=%d stay within 1..65535",
+			ErrConfig, c.PortRange, 65535-c.PortStart, c.PortStart)
 	}
 	if err := ValidateGroup(c.Group); err != nil {
 		return fmt.Errorf("%w: NET_GROUP: %v", ErrConfig, err)
 	}
-	if c.ThreadLimit < 1 {
-		return fmt.Errorf("%w: NET_THREAD_LIMIT=%d: want at least 1 concurrent probe", ErrConfig, c.ThreadLimit)
+	for _, v := range []struct {
+		name          string
+		value, lo, hi int
+	}{
+		{"NET_THREAD_LIMIT", c.ThreadLimit, 1, maxThreadLimit},
+		{"NET_SCAN_MAX_HOSTS", c.ScanMaxHosts, 1, maxScanMaxHosts},
+		{"NET_MAX_IN_FLIGHT", c.MaxInFlight, 1, maxInFlight},
+		{"NET_MAX_PAYLOAD", c.MaxPayload, minMaxPayload, maxMaxPayload},
+	} {
+		if err := inRange(v.name, v.value, v.lo, v.hi); err != nil {
+			return err
+		}
 	}
-	if c.ScanMaxHosts < 1 {
-		return fmt.Errorf("%w: NET_SCAN_MAX_HOSTS=%d: want at least 1", ErrConfig, c.ScanMaxHosts)
+	if c.MaxPending < 2*c.MaxPayload || c.MaxPending > maxMaxPending {
+		return fmt.Errorf("%w: NET_MAX_PENDING=%d: want %d to %d bytes: at least twice NET_MAX_PAYLOAD=%d",
+			ErrConfig, c.MaxPending, 2*c.MaxPayload, maxMaxPending, c.MaxPayload)
 	}
-	if c.ScanTimeout <= 0 {
-		return fmt.Errorf("%w: NET_SCAN_TIMEOUT=%s: want a positive duration", ErrConfig, c.ScanTimeout)
+	for _, v := range []struct {
+		name  string
+		value time.Duration
+	}{{"NET_SCAN_TIMEOUT", c.ScanTimeout}, {"NET_CALL_TIMEOUT", c.CallTimeout}, {"NET_SERVE_TIMEOUT", c.ServeTimeout}} {
+		if v.value < minTimeout {
+			return fmt.Errorf("%w: %s=%s: want at least %s", ErrConfig, v.name, v.value, minTimeout)
+		}
 	}
-	if c.ScanInterval < 0 {
-		return fmt.Errorf("%w: NET_SCAN_INTERVAL=%s: want 0 (off) or a positive duration", ErrConfig, c.ScanInterval)
+	if c.ScanInterval != 0 && c.ScanInterval < minScanInterval {
+		return fmt.Errorf("%w: NET_SCAN_INTERVAL=%s: want 0 (no rescans) or at least %s", ErrConfig, c.ScanInterval, minScanInterval)
 	}
-	if c.CallTimeout <= 0 {
-		return fmt.Errorf("%w: NET_CALL_TIMEOUT=%s: want a positive duration", ErrConfig, c.CallTimeout)
+	if err := c.validateScan(); err != nil {
+		return err
+	}
+	if len(c.Secret) > MaxSecretLen {
+		return fmt.Errorf("%w: NET_SECRET of %d bytes: want at most %d", ErrConfig, len(c.Secret), MaxSecretLen)
 	}
 	if _, err := c.TLSConfig(); err != nil {
 		return err
@@ -229,23 +270,74 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: NET_VALUES: %w", ErrConfig, err)
 		}
 	}
-	if c.MaxInFlight < 1 {
-		return fmt.Errorf("%w: NET_MAX_IN_FLIGHT=%d: want at least 1", ErrConfig, c.MaxInFlight)
+	return nil
+}
+
+// inRange checks that the variable name's value is in lo..hi.
+func inRange(name string, value, lo, hi int) error {
+	if value < lo || value > hi {
+		return fmt.Errorf("%w: %s=%d: want %d to %d", ErrConfig, name, value, lo, hi)
 	}
 	return nil
 }
 
-// deploymentURLs splits NET_NATS_URL as nats.go does: comma-separated,
-// blanks ignored.
-func deploymentURLs(list string) []string {
+// validateScan checks NET_SCAN_ALLOW and NET_SCAN: CIDR blocks, and IPv4
+// addresses and blocks of at most ScanMaxHosts hosts in all, inside
+// NET_SCAN_ALLOW when it is set.
+func (c Config) validateScan() error {
+	allow, err := c.ScanAllowed()
+	if err != nil {
+		return err
+	}
+	hosts := 0
+	for _, entry := range listEntries(c.Scan) {
+		prefix, err := netip.ParsePrefix(entry)
+		if a, aerr := netip.ParseAddr(entry); aerr == nil {
+			prefix, err = a.Prefix(a.BitLen())
+		}
+		if err != nil || !prefix.Addr().Is4() {
+			return fmt.Errorf("%w: NET_SCAN=%q: %q: want IPv4 addresses and CIDR blocks such as 192.168.1.0/24, comma-separated", ErrConfig, short(c.Scan), short(entry))
+		}
+		if hosts += 1 << (32 - prefix.Bits()); hosts > c.ScanMaxHosts {
+			return fmt.Errorf("%w: NET_SCAN=%q: more than NET_SCAN_MAX_HOSTS=%d hosts", ErrConfig, short(c.Scan), c.ScanMaxHosts)
+		}
+		if len(allow) > 0 && !slices.ContainsFunc(allow, func(a netip.Prefix) bool {
+			return a.Bits() <= prefix.Bits() && a.Contains(prefix.Masked().Addr())
+		}) {
+			return fmt.Errorf("%w: NET_SCAN=%q: %s is outside NET_SCAN_ALLOW=%q", ErrConfig, short(c.Scan), entry, c.ScanAllow)
+		}
+	}
+	return nil
+}
+
+// ScanAllowed returns the blocks of [Config.ScanAllow], none when it is
+// empty (every scan is allowed).
+func (c Config) ScanAllowed() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, entry := range listEntries(c.ScanAllow) {
+		p, err := netip.ParsePrefix(entry)
+		if err != nil {
+			return nil, fmt.Errorf("%w: NET_SCAN_ALLOW=%q: %q: want CIDR blocks such as 127.0.0.0/8, comma-separated", ErrConfig, short(c.ScanAllow), short(entry))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// listEntries splits a comma-separated list, blanks ignored.
+func listEntries(list string) []string {
 	var out []string
-	for u := range strings.SplitSeq(list, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			out = append(out, u)
+	for e := range strings.SplitSeq(list, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
 		}
 	}
 	return out
 }
+
+// deploymentURLs splits NET_NATS_URL as nats.go does: comma-separated,
+// blanks ignored.
+func deploymentURLs(list string) []string { return listEntries(list) }
 
 // validURL checks one NATS server URL: nats://, tls://, ws:// or wss://
 // with a host, or a bare host:port (nats:// is implied, as nats.go does).
@@ -312,9 +404,39 @@ func WithScan(targets string) Option { return func(c *Config) { c.Scan = targets
 // WithCallTimeout bounds calls whose context has no deadline.
 func WithCallTimeout(d time.Duration) Option { return func(c *Config) { c.CallTimeout = d } }
 
+// WithServeTimeout sets the longest a handler runs for any call.
+func WithServeTimeout(d time.Duration) Option { return func(c *Config) { c.ServeTimeout = d } }
+
+// WithScanAllow confines every scan to the comma-separated CIDR blocks.
+func WithScanAllow(blocks string) Option { return func(c *Config) { c.ScanAllow = blocks } }
+
+// WithScanInterval sets how often the peer rescans its host; 0 turns
+// rescans off.
+func WithScanInterval(d time.Duration) Option { return func(c *Config) { c.ScanInterval = d } }
+
+// WithScanTimeout bounds each probe of a scan.
+func WithScanTimeout(d time.Duration) Option { return func(c *Config) { c.ScanTimeout = d } }
+
+// WithMaxInFlight sets how many calls the peer serves at once.
+func WithMaxInFlight(n int) Option { return func(c *Config) { c.MaxInFlight = n } }
+
+// WithMaxPayload sets the largest message the peer's server accepts.
+func WithMaxPayload(bytes int) Option { return func(c *Config) { c.MaxPayload = bytes } }
+
+// WithMaxPending sets how many bytes the peer's server holds for one slow
+// reader before it sheds messages for it.
+func WithMaxPending(bytes int) Option { return func(c *Config) { c.MaxPending = bytes } }
+
 // WithNATS makes the peer a client of the NATS deployment at urls
 // (comma-separated) instead of running a server (see Config.NATSURL).
 func WithNATS(urls string) Option { return func(c *Config) { c.NATSURL = urls } }
+
+// WithNATSCreds sets the credentials file for the deployment of
+// [WithNATS].
+func WithNATSCreds(file string) Option { return func(c *Config) { c.NATSCreds = file } }
+
+// WithScanMaxHosts sets the most hosts a scan may name.
+func WithScanMaxHosts(n int) Option { return func(c *Config) { c.ScanMaxHosts = n } }
 
 // WithRegistry sets the connections and flags the peer serves.
 func WithRegistry(r *Registry) Option { return func(c *Config) { c.Registry = r } }

@@ -29,6 +29,10 @@ var (
 	ErrUnreachable = errors.New("peer unreachable")
 	// ErrClosed is returned by calls through a peer that has been closed.
 	ErrClosed = errors.New("peer closed")
+	// ErrConnectionLost is reported to subscriptions when the peer's
+	// connection to its server went down and came back: what was sent to
+	// the peer meanwhile is lost.
+	ErrConnectionLost = errors.New("connection lost")
 	// ErrInvalidConnection is matched when the called peer has no such
 	// connection. It is [flags.ErrInvalidConnection].
 	ErrInvalidConnection = flags.ErrInvalidConnection

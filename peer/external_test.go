@@ -25,7 +25,7 @@ func TestClientsOfADeploymentCallEachOther(t *testing.T) {
 	urls := testnet.Deployment(t, host, 2)
 	start := func(url string) *peer.Peer {
 		t.Helper()
-		p, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(host), peer.WithPorts(port, 5), peer.WithNATS(url))
+		p, err := peer.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost(host), peer.WithPorts(port, 5), peer.WithNATS(url))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestDeploymentErrors(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	gone := net.JoinHostPort(host, strconv.Itoa(port+5)) // nothing listens there
-	_, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(host), peer.WithPorts(port, 1),
+	_, err := peer.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost(host), peer.WithPorts(port, 1),
 		peer.WithNATS("nats://"+gone))
 	if err == nil || !strings.Contains(err.Error(), "connecting to the NATS deployment at nats://"+gone) {
 		t.Errorf("unreachable deployment: %v", err)
@@ -122,7 +122,7 @@ func TestDeploymentErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, twin.Flush())
-	_, err = peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(host), peer.WithPorts(port, 0), peer.WithNATS(urls[0]))
+	_, err = peer.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost(host), peer.WithPorts(port, 0), peer.WithNATS(urls[0]))
 	if !errors.Is(err, peer.ErrConfig) || !strings.Contains(err.Error(), "already served") || !strings.Contains(err.Error(), "NET_HOST") {
 		t.Errorf("a twin ID: %v; want ErrConfig saying it is already served, naming NET_HOST", err)
 	}
@@ -136,7 +136,7 @@ func TestDeploymentErrors(t *testing.T) {
 		{[]peer.Option{peer.WithNATS(" , ")}, "no URL"},
 		{[]peer.Option{func(c *peer.Config) { c.NATSCreds = "/x.creds" }}, "NET_NATS_CREDS"},
 	} {
-		_, err := peer.Start(context.Background(), peer.DefaultConfig(), append([]peer.Option{peer.WithHost(host), peer.WithPorts(port, 1)}, tc.opts...)...)
+		_, err := peer.Start(context.Background(), peer.DefaultLocalConfig(), append([]peer.Option{peer.WithHost(host), peer.WithPorts(port, 1)}, tc.opts...)...)
 		if !errors.Is(err, peer.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v, want ErrConfig naming %s", err, tc.want)
 		}
@@ -165,7 +165,7 @@ func TestAClientOfADeploymentSurvivesItsRestart(t *testing.T) {
 	s := serve(port + 5)
 	url := s.ClientURL()
 	start := func() *peer.Peer {
-		p, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost(host), peer.WithPorts(port, 4), peer.WithNATS(url))
+		p, err := peer.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost(host), peer.WithPorts(port, 4), peer.WithNATS(url))
 		if err != nil {
 			t.Fatal(err)
 		}

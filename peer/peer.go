@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"os"
 	"os/user"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/nats-io/nats.go"
 )
 
@@ -43,21 +42,23 @@ type Peer struct {
 	nc      *nats.Conn
 	reg     *Registry
 	log     *slog.Logger
+	limited *ratelog.Logger // for what remote input causes: at most a line per kind and interval
 	started time.Time
 	self    FriendlyID
 
-	base       context.Context // ends when the peer closes; parent of handler contexts
-	handlerCtx context.Context // base carrying the peer, for FromContext
-	stop       context.CancelFunc
-	slots      chan struct{} // one token per call being served
-	handlers   sync.WaitGroup
-	subs       []*nats.Subscription
-	groupMu    sync.Mutex
-	groupSubs  map[string]*nats.Subscription // connection -> its group-call queue subscription; nil once closed
-	unwatch    func()                        // ends the registry watch that feeds groupSubs
-	stats      statsTable
-	slow       sync.Map      // *nats.Subscription -> func(), told when NATS drops for it
-	clientOpts []nats.Option // what this peer presents as a client of other peers
+	base         context.Context // ends when the peer closes; parent of handler contexts
+	handlerCtx   context.Context // base carrying the peer, for FromContext
+	stop         context.CancelCauseFunc
+	slots        chan struct{} // one token per call being served
+	builtinSlots chan struct{} // the same, for the default connections
+	handlers     sync.WaitGroup
+	subs         []*nats.Subscription
+	groupMu      sync.Mutex
+	groupSubs    map[string]*nats.Subscription // connection -> its group-call queue subscription; nil once closed
+	unwatch      func()                        // ends the registry watch that feeds groupSubs
+	stats        statsTable
+	watched      lossWatch     // the subscriptions whose lost messages are counted and reported
+	clientOpts   []nats.Option // what this peer presents as a client of other peers
 
 	topo topology
 
@@ -163,6 +164,8 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 			Secret:        cfg.Secret.reveal(),
 			TLS:           mesh.server,
 			VerifyClients: mesh.verifyClients,
+			MaxPayload:    cfg.MaxPayload,
+			MaxPending:    cfg.MaxPending,
 			Logger:        p.log,
 			Hub:           !cfg.leaf,
 		})
@@ -212,11 +215,12 @@ func prepare(cfg Config, opts []Option) (*Peer, error) {
 		}
 	}
 	return &Peer{
-		cfg:     cfg,
-		reg:     cfg.Registry,
-		log:     log,
-		started: time.Now().UTC().Round(0),
-		slots:   make(chan struct{}, cfg.MaxInFlight),
+		cfg:          cfg,
+		reg:          cfg.Registry,
+		log:          log,
+		started:      time.Now().UTC().Round(0),
+		slots:        make(chan struct{}, cfg.MaxInFlight),
+		builtinSlots: make(chan struct{}, builtinSlots),
 	}, nil
 }
 
@@ -226,7 +230,8 @@ func (p *Peer) identify(host string, port int) {
 	p.topo.values = maps.Clone(p.cfg.Values)
 	p.self = FriendlyID{Host: host, Port: port, Group: p.cfg.Group, Hub: p.cfg.Hub, User: userName(), Executable: executable()}
 	p.log = p.log.With("peer", p.id)
-	p.base, p.stop = context.WithCancel(context.Background())
+	p.limited = ratelog.New(p.log, 0)
+	p.base, p.stop = context.WithCancelCause(context.Background())
 	p.handlerCtx = NewContext(p.base, p)
 }
 
@@ -250,8 +255,7 @@ func (p *Peer) natsOptions(name string) []nats.Option {
 		nats.Name(name),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if sub != nil && errors.Is(err, nats.ErrSlowConsumer) {
-				if fn, ok := p.slow.Load(sub); ok {
-					fn.(func())()
+				if p.watched.slowConsumer(sub, err) {
 					return
 				}
 			}
@@ -259,7 +263,9 @@ func (p *Peer) natsOptions(name string) []nats.Option {
 			if sub != nil {
 				subject = sub.Subject
 			}
-			p.log.Warn("appnet: NATS connection error", "subject", subject, "err", err)
+			// A malformed message from a remote client lands here too:
+			// one line per message would let it flood the log.
+			p.limited.Warn("appnet: NATS connection error", "subject", subject, "err", err)
 		}),
 	}
 }
@@ -279,6 +285,7 @@ func (p *Peer) serve(nc *nats.Conn, member bool) error {
 	if !p.cfg.External() {
 		p.Caller.direct = newDirect(p.clientOpts, p.log)
 	}
+	go p.watchLosses()
 	group := p.cfg.Group
 	type subscription struct {
 		subject, queue string
@@ -351,21 +358,63 @@ func (p *Peer) serveGroupCall(name string, handler nats.MsgHandler) error {
 }
 
 // dialEmbedded connects in-process to the peer's own server: the secret is
-// checked, TLS is not (there is no handshake).
+// checked, TLS is not (there is no handshake). The server may close the
+// connection (a slow consumer, above all: a flood it could not shed in
+// time); nats.go then reconnects at once and subscribes again to
+// everything the peer had (calls, micro, discovery, events), and the peer
+// logs why at WARN. If it cannot reconnect within [reconnectFor], the peer
+// stops, with the cause in [context.Cause] of [Peer.Context], rather than
+// stay up and deaf.
 func (p *Peer) dialEmbedded(opts []nats.Option) (*nats.Conn, error) {
 	opts = append(opts, clientOptions(p.cfg.Secret, nil)...)
-	// The server restarts when the peer's role changes (SetRole): the
-	// connection reconnects to the new one at once, and nats.go
-	// subscribes everything again.
-	opts = append(opts, nats.InProcessServer(p.srv), nats.MaxReconnects(-1),
-		nats.ReconnectWait(5*time.Millisecond), nats.ReconnectJitter(0, 0),
-		nats.CustomReconnectDelay(func(int) time.Duration { return 5 * time.Millisecond }))
+	var lost time.Time  // when the connection was lost; read by the handlers, which nats.go runs one at a time
+	opts = append(opts, // The server restarts when the peer's role changes (SetRole):
+		// the connection reconnects to the new one at once, and nats.go
+		// subscribes everything again.
+		nats.InProcessServer(p.srv),
+		nats.MaxReconnects(int(reconnectFor/reconnectWait)), nats.ReconnectWait(reconnectWait), nats.ReconnectJitter(0, 0),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if p.base.Err() != nil {
+				return // Close
+			}
+			lost = time.Now()
+			if p.topo.restarting.Load() {
+				return // a role change
+			}
+			cid, _ := nc.GetClientID()
+			p.log.Warn("appnet: the embedded server closed this peer's own connection; reconnecting",
+				"reason", p.srv.ClosedReason(cid), "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			gap := time.Since(lost)
+			if p.topo.restarting.Load() {
+				p.watched.reconnected(nc, gap)
+				return
+			}
+			p.log.Warn("appnet: reconnected to the embedded server; messages sent to this peer meanwhile were lost", "after", gap)
+			p.watched.reconnected(nc, gap)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) {
+			if p.base.Err() != nil {
+				return // Close
+			}
+			err := fmt.Errorf("%w: the connection to its own embedded server is gone and did not come back within %s", ErrClosed, reconnectFor)
+			p.log.Error("appnet: the peer stops", "err", err)
+			go p.closeWith(err)
+		}))
 	nc, err := nats.Connect(p.srv.ClientURL(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the embedded server: %w", err)
 	}
 	return nc, nil
 }
+
+// A peer whose own connection is lost retries every reconnectWait for
+// reconnectFor before it stops.
+const (
+	reconnectWait = 10 * time.Millisecond
+	reconnectFor  = 5 * time.Second
+)
 
 // dialDeployment connects to the NATS deployment of Config.NATSURL, for as
 // long as the peer runs (its servers restart and fail over), and refuses
@@ -408,16 +457,10 @@ func served(nc *nats.Conn, id ID) bool {
 
 }
 
-// OnSlowConsumer calls fn whenever NATS starts dropping messages for sub
-// because its handler fell behind (once per episode). The returned
-// function stops that.
-func (p *Peer) OnSlowConsumer(sub *nats.Subscription, fn func()) (stop func()) {
-	p.slow.Store(sub, fn)
-	return func() { p.slow.Delete(sub) }
-}
-
 // Context returns a context that ends when the peer closes: the parent of
-// every handler's context.
+// every handler's context. When the peer stopped by itself (its
+// connection to its own server was lost for good), [context.Cause] says
+// why.
 func (p *Peer) Context() context.Context { return p.base }
 
 // Sync returns once every server this peer's server has a route to has
@@ -547,6 +590,13 @@ func (p *Peer) CallLocal(ctx context.Context, connection string, arg []byte) ([]
 // served to finish, and shuts the embedded server down (or disconnects
 // from the deployment), releasing its ports. Handlers' contexts end when Close starts. Close is idempotent.
 func (p *Peer) Close() error {
+	p.closeWith(nil)
+	return nil
+}
+
+// closeWith closes the peer; cause, when not nil, says why it stopped by
+// itself.
+func (p *Peer) closeWith(cause error) {
 	p.closeOnce.Do(func() {
 		p.closeMu.Lock()
 		p.closing = true
@@ -563,7 +613,7 @@ func (p *Peer) Close() error {
 		for _, s := range p.subs {
 			_ = s.Unsubscribe()
 		}
-		p.stop()
+		p.stop(cause)
 		done := make(chan struct{})
 		go func() { p.handlers.Wait(); close(done) }()
 		select {
@@ -586,8 +636,10 @@ func (p *Peer) Close() error {
 		if p.hold != nil {
 			p.hold.Close()
 		}
+		if p.limited != nil {
+			p.limited.Stop()
+		}
 	})
-	return nil
 }
 
 // serveDiscover answers a cluster-wide discovery request with the info.
@@ -600,7 +652,7 @@ func (p *Peer) serveDiscover(m *nats.Msg) {
 		err = m.Respond(data)
 	}
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		p.log.Warn("appnet: answering discovery failed", "err", err)
+		p.limited.Warn("appnet: answering discovery failed", "err", err)
 	}
 }
 
@@ -617,7 +669,7 @@ func userName() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}
-	return os.Getenv("USER")
+	return "" // no user database entry (a container, say)
 }
 
 func executable() string {
@@ -632,13 +684,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// timeoutFrom reads the caller's remaining time from a request header.
-func timeoutFrom(h nats.Header) (time.Duration, bool) {
-	ms, err := strconv.ParseInt(h.Get(HeaderTimeout), 10, 64)
-	if err != nil || ms <= 0 || ms > int64(math.MaxInt64/time.Millisecond) {
-		return 0, false // absent, garbage, or longer than a Duration holds: no deadline
-	}
-	return time.Duration(ms) * time.Millisecond, true
 }

@@ -27,7 +27,7 @@ func startPeer(t *testing.T, host string, port int, opts ...peer.Option) *peer.P
 	testnet.MustLoopback(t, host)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = host, port
 	cfg.Registry = testRegistry(t)
 	p, err := peer.Start(ctx, cfg, opts...)
@@ -75,10 +75,10 @@ func must(t *testing.T, err error) {
 
 // routed starts two peers on one host, routes the second to the first and
 // waits until a call crosses the route.
-func routed(t *testing.T) (a, b *peer.Peer) {
+func routed(t *testing.T, aOpts ...peer.Option) (a, b *peer.Peer) {
 	t.Helper()
 	host, port := testnet.Host(t), testnet.Ports(t)
-	a = startPeer(t, host, port)
+	a = startPeer(t, host, port, aOpts...)
 	b = startPeer(t, host, port)
 	must(t, b.Server().AddRoutes(a.Info().Cluster))
 	waitCallable(t, b, a.ID())
@@ -131,7 +131,7 @@ func TestStartFullRangeIsAClearError(t *testing.T) {
 		must(t, err)
 		defer l.Close()
 	}
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	_, err := peer.Start(context.Background(), cfg, peer.WithHost(host), peer.WithPorts(port, 1))
 	if !errors.Is(err, embedded.ErrRangeFull) {
 		t.Fatalf("err = %v, want ErrRangeFull", err)
@@ -150,7 +150,7 @@ func TestStartFullRangeIsAClearError(t *testing.T) {
 // Only a bind is tried (192.0.2.1 is TEST-NET-1): no packet is sent.
 func TestStartOnAForeignHostNamesNetHost(t *testing.T) {
 	t.Parallel()
-	_, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost("192.0.2.1"), peer.WithPorts(testnet.Ports(t), 5))
+	_, err := peer.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost("192.0.2.1"), peer.WithPorts(testnet.Ports(t), 5))
 	if !errors.Is(err, peer.ErrConfig) || !errors.Is(err, embedded.ErrHostNotLocal) || !strings.Contains(err.Error(), `NET_HOST="192.0.2.1"`) {
 		t.Fatalf("err = %v, want ErrConfig and ErrHostNotLocal naming NET_HOST", err)
 	}
@@ -168,7 +168,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{peer.WithPorts(0, 5), "NET_PORT_START"},
 		{peer.WithHost("not-an-ip"), "NET_HOST"},
 	} {
-		_, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost("127.0.0.1"), tc.opt)
+		_, err := peer.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost("127.0.0.1"), tc.opt)
 		if !errors.Is(err, peer.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v, want ErrConfig naming %s", err, tc.want)
 		}
@@ -383,21 +383,6 @@ func TestCloseReleasesPortsAndGoroutines(t *testing.T) {
 	}
 }
 
-func TestHugeTimeoutHeaderMeansNoDeadline(t *testing.T) {
-	t.Parallel()
-	a, b := routed(t)
-	for _, v := range []string{"9300000000000", "9223372036854775807", "-5", "soon"} {
-		msg := &nats.Msg{Subject: peer.CallSubject(a.ID(), "slow"), Data: []byte(`10`), Header: nats.Header{peer.HeaderTimeout: []string{v}}}
-		reply, err := b.Conn().RequestMsg(msg, 5*time.Second)
-		if err != nil {
-			t.Fatalf("Net-Timeout %s: %v", v, err)
-		}
-		if string(reply.Data) != `"done"` || reply.Header.Get(peer.HeaderErrorCode) != "" {
-			t.Errorf("Net-Timeout %s: %v %q %v", v, err, reply.Data, reply.Header)
-		}
-	}
-}
-
 func TestOverlongNamesAreRefusedAndThePeerLives(t *testing.T) {
 	t.Parallel()
 	a, b := routed(t)
@@ -409,7 +394,7 @@ func TestOverlongNamesAreRefusedAndThePeerLives(t *testing.T) {
 	if _, err := b.Call(context.Background(), hostile, "info", nil); !errors.Is(err, peer.ErrInvalidID) {
 		t.Errorf("an ID with a 5000-byte host: %v, want ErrInvalidID", err)
 	}
-	if _, err := peer.Start(context.Background(), peer.DefaultConfig(), peer.WithHost("127.0.0.1"), peer.WithGroup(strings.Repeat("g", 65))); !errors.Is(err, peer.ErrConfig) {
+	if _, err := peer.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost("127.0.0.1"), peer.WithGroup(strings.Repeat("g", 65))); !errors.Is(err, peer.ErrConfig) {
 		t.Errorf("a 65-byte group: %v, want ErrConfig", err)
 	}
 	if _, err := b.Call(context.Background(), a.ID(), "info", nil); err != nil {

@@ -73,6 +73,7 @@ type Registry struct {
 	mu            sync.RWMutex
 	connections   map[string]Handler
 	subscriptions map[string]map[*int]func() int64 // event -> live subscriptions' drop counters
+	builtin       map[string]bool                  // default connections not replaced by Register
 	flags         *flags.Set
 	added         map[*int]func(name string) // told of each connection registered anew
 }
@@ -84,6 +85,7 @@ func NewRegistry() *Registry {
 	r := &Registry{
 		connections:   make(map[string]Handler),
 		subscriptions: make(map[string]map[*int]func() int64),
+		builtin:       map[string]bool{ConnInfo: true, ConnPassThrough: true, ConnConnections: true, ConnNull: true},
 		flags:         flags.NewSet(),
 	}
 	r.connections[ConnInfo] = infoHandler
@@ -124,6 +126,7 @@ func (r *Registry) Register(name string, h Handler) error {
 			tell = append(tell, fn)
 		}
 	}
+	delete(r.builtin, name)
 	r.mu.Unlock()
 	if replaced {
 		slog.Warn("appnet: connection registered again; the new handler replaces the old for every caller of the name, including earlier Connection values", "connection", name)
@@ -173,6 +176,16 @@ func (r *Registry) Lookup(name string) (Handler, bool) {
 	h, ok := r.connections[name]
 	r.mu.RUnlock()
 	return h, ok
+}
+
+// lookup returns the handler registered under name, and whether it is one
+// of the default connections, which a peer serves on slots of their own.
+func (r *Registry) lookup(name string) (h Handler, builtin, ok bool) {
+	r.mu.RLock()
+	h, ok = r.connections[name]
+	builtin = r.builtin[name]
+	r.mu.RUnlock()
+	return h, builtin, ok
 }
 
 // Connections returns the registered connection names, sorted.

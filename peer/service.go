@@ -57,7 +57,7 @@ func (p *Peer) serveService(m *nats.Msg) {
 		err = m.Respond(data)
 	}
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		p.log.Warn("appnet: answering a micro request failed", "subject", m.Subject, "err", err)
+		p.limited.Warn("appnet: answering a micro request failed", "subject", m.Subject, "err", err)
 	}
 }
 

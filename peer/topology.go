@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -26,10 +27,11 @@ func AsLeaf() Option { return func(c *Config) { c.leaf = true } }
 // topology is what a peer knows of its place in the network beyond its
 // own server: the hubs, its values, and who wants to hear of a change.
 type topology struct {
-	mu       sync.Mutex
-	hubs     []HubAddr
-	values   map[string]string
-	onChange []func()
+	restarting atomic.Bool // during SetRole: the connection's loss is expected
+	mu         sync.Mutex
+	hubs       []HubAddr
+	values     map[string]string
+	onChange   []func()
 }
 
 func (p *Peer) role() string {
@@ -99,6 +101,8 @@ func (p *Peer) SetRole(ctx context.Context, hub bool) error {
 	if p.srv.Hub() == hub {
 		return nil
 	}
+	p.topo.restarting.Store(true)
+	defer p.topo.restarting.Store(false)
 	if err := p.srv.SetHub(ctx, hub); err != nil {
 		p.log.Error("appnet: the peer's server could not restart; the peer stops", "err", err)
 		go p.Close()

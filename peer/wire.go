@@ -20,15 +20,19 @@ const (
 	// QueueGroup is the NATS queue group of group calls: one member of the
 	// group answers each.
 	QueueGroup = "q"
-	// HeaderTimeout carries the caller's remaining time in milliseconds;
-	// the handler's context ends when it runs out.
+	// HeaderTimeout carries the caller's remaining time in milliseconds, a
+	// whole number from 1: the handler's context ends when it runs out, or
+	// at the serving peer's own limit (Config.ServeTimeout) if that comes
+	// first. Without it the handler gets the peer's limit; a value that
+	// is not such a number is answered with CodeBadRequest.
 	HeaderTimeout = "Net-Timeout"
 	// HeaderError and HeaderErrorCode are the NATS services error headers.
 	HeaderError     = micro.ErrorHeader
 	HeaderErrorCode = micro.ErrorCodeHeader
 
 	// CodeBadRequest: the payload is not JSON or does not decode into the
-	// connection's argument type.
+	// connection's argument type, or Net-Timeout is not a number of
+	// milliseconds.
 	CodeBadRequest = 400
 	// CodeUnknownConnection: no such connection; the reply also carries the
 	// INVALID_CONNECTION flag.
@@ -39,8 +43,8 @@ const (
 	CodeHandler = 500
 	// CodeBusy: the peer is already running as many calls as it allows.
 	CodeBusy = 503
-	// CodeTimeout: the handler gave up because the caller's time
-	// (Net-Timeout) ran out.
+	// CodeTimeout: the handler gave up because its time ran out: the
+	// caller's (Net-Timeout), or the serving peer's limit.
 	CodeTimeout = 504
 )
 

@@ -18,8 +18,8 @@ import (
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/internal/loopback"
 	"github.com/appnet-go/appnet/internal/proc"
-	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -120,7 +120,11 @@ func (l *lineWriter) printf(format string, args ...any) {
 // <route names> <route connections>" once enough peers answer through
 // its own server; with -count it counts an event (see countEvents).
 func childPeer(ctx context.Context, out *lineWriter, x childExtras) error {
-	if err := testnet.Loopback(os.Getenv("NET_HOST")); err != nil {
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	if err := loopback.Check(cfg.Host); err != nil {
 		return err
 	}
 	if x.at > 0 {
@@ -164,7 +168,7 @@ func childPeer(ctx context.Context, out *lineWriter, x childExtras) error {
 // rawAllSubject too), or with -count a counting subscriber. Its ready line
 // is "ready <client URL> <cluster URL>".
 func childRaw(ctx context.Context, out *lineWriter, host string, port int, inProcess bool, x childExtras) error {
-	if err := testnet.Loopback(host); err != nil {
+	if err := loopback.Check(host); err != nil {
 		return err
 	}
 	s, nc, err := rawServer(ctx, host, port, inProcess)

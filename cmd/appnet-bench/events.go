@@ -137,7 +137,7 @@ func eventsRun(ctx context.Context, exe string, o options, kind string, subs int
 			if len(c.ready) != 2 {
 				return eventsSample{}, fmt.Errorf("raw child said %q", c.ready)
 			}
-			if err := loopback(c.ready...); err != nil {
+			if err := onLoopback(c.ready...); err != nil {
 				return eventsSample{}, err
 			}
 			routes = append(routes, c.ready[1])

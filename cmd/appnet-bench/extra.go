@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/internal/loopback"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -54,7 +54,7 @@ const extraPortSpan = 25
 // the first three bytes of its first /24.
 func parseSubnet(s string) ([3]byte, error) {
 	p, err := netip.ParsePrefix(s)
-	if err != nil || !p.Addr().Is4() || p.Bits() > 24 || testnet.Loopback(s) != nil {
+	if err != nil || !p.Addr().Is4() || p.Bits() > 24 || loopback.Check(s) != nil {
 		return [3]byte{}, fmt.Errorf("-subnet %q: want a /24 (or larger) block inside 127.0.0.0/8", s)
 	}
 	a := p.Masked().Addr().As4()
@@ -137,6 +137,9 @@ func peerEnv(host string, port, extra int, more ...string) []string {
 		"NET_PORT_START=" + strconv.Itoa(port),
 		"NET_PORT_RANGE=" + strconv.Itoa(extra),
 		"NET_SCAN=" + host, // a later NET_SCAN in more wins
+		"NET_SCAN_ALLOW=" + loopback.Allow,
+		"NET_NATS_URL=", // a later one in more wins
+		"NET_NATS_CREDS=",
 	}, more...)
 }
 
@@ -195,7 +198,7 @@ func dialPeer(id peer.ID) (*nats.Conn, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort(a.Host, strconv.Itoa(a.Port))
-	if err := testnet.Loopback(addr); err != nil {
+	if err := loopback.Check(addr); err != nil {
 		return nil, err
 	}
 	return nats.Connect("nats://"+addr, nats.NoReconnect(), nats.Name("appnet-bench"))
@@ -265,7 +268,7 @@ func timeLoop(ctx context.Context, warm, n int, limit time.Duration, fn func() e
 // benchPeerConfig is the configuration of a peer the bench process runs:
 // no background rescans, its own registry, warnings to stderr.
 func benchPeerConfig(host string, port, extra int) peer.Config {
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.PortRange = host, port, extra
 	cfg.ScanInterval = 0
 	cfg.Registry = peer.NewRegistry()

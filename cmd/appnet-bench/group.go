@@ -202,7 +202,7 @@ func groupRaw(ctx context.Context, exe string, o options, x *extraResults) error
 			if len(c.ready) != 2 {
 				return fmt.Errorf("raw child said %q", c.ready)
 			}
-			if err := loopback(c.ready...); err != nil {
+			if err := onLoopback(c.ready...); err != nil {
 				return err
 			}
 			routes = append(routes, c.ready[1])

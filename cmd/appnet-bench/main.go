@@ -84,7 +84,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/internal/loopback"
 )
 
 // options are the command's flags.
@@ -151,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch {
-	case testnet.Loopback(o.host) != nil:
+	case loopback.Check(o.host) != nil:
 		return fmt.Errorf("-host %q: refusing an address outside 127.0.0.0/8", o.host)
 	case o.n < 100 || o.n > 10_000_000:
 		return fmt.Errorf("-n %d: want 100..10000000", o.n)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/appnet-go/appnet/internal/loopback"
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -46,8 +46,11 @@ var (
 	appnetCall    = scenario{"appnet", "appnet remote call, two peer processes"}
 	appnetDeploy  = scenario{"appnet-deployment", "appnet, both peers clients of one standalone server (NET_NATS_URL)"}
 	appnetSecret  = scenario{"appnet-secret", "appnet remote call, two peer processes, NET_SECRET (TLS from its CA)"}
+	// The same peers as appnetCall, the caller's context without a
+	// deadline: no Net-Timeout header, the serving peer's own limit.
+	appnetNoDeadline = scenario{"appnet-nodeadline", "appnet remote call, two peer processes, context without deadline (no Net-Timeout)"}
 
-	callScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall, appnetSecret, appnetDeploy}
+	callScenarios = []scenario{rawStandalone, rawDirect, rawRoutedTCP, rawRoutedIn, appnetCall, appnetNoDeadline, appnetSecret, appnetDeploy}
 	allScenarios  = slices.Concat(callScenarios, extraScenarios)
 )
 
@@ -206,18 +209,22 @@ func runCalls(ctx context.Context, exe string, o options, scs []scenario, rep in
 			call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, false, profile)
 		case rawRoutedIn:
 			call, closeFn, err = setupRawRouted(ctx, exe, o, &cs, true, profile)
-		case appnetCall:
-			if appnet, err = setupAppnet(ctx, exe, o, &cs, res, profile, o.port, ""); err == nil {
+		case appnetCall, appnetNoDeadline:
+			if appnet == nil { // the other of the two set it up
+				if appnet, err = setupAppnet(ctx, exe, o, &cs, res, profile, o.port, ""); err != nil {
+					break
+				}
 				closeFn = appnet.close
-				call, err = appnet.caller(ctx)
+				appnet.pids = append([]int{os.Getpid()}, pidsOf(cs[n:])...)
 			}
+			call, err = appnet.caller(ctx, sc == appnetCall)
 		case appnetSecret:
 			var a *appnetSetup
 			if a, err = setupAppnet(ctx, exe, o, &cs, nil, profile, o.port+secretOffset, benchSecret); a != nil {
 				closeFn = a.close
 			}
 			if err == nil {
-				call, err = a.caller(ctx)
+				call, err = a.caller(ctx, true)
 			}
 		case appnetDeploy:
 			var a *appnetSetup
@@ -225,7 +232,7 @@ func runCalls(ctx context.Context, exe string, o options, scs []scenario, rep in
 				closeFn = a.close
 			}
 			if err == nil {
-				call, err = a.caller(ctx)
+				call, err = a.caller(ctx, true)
 			}
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc.key)
@@ -236,9 +243,9 @@ func runCalls(ctx context.Context, exe string, o options, scs []scenario, rep in
 		if err != nil {
 			return fmt.Errorf("%s: %w", sc.title, err)
 		}
-		pids := []int{os.Getpid()}
-		for _, c := range cs[n:] {
-			pids = append(pids, c.pid())
+		pids := append([]int{os.Getpid()}, pidsOf(cs[n:])...)
+		if appnet != nil && (sc == appnetCall || sc == appnetNoDeadline) {
+			pids = appnet.pids
 		}
 		tops = append(tops, topology{sc: sc, call: call, pids: pids})
 	}
@@ -307,9 +314,9 @@ func waitReady(ctx context.Context, call callFunc) error {
 	}
 }
 
-func loopback(urls ...string) error {
+func onLoopback(urls ...string) error {
 	for _, u := range urls {
-		if err := testnet.Loopback(u); err != nil {
+		if err := loopback.Check(u); err != nil {
 			return err
 		}
 	}
@@ -331,7 +338,7 @@ func startRawChild(ctx context.Context, exe string, o options, cs *children, por
 	if len(c.ready) != 2 {
 		return nil, fmt.Errorf("raw child said %q", c.ready)
 	}
-	return c, loopback(c.ready...)
+	return c, onLoopback(c.ready...)
 }
 
 // setupRawStandalone: a child runs a server and a responder, a TCP client
@@ -388,7 +395,8 @@ func setupRawRouted(ctx context.Context, exe string, o options, cs *children, in
 type appnetSetup struct {
 	p        *bus.Peer
 	target   peer.ID
-	childPID int // the responder's
+	childPID int   // the responder's
+	pids     []int // every process of the calls, this one included
 }
 
 // benchSecret is the NET_SECRET of the appnet-secret scenario.
@@ -399,12 +407,7 @@ const benchSecret = "appnet-bench-secret"
 // process starts the caller peer, which meshes with it by scanning the
 // host's port range. Both share secret, if set.
 func setupAppnet(ctx context.Context, exe string, o options, cs *children, res *results, profile []string, port int, secret string) (*appnetSetup, error) {
-	env := []string{
-		"NET_HOST=" + o.host,
-		"NET_PORT_START=" + strconv.Itoa(port),
-		"NET_PORT_RANGE=" + strconv.Itoa(peerPortRange),
-		"NET_SCAN=" + o.host,
-	}
+	env := peerEnv(o.host, port, peerPortRange)
 	if secret != "" {
 		env = append(env, "NET_SECRET="+secret)
 	}
@@ -452,7 +455,7 @@ func setupAppnetDeployment(ctx context.Context, exe string, o options, cs *child
 	if len(c.ready) != 3 {
 		return nil, fmt.Errorf("server and peer child said %q", c.ready)
 	}
-	if err := loopback(c.ready[0]); err != nil {
+	if err := onLoopback(c.ready[0]); err != nil {
 		return nil, err
 	}
 	a := &appnetSetup{childPID: c.pid()}
@@ -469,12 +472,21 @@ func setupAppnetDeployment(ctx context.Context, exe string, o options, cs *child
 // startCaller starts the caller peer in this process: the defaults, a
 // registry of its own, warnings on stderr, and where set.
 func startCaller(ctx context.Context, where peer.Option) (*bus.Peer, error) {
-	cfg := peer.DefaultConfig()
+	cfg := peer.DefaultLocalConfig()
 	cfg.Registry = peer.NewRegistry()
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	start, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return bus.Start(start, cfg, where)
+}
+
+// pidsOf returns the process IDs of children.
+func pidsOf(cs []*child) []int {
+	var out []int
+	for _, c := range cs {
+		out = append(out, c.pid())
+	}
+	return out
 }
 
 func (a *appnetSetup) close() {
@@ -483,9 +495,14 @@ func (a *appnetSetup) close() {
 	}
 }
 
-// caller returns a call of the responder's pass_through, once it answers.
-func (a *appnetSetup) caller(ctx context.Context) (callFunc, error) {
+// caller returns a call of the responder's pass_through, once it answers:
+// with the measurement's context, which has a deadline (the run's
+// timeout), or without one, so that no Net-Timeout is sent.
+func (a *appnetSetup) caller(ctx context.Context, deadline bool) (callFunc, error) {
 	call := func(ctx context.Context) error {
+		if !deadline {
+			ctx = context.Background()
+		}
 		out, err := a.p.Call(ctx, a.target, peer.ConnPassThrough, payload)
 		if err != nil {
 			return err

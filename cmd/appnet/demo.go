@@ -119,7 +119,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	// The demo stays on loopback: NET_HOST is honoured only inside 127.0.0.0/8.
-	if a, err := netip.ParseAddr(os.Getenv("NET_HOST")); err != nil || !a.IsLoopback() {
+	if a, err := netip.ParseAddr(cfg.Host); err != nil || !a.IsLoopback() {
 		cfg.Host = "127.0.0.1"
 	}
 	cfg.Scan = cfg.Host

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/appnet-go/appnet/events"
@@ -46,11 +45,14 @@ func emit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opts := []peer.Option{peer.WithGroup(group), peer.WithHub(*hub)}
-	if _, set := os.LookupEnv("NET_SCAN_TIMEOUT"); !set {
-		// One event, once: a peer whose probe times out on a busy host
-		// would miss it, and nothing rescans for a one-shot command.
-		opts = append(opts, func(c *peer.Config) { c.ScanTimeout = emitScanTimeout })
-	}
+	opts = append(opts, func(c *peer.Config) {
+		if c.ScanTimeout == peer.DefaultConfig().ScanTimeout {
+			// One event, once: a peer whose probe times out on a busy
+			// host would miss it, and nothing rescans for a one-shot
+			// command. NET_SCAN_TIMEOUT, when set, wins.
+			c.ScanTimeout = emitScanTimeout
+		}
+	})
 	p, closePeer, err := n.join(ctx, *via, opts...)
 	if err != nil {
 		return err

@@ -48,9 +48,13 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	c.note("scanning %s × ports %d..%d", plural(len(hosts), "host"), cfg.PortStart, cfg.PortStart+cfg.PortRange)
+	allow, err := cfg.ScanAllowed()
+	if err != nil {
+		return err
+	}
 	progress := newScanProgress(stderr)
 	var warnMu sync.Mutex
-	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, OnProgress: progress.update,
+	scanner := discovery.Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Allow: allow, OnProgress: progress.update,
 		OnMisnamed: func(addr string, claimed peer.ID) {
 			warnMu.Lock() // probes run in parallel
 			defer warnMu.Unlock()

@@ -42,7 +42,11 @@ func (n *network) nearby(ctx context.Context) ([]discovery.Hit, error) {
 	if err != nil {
 		return nil, err
 	}
-	scanner := discovery.Scanner{Workers: n.cfg.ThreadLimit, Timeout: n.cfg.ScanTimeout}
+	allow, err := n.cfg.ScanAllowed()
+	if err != nil {
+		return nil, err
+	}
+	scanner := discovery.Scanner{Workers: n.cfg.ThreadLimit, Timeout: n.cfg.ScanTimeout, Allow: allow}
 	n.hits, err = scanner.Scan(ctx, hosts, n.cfg.Ports())
 	n.scanned = err == nil
 	return n.hits, err
@@ -57,7 +61,11 @@ func (n *network) resolve(ctx context.Context, arg string) (peer.ID, error) {
 		return id, nil
 	}
 	if host, port, ok := hostPort(arg); ok {
-		scanner := discovery.Scanner{Timeout: max(n.cfg.ScanTimeout, defaultProbe)}
+		allow, err := n.cfg.ScanAllowed()
+		if err != nil {
+			return "", err
+		}
+		scanner := discovery.Scanner{Timeout: max(n.cfg.ScanTimeout, defaultProbe), Allow: allow}
 		hits, err := scanner.Scan(ctx, []string{host}, []int{port})
 		if err != nil {
 			return "", err

@@ -51,7 +51,13 @@ func announce(ctx context.Context, p *bus.Peer, stdout io.Writer) error {
 		creds = ` --tlsca ca.pem --token "$NET_SECRET"` + " (appnet ca ca.pem writes ca.pem)"
 	}
 	fmt.Fprintf(stdout, "inspect it: nats --server %s micro info %s%s\n", serverURL(p), info.Group, creds)
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-p.Context().Done():
+		// The peer stopped by itself: exit non-zero, so that a
+		// supervisor restarts it.
+		return fmt.Errorf("the peer stopped: %w", context.Cause(p.Context()))
+	}
 	fmt.Fprintln(stdout, "stopping")
 	return nil
 }

@@ -3,27 +3,10 @@ package testnet
 import (
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/netip"
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/appnet-go/appnet/internal/loopback"
 )
-
-// allowEnv is discovery.AllowEnv (not imported, to keep this package a
-// leaf): every scan in a test process, and in the peer processes a test
-// starts, which inherit the environment, refuses anything outside it.
-const allowEnv = "NET_SCAN_ALLOW"
-
-// init confines this process, and the programs it starts (they inherit
-// its environment), to loopback whatever the shell says: scans refuse
-// anything outside 127.0.0.0/8, and no peer connects to a NATS deployment
-// the shell may name (NET_NATS_URL), unless a test sets one itself.
-func init() {
-	os.Setenv(allowEnv, "127.0.0.0/8")
-	os.Unsetenv("NET_NATS_URL")
-	os.Unsetenv("NET_NATS_CREDS")
-}
 
 // Host returns a random address of 127.0.0.0/8 for the test (never
 // 127.0.0.x, which other programs on the machine use).
@@ -33,12 +16,10 @@ func Host(t testing.TB) string {
 }
 
 // RandomHost is [Host] for code without a testing.TB, such as examples.
-func RandomHost() string {
-	return fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254))
-}
+func RandomHost() string { return loopback.RandomHost() }
 
 // RandomPorts is [Ports] for code without a testing.TB.
-func RandomPorts() int { return 20000 + 6*rand.IntN(2000) }
+func RandomPorts() int { return loopback.RandomPorts() }
 
 // Subnet returns a random /27 of 127.0.0.0/8 and its first n host
 // addresses, for tests of peers on several "hosts".
@@ -70,36 +51,17 @@ func MustLoopback(t testing.TB, targets ...string) {
 }
 
 // Loopback returns an error unless target is inside 127.0.0.0/8.
-func Loopback(target string) error {
-	s := target
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
-	}
-	if host, _, err := net.SplitHostPort(s); err == nil {
-		s = host
-	}
-	if prefix, err := netip.ParsePrefix(s); err == nil {
-		if prefix.Bits() >= 8 && prefix.Masked().Addr().Is4() && prefix.Masked().Addr().As4()[0] == 127 {
-			return nil
-		}
-		return fmt.Errorf("testnet: refusing %q: tests may only target 127.0.0.0/8", target)
-	}
-	addr, err := netip.ParseAddr(s)
-	if err != nil || !addr.IsLoopback() {
-		return fmt.Errorf("testnet: refusing %q: tests may only target 127.0.0.0/8", target)
-	}
-	return nil
-}
+func Loopback(target string) error { return loopback.Check(target) }
 
 // Env returns the NET_* variables that keep a child peer process on host,
-// in the port range from start, scanning only host.
+// in the port range from start, scanning only host, every scan confined to
+// 127.0.0.0/8, and with no NATS deployment whatever the shell names.
+// Tests give them to every program they start (later variables win over
+// the inherited environment), and configure in-process peers from
+// peer.DefaultLocalConfig: nothing changes the test process's own
+// environment.
 func Env(t testing.TB, host string, start int) []string {
 	t.Helper()
 	MustLoopback(t, host)
-	return []string{
-		"NET_HOST=" + host,
-		fmt.Sprintf("NET_PORT_START=%d", start),
-		"NET_PORT_RANGE=5",
-		"NET_SCAN=" + host,
-	}
+	return loopback.Env(host, start)
 }
