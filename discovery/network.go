@@ -38,8 +38,9 @@ const (
 	suspectGrace = 100 * time.Millisecond
 	// probeTimeout bounds that question; no responders answers at once.
 	probeTimeout = 500 * time.Millisecond
-	// roleCalm is how long a peer keeps a new role before it may change
-	// it again, so that views can agree first.
+	// roleCalm is how long the view must want another role for a peer
+	// before it changes (and how long it keeps a new one), so that views
+	// can agree first.
 	roleCalm = time.Second
 )
 
@@ -61,9 +62,10 @@ type network struct {
 	// Kept by the loop goroutine only.
 	leaves, routes map[string]bool       // the server's connections at the last look
 	suspects       map[peer.ID]time.Time // peers to probe, and when
-	roleSince      time.Time
-	attachedTo     string // a leaf's hub, "" while detached
-	attachedConn   uint64 // its connection, which changes when the leaf reconnects
+	roleSince      time.Time             // the last role change
+	wantSince      time.Time             // since when the view has wanted another role
+	attachedTo     string                // a leaf's hub, "" while detached
+	attachedConn   uint64                // its connection, which changes when the leaf reconnects
 	detachedAt     time.Time
 	lastFetch      time.Time
 	nextScan       time.Time
@@ -373,6 +375,16 @@ func (d *Discoverer) publishDigest() {
 		return
 	}
 	n.nextDigest = time.Now().Add(digestEvery)
+	// Members without a server of their own (foreign programs, clients
+	// of a peer's server) have no connection a hub sees go: they are
+	// asked whether they still answer at every digest.
+	for id, info := range d.view.snapshot() {
+		if info.Role != peer.RoleHub && info.Role != peer.RoleLeaf {
+			if _, due := n.suspects[id]; !due {
+				n.suspects[id] = time.Now()
+			}
+		}
+	}
 	self := d.p.Info()
 	count, sum := digest(&self, d.view.snapshot())
 	if data, err := peer.Encode(peer.MemberDigest{Hub: d.p.ID(), Peers: count, Sum: sum}); err == nil {
@@ -737,9 +749,12 @@ func (d *Discoverer) askElected(ctx context.Context) {
 }
 
 // elected returns the peers that should be hubs by the view: the hubs by
-// configuration if any are known; else the live hubs, up to the
-// MaxAutoHubs oldest, and when they are fewer than AutoHubs, the oldest of
-// the rest to make up the number.
+// configuration, and the elected hubs alive, oldest first, up to
+// MaxAutoHubs in all (an elected hub that saw a hub by configuration come
+// stays one: a role change restarts the server, which its clients and
+// leaves would feel, for no gain); and, when there is no hub by
+// configuration and fewer than AutoHubs, the oldest of the rest to make up
+// the number.
 func (d *Discoverer) elected() []peer.Info {
 	all := []peer.Info{d.selfRef()}
 	for _, info := range d.view.snapshot() {
@@ -757,13 +772,11 @@ func (d *Discoverer) elected() []peer.Info {
 			rest = append(rest, info)
 		}
 	}
-	if len(fixed) > 0 {
-		return fixed
+	hubs := append(fixed, auto[:min(len(auto), max(0, MaxAutoHubs-len(fixed)))]...)
+	if len(fixed) > 0 || len(hubs) >= AutoHubs {
+		return hubs
 	}
-	if len(auto) >= AutoHubs {
-		return auto[:min(len(auto), MaxAutoHubs)]
-	}
-	return append(auto, rest[:min(len(rest), AutoHubs-len(auto))]...)
+	return append(hubs, rest[:min(len(rest), AutoHubs-len(hubs))]...)
 }
 
 // rebalance makes this peer's role and attachments match the view: it
@@ -777,8 +790,16 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 	}
 	elected := d.elected()
 	want := cfg.Hub || slices.ContainsFunc(elected, func(i peer.Info) bool { return i.ID == d.p.ID() })
-	if want != d.isHub() && time.Since(n.roleSince) > roleCalm {
-		n.roleSince = time.Now()
+	// A change of role waits until the view has wanted it for roleCalm
+	// without a break: views agree again within milliseconds of most
+	// changes, and a role change restarts the peer's server.
+	if want == d.isHub() {
+		n.wantSince = time.Time{}
+	} else if n.wantSince.IsZero() {
+		n.wantSince = time.Now()
+	}
+	if want != d.isHub() && time.Since(n.wantSince) > roleCalm && time.Since(n.roleSince) > roleCalm {
+		n.roleSince, n.wantSince = time.Now(), time.Time{}
 		if err := d.p.SetRole(ctx, want); err != nil {
 			return
 		}
