@@ -18,6 +18,7 @@
 // for tests or for programs that want several.
 //
 // bus only wires together the packages that own the work: peer (identity,
-// registry, calls), discovery (scans and the mesh), embedded (the NATS
+// registry, calls), discovery (the network, its hubs and the view of it),
+// embedded (the NATS
 // server) and flags.
 package bus
