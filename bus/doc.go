@@ -19,6 +19,5 @@
 //
 // bus only wires together the packages that own the work: peer (identity,
 // registry, calls), discovery (the network, its hubs and the view of it),
-// embedded (the NATS
-// server) and flags.
+// embedded (the NATS server) and flags.
 package bus
