@@ -178,6 +178,12 @@ func (d *Discoverer) connect() {
 		}
 	}
 	if !srv.Hub() {
+		// Pointing the leaf elsewhere drops its connection, and what is in
+		// flight on it: a leaf attached to a hub of the view stays, and
+		// takes the new list when it next has to move.
+		if hub, _ := srv.Attachment(); hub != "" && slices.ContainsFunc(hubs, func(h peer.Info) bool { return string(h.ID) == hub }) {
+			return
+		}
 		if len(urls) > 0 {
 			if err := srv.SetHubs(urls); err != nil {
 				d.p.Logger().Warn("appnet: attaching to the hubs failed", "err", err)
