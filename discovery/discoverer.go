@@ -197,8 +197,11 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 			d.view.join(info) // its join is on its way
 		}
 	}
-	if d.isHub() {
-		d.routeOutside(outside)
+	if len(outside) > 0 {
+		select {
+		case d.net.outside <- outside: // the loop merges with their networks
+		default:
+		}
 	}
 	return d.filter(found, q), nil
 }

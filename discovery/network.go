@@ -67,12 +67,13 @@ type network struct {
 	lastFetch      time.Time
 	nextScan       time.Time
 	scanEvery      time.Duration
-	seenUnrouted   map[peer.ID]bool     // hubs of another network found by the last scan
-	routeAdded     map[string]time.Time // when each explicit route was added
-	nextDigest     time.Time            // a hub's next digest
-	changesSeen    uint64               // the view's change count at the last look
-	resync         chan peer.ID         // a hub whose digests differ from the view
-	wasLive        map[string]bool      // the hubs' cluster URLs at the last look
+	seenUnrouted   map[peer.ID]bool           // hubs of another network found by the last scan
+	routeAdded     map[string]time.Time       // when each explicit route was added
+	nextDigest     time.Time                  // a hub's next digest
+	changesSeen    uint64                     // the view's change count at the last look
+	resync         chan peer.ID               // a hub whose digests differ from the view
+	outside        chan map[peer.ID]peer.Info // peers a Refresh found outside the network
+	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 }
 
 // Join makes p a member of the network whose hubs are given (none: p is
@@ -85,6 +86,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
 	n.resync = make(chan peer.ID, 1)
+	n.outside = make(chan map[peer.ID]peer.Info, 1)
 	n.nextDigest = time.Now().Add(digestEvery)
 	n.roleSince, n.scanEvery = time.Now(), 50*time.Millisecond
 	n.nextScan = time.Now().Add(n.scanEvery)
@@ -421,6 +423,10 @@ func (d *Discoverer) loop() {
 		case <-d.view.wait():
 		case hub := <-n.resync:
 			d.resyncFrom(ctx, hub)
+		case found := <-n.outside:
+			if d.isHub() {
+				d.routeOutside(found)
+			}
 		}
 		if count := d.view.changes(); count != n.changesSeen {
 			n.changesSeen = count

@@ -194,6 +194,13 @@ func (d *Discoverer) connect() {
 	if len(urls) == 0 && len(others) > 0 {
 		urls = others[:1]
 	}
+	// A hub already routed to needs no explicit route: adding one is a
+	// configuration reload, which can drop a client connecting then.
+	routed := setOf(srv.RemoteNames())
+	urls = slices.DeleteFunc(urls, func(u string) bool {
+		i := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.Cluster == u })
+		return i >= 0 && routed[string(hubs[i].ID)] && !slices.Contains(srv.Routes(), u)
+	})
 	now := time.Now()
 	for _, u := range urls {
 		if _, ok := n.routeAdded[u]; !ok {
