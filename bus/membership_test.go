@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +186,63 @@ func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("the call never ended")
+	}
+}
+
+// Values and settings change on a running peer, reach watchers as
+// updates, show in the micro metadata; what is the peer's ID cannot
+// change, and bad values are refused.
+func TestValuesAndRuntimeConfiguration(t *testing.T) {
+	t.Parallel()
+	ps := startPeers(t, 2)
+	a, b := ps[0], ps[1]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := a.Wait(ctx); err != nil { // b is in a's view
+		t.Fatal(err)
+	}
+	changes, err := a.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, changes) // the first resync
+	if err := b.Reconfigure(peer.WithHub(true), peer.WithThreadLimit(9)); err != nil {
+		t.Fatal(err)
+	}
+	if ch := next(t, changes); ch.Kind != bus.Updated || !ch.Info.Hub {
+		t.Fatalf("change = %v hub=%v, want b's update as a hub", ch.Kind, ch.Info.Hub)
+	}
+	if b.Config().ThreadLimit != 9 {
+		t.Errorf("thread limit %d after Reconfigure, want 9", b.Config().ThreadLimit)
+	}
+	for _, o := range []struct {
+		opt  peer.Option
+		name string
+	}{{peer.WithGroup("other"), "NET_GROUP"}, {peer.WithHost("127.0.0.9"), "NET_HOST"}, {peer.WithSecret("s"), "NET_SECRET"}} {
+		if err := b.Reconfigure(o.opt); !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), o.name) {
+			t.Errorf("Reconfigure changing %s: %v, want ErrConfig naming it", o.name, err)
+		}
+	}
+	if err := b.SetValue("has space", "x"); !errors.Is(err, peer.ErrInvalidValue) {
+		t.Errorf("SetValue with a bad key: %v, want ErrInvalidValue", err)
+	}
+	if err := b.SetValue("k", strings.Repeat("v", peer.MaxValueLen+1)); !errors.Is(err, peer.ErrInvalidValue) {
+		t.Errorf("SetValue with a long value: %v, want ErrInvalidValue", err)
+	}
+	for i := range peer.MaxValues {
+		if err := b.SetValue("k"+strconv.Itoa(i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.SetValue("one.too.many", "v"); !errors.Is(err, peer.ErrInvalidValue) {
+		t.Errorf("value %d: %v, want ErrInvalidValue", peer.MaxValues+1, err)
+	}
+	b.DeleteValue("k0")
+	m, err := a.Conn().Request("$SRV.INFO.None."+string(b.ID()), nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(m.Data), `"value.k1":"v"`) || strings.Contains(string(m.Data), `"value.k0"`) {
+		t.Errorf("micro info metadata lacks the values: %s", m.Data)
 	}
 }

@@ -135,3 +135,21 @@ func TestConfigFromEnvReadsEveryField(t *testing.T) {
 		t.Errorf("DefaultLocalConfig: %v", err)
 	}
 }
+
+func TestValuesFromTheEnvironment(t *testing.T) {
+	t.Setenv("NET_HOST", "127.0.0.1")
+	t.Setenv("NET_VALUES", "role=render, site=paris")
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Values["role"] != "render" || cfg.Values["site"] != "paris" || len(cfg.Values) != 2 {
+		t.Errorf("NET_VALUES gave %v", cfg.Values)
+	}
+	for _, bad := range []string{"noequals", "bad key=x", "k=" + strings.Repeat("v", peer.MaxValueLen+1)} {
+		t.Setenv("NET_VALUES", bad)
+		if _, err := peer.ConfigFromEnv(); !errors.Is(err, peer.ErrConfig) || !strings.Contains(err.Error(), "NET_VALUES") {
+			t.Errorf("NET_VALUES=%.20q: %v, want an error naming NET_VALUES", bad, err)
+		}
+	}
+}

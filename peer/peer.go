@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/appnet-go/appnet/embedded"
@@ -61,6 +62,10 @@ type Peer struct {
 	clientOpts   []nats.Option // what this peer presents as a client of other peers
 
 	topo topology
+	// live is the configuration as Reconfigure changed it (nil: cfg);
+	// cfg is what the peer started with, whose fixed fields it reads.
+	live   atomic.Pointer[Config]
+	liveMu sync.Mutex // serialises Reconfigure
 
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // guards closing against handlers.Add in dispatch
@@ -520,7 +525,12 @@ func (p *Peer) gatherInfo(ctx context.Context, names []string) map[ID]Info {
 func (p *Peer) ID() ID { return p.id }
 
 // Config returns the configuration the peer runs with.
-func (p *Peer) Config() Config { return p.cfg }
+func (p *Peer) Config() Config {
+	if live := p.live.Load(); live != nil {
+		return *live
+	}
+	return p.cfg
+}
 
 // Registry returns the connections and flags the peer serves.
 func (p *Peer) Registry() *Registry { return p.reg }
@@ -540,7 +550,7 @@ func (p *Peer) Logger() *slog.Logger { return p.log }
 func (p *Peer) Info() Info {
 	return Info{
 		ID:            p.id,
-		FriendlyID:    p.self,
+		FriendlyID:    p.friendly(),
 		Cluster:       p.clusterURL(),
 		Version:       Version,
 		Protocol:      ProtocolVersion,

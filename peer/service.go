@@ -63,22 +63,22 @@ func (p *Peer) serveService(m *nats.Msg) {
 
 // identity is the peer as a micro service instance. Metadata is never nil.
 func (p *Peer) identity() micro.ServiceIdentity {
-	return micro.ServiceIdentity{
-		Name:    p.cfg.Group,
-		ID:      string(p.id),
-		Version: Version,
-		Metadata: map[string]string{
-			"id":         string(p.id),
-			"host":       p.self.Host,
-			"port":       strconv.Itoa(p.self.Port),
-			"group":      p.self.Group,
-			"hub":        strconv.FormatBool(p.self.Hub),
-			"user":       p.self.User,
-			"executable": p.self.Executable,
-			"cluster":    p.clusterURL(),
-			"protocol":   strconv.Itoa(ProtocolVersion),
-		},
+	meta := map[string]string{
+		"id":         string(p.id),
+		"host":       p.self.Host,
+		"port":       strconv.Itoa(p.self.Port),
+		"group":      p.self.Group,
+		"hub":        strconv.FormatBool(p.Config().Hub),
+		"user":       p.self.User,
+		"executable": p.self.Executable,
+		"cluster":    p.clusterURL(),
+		"protocol":   strconv.Itoa(ProtocolVersion),
+		"role":       p.role(),
 	}
+	for k, v := range p.values() {
+		meta["value."+k] = v // the peer's values, "value.<key>"
+	}
+	return micro.ServiceIdentity{Name: p.cfg.Group, ID: string(p.id), Version: Version, Metadata: meta}
 }
 
 func (p *Peer) serviceInfo() micro.Info {

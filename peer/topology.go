@@ -74,10 +74,17 @@ func (p *Peer) knownHubs() []HubAddr {
 // one elected hub first.
 func (p *Peer) Started() time.Time { return p.started }
 
+// friendly is the peer's FriendlyID, its hub flag as configured now.
+func (p *Peer) friendly() FriendlyID {
+	f := p.self
+	f.Hub = p.Config().Hub
+	return f
+}
+
 // HubAddr returns where this peer's server accepts routes and leaf
 // nodes; both are empty for a leaf.
 func (p *Peer) HubAddr() HubAddr {
-	return HubAddr{ID: p.id, Cluster: p.clusterURL(), Leaf: p.leafURL(), Fixed: p.cfg.Hub}
+	return HubAddr{ID: p.id, Cluster: p.clusterURL(), Leaf: p.leafURL(), Fixed: p.Config().Hub}
 }
 
 // SetKnownHubs records the network's hubs as discovery knows them, for
