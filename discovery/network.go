@@ -201,6 +201,9 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 			return err
 		}
 		subject += "." + string(hubs[0].ID)
+		// The view comes from one hub, but what this hub sends must reach
+		// every peer of it: wait (a little) for the routes to all of them.
+		awaitRoutes(ctx, srv, hubs)
 	} else {
 		var urls []string
 		for _, h := range hubs {
@@ -395,8 +398,7 @@ func (d *Discoverer) Leave() {
 		}
 		return // a follower was never a member
 	}
-	d.publishGone(peer.MemberLeaveSubject, peer.MemberGone{ID: d.p.ID()})
-	_ = d.p.Conn().FlushTimeout(time.Second)
+	d.sayGoodbye()
 	for _, s := range append(n.subs, n.syncSub) {
 		if s != nil {
 			_ = s.Unsubscribe()
@@ -444,4 +446,46 @@ func (d *Discoverer) loop() {
 		}
 		d.rebalance(ctx)
 	}
+}
+
+// awaitRoutes waits up to two seconds until srv has routes to the hubs.
+func awaitRoutes(ctx context.Context, srv interface{ RemoteNames() []string }, hubs []peer.HubAddr) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		routed := setOf(srv.RemoteNames())
+		if !slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Cluster != "" && !routed[string(h.ID)] }) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sayGoodbye publishes this peer's leave so that it reaches the network
+// before the server goes: a leaf waits (up to a second) to be attached,
+// and a round trip through a hub proves the message got past it.
+func (d *Discoverer) sayGoodbye() {
+	deadline := time.Now().Add(time.Second)
+	srv := d.p.Server()
+	hub := ""
+	for {
+		if srv.Hub() {
+			for _, h := range d.hubs() {
+				if h.ID != d.p.ID() {
+					hub = string(h.ID)
+					break
+				}
+			}
+			break
+		}
+		if hub, _ = srv.Attachment(); hub != "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.publishGone(peer.MemberLeaveSubject, peer.MemberGone{ID: d.p.ID()})
+	if hub == "" {
+		_ = d.p.Conn().FlushTimeout(time.Second)
+		return
+	}
+	_, _ = d.p.Conn().Request(peer.CallSubject(peer.ID(hub), peer.ConnNull), nil, time.Second)
 }
