@@ -161,7 +161,8 @@ func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
 	if err != nil {
 		return zero, "", err
 	}
-	out, id, err := from.CallGroup(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg)
+	ctx = flags.WithResult(ctx, reflect.TypeFor[Resp]())
+	out, id, err := from.callGroup(ctx, g.group, g.c.name, arg)
 	if err != nil {
 		return zero, id, err
 	}

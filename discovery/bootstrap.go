@@ -2,11 +2,9 @@ package discovery
 
 import (
 	"context"
-	"errors"
 	"net"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/appnet-go/appnet/peer"
@@ -17,18 +15,17 @@ import (
 // host, then the hosts of NET_SCAN if set (never the neighbour table: that
 // takes a network discovery asked for), and asks the peers it finds for
 // the network's hubs, which it returns for [Discoverer.Join]; none when p
-// is to start the network. hub says that p must be a hub: when the
-// network has fewer than AutoHubs and none by configuration, and when
-// there is no network. When the peers found know no hub either (they are
-// starting too), the oldest of them and p is to be the hub and the others
-// wait for it, so that peers started together make one network, not one
-// each.
+// is to start the network. hub says that p must be a hub: when configured
+// so (NET_IS_HUB), and when there is no network. When the peers found know no hub either (they are
+// starting too), the one at the lowest address of them and p is to be the
+// hub and the others wait for it, so that peers started together make one
+// network, not one each.
 func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bool, err error) {
 	cfg := p.Config()
 	if cfg.External() {
 		return nil, false, nil
 	}
-	var found []peer.Info
+	var found []Hit
 	for _, onHost := range []bool{true, false} {
 		if !onHost && cfg.Scan == "" {
 			break
@@ -40,117 +37,101 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 		if !onHost {
 			hosts = slices.DeleteFunc(hosts, func(h string) bool { return h == cfg.Host })
 		}
-		infos, hubs, err := lookAround(ctx, p, hosts)
+		hits, hubs, err := lookAround(ctx, p, hosts)
 		if err != nil {
 			return nil, false, err
 		}
 		if len(hubs) > 0 {
-			return hubs, startAsHub(cfg, hubs), nil
+			return hubs, cfg.Hub, nil
 		}
-		found = append(found, infos...)
+		found = append(found, hits...)
 	}
-	hubs = awaitOldest(ctx, p, found)
-	return hubs, len(hubs) == 0 || startAsHub(cfg, hubs), nil
+	hubs = awaitFirst(ctx, p, found)
+	return hubs, len(hubs) == 0 || cfg.Hub || rank(p, found) < AutoHubs, nil
 }
 
-// startAsHub says whether a peer that found hubs should be a hub itself:
-// when configured so, or when the network has fewer than AutoHubs and no
-// hub by configuration.
-func startAsHub(cfg peer.Config, hubs []peer.HubAddr) bool {
-	if cfg.Hub {
-		return true
+// rank is p's place, by address, among the peers found and itself: of
+// peers that start together, the AutoHubs lowest become the hubs, which
+// each can tell from its own scan, so that no more do (a newcomer that
+// finds a network with fewer hubs stays a leaf: the network promotes its
+// oldest leaf, once).
+func rank(p *peer.Peer, found []Hit) int {
+	host, port := p.Config().Host, p.Server().Port()
+	n := 0
+	for _, h := range found {
+		if compareAddr(h.Host, h.Port, host, port) < 0 {
+			n++
+		}
 	}
-	if slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Fixed }) {
-		return false
-	}
-	return len(hubs) < AutoHubs
+	return n
 }
 
-// lookAround scans hosts (but p's own address) and returns the infos of
-// the peers found, or, as soon as one knows them, the network's hubs.
-func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]peer.Info, []peer.HubAddr, error) {
+// lookAround scans hosts (but p's own address) and returns, in address
+// order, the peers found, and the hubs the first of them to know any
+// knows. It asks at most lookInfos of them for their info (a network
+// answers at its first peer; a mass start of N peers must not make N²
+// connections).
+func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []peer.HubAddr, error) {
 	if len(hosts) == 0 {
 		return nil, nil, nil
 	}
 	cfg := p.Config()
 	self := net.JoinHostPort(cfg.Host, strconv.Itoa(p.Server().Port()))
-	opts := p.ClientOptions()
 	allow, err := cfg.ScanAllowed()
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu    sync.Mutex
-		infos []peer.Info
-		hubs  []peer.HubAddr
-		wg    sync.WaitGroup
-	)
 	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Allow: allow,
-		Skip: func(addr string) bool { return addr == self },
-		OnHit: func(h Hit) {
-			if !joinable(cfg, h) {
-				return
-			}
-			wg.Go(func() {
-				info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, opts...)
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				infos = append(infos, info)
-				if hubs == nil && len(info.Hubs) > 0 {
-					hubs = info.Hubs
-					cancel() // one peer of the network is enough
-				}
-			})
-		}}
-	_, err = scanner.Scan(ctx, hosts, cfg.Ports())
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if hubs != nil {
-		return infos, hubs, nil
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
+		Skip: func(addr string) bool { return addr == self }}
+	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	if err != nil {
 		return nil, nil, err
 	}
-	return infos, nil, nil
+	hits = slices.DeleteFunc(hits, func(h Hit) bool { return !joinable(cfg, h) })
+	for i, h := range hits {
+		if i == lookInfos {
+			break
+		}
+		info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, p.ClientOptions()...)
+		if err == nil && len(info.Hubs) > 0 {
+			return hits, info.Hubs, nil
+		}
+	}
+	return hits, nil, nil
 }
 
-// bootWait bounds how long a starting peer waits for an older one, which
+// lookInfos is how many of the peers found a starting peer asks for the
+// network's hubs.
+const lookInfos = 3
+
+// bootWait bounds how long a starting peer waits for another, which
 // started at the same moment, to become the network's first hub.
 const bootWait = 2 * time.Second
 
-// awaitOldest handles peers found that know no hub: peers starting at the
-// same moment. When p is the oldest of them it returns no hubs (p becomes
-// the first hub); else it waits for the oldest to become a hub and returns
-// the hubs it then knows, or none after bootWait.
-func awaitOldest(ctx context.Context, p *peer.Peer, found []peer.Info) []peer.HubAddr {
-	self := peer.Info{ID: p.ID(), Started: p.Started()}
-	oldest := self
-	for _, info := range found {
-		if older(info, oldest) {
-			oldest = info
-		}
+// awaitFirst handles peers found that know no hub: peers starting at the
+// same moment. The one at the lowest address (host, then port) becomes
+// the first hub, which every one of them can tell from the scan alone:
+// when that is p it returns no hubs; else it waits for that peer to become
+// a hub and returns the hubs it then knows, or none after bootWait.
+func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
+	if len(found) == 0 || p.Config().Hub {
+		return nil
 	}
-	if oldest.ID == self.ID || p.Config().Hub {
+	first := slices.MinFunc(found, func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) })
+	if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, bootWait)
 	defer cancel()
-	h := Hit{Host: oldest.Host, Port: oldest.Port, ID: oldest.ID}
 	for {
-		info, err := FetchInfo(ctx, h, 4*p.Config().ScanTimeout, p.ClientOptions()...)
+		info, err := FetchInfo(ctx, first, 4*p.Config().ScanTimeout, p.ClientOptions()...)
 		if err == nil && len(info.Hubs) > 0 {
 			return info.Hubs
 		}
 		select {
 		case <-ctx.Done():
 			return nil // it never did: this peer starts a network, merged later
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -20,7 +20,8 @@ const (
 func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
 	var self *peer.Info
 	if d.p.Server() != nil {
-		info := d.p.Info()
+		info := d.selfRef()
+		info.Values = d.p.Values()
 		self = &info
 	}
 	n, sum := digest(self, d.view.snapshot())
@@ -57,7 +58,8 @@ func (d *Discoverer) publishDigest() {
 			}
 		}
 	}
-	self := d.p.Info()
+	self := d.selfRef()
+	self.Values = d.p.Values()
 	count, sum := digest(&self, d.view.snapshot())
 	if data, err := peer.Encode(peer.MemberDigest{Hub: d.p.ID(), Peers: count, Sum: sum}); err == nil {
 		_ = d.p.Conn().Publish(peer.MemberDigestSubject, data)

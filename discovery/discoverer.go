@@ -133,6 +133,10 @@ type Discoverer struct {
 
 	scanning chan struct{} // one token: serialises refreshes
 
+	ownMu sync.Mutex
+	own   peer.Info // this peer's Info, as of ownAt (see ownInfo)
+	ownAt time.Time
+
 	digestMu   sync.Mutex
 	digestMiss map[peer.ID]int // digests in a row that differed, by hub
 

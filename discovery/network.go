@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/appnet-go/appnet/peer"
@@ -73,6 +74,7 @@ type network struct {
 	changesSeen    uint64                     // the view's change count at the last look
 	resync         chan peer.ID               // a hub whose digests differ from the view
 	outside        chan map[peer.ID]peer.Info // peers a Refresh found outside the network
+	inbox          chan *nats.Msg             // every membership message, in order
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 }
 
@@ -101,6 +103,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 		}
 	}
 	d.p.OnChange(d.announceUpdate)
+	d.p.SetMembers(d.memberIDs)
 	d.announce(peer.MemberJoinSubject)
 	d.checkIdentity()
 	go d.loop()
@@ -117,11 +120,9 @@ func (d *Discoverer) Follow(ctx context.Context) error {
 	n := &d.net
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	n.resync = make(chan peer.ID, 1)
-	sub, err := d.p.Conn().Subscribe(peer.MemberSubjects, d.onMember)
-	if err != nil {
-		return fmt.Errorf("subscribing to membership: %w", err)
+	if err := d.subscribeChanges(); err != nil {
+		return err
 	}
-	n.subs = append(n.subs, sub)
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	if snap, err := d.sync(sctx, peer.MemberSyncSubject); err == nil {
 		d.applySnapshot(snap)
@@ -148,18 +149,57 @@ func (d *Discoverer) Follow(ctx context.Context) error {
 // subscribe listens to every membership change, and, on a hub, answers
 // for the view.
 func (d *Discoverer) subscribe() error {
-	nc := d.p.Conn()
-	sub, err := nc.Subscribe(peer.MemberSubjects, d.onMember)
-	if err != nil {
-		return fmt.Errorf("subscribing to membership: %w", err)
+	if err := d.subscribeChanges(); err != nil {
+		return err
 	}
-	d.net.subs = append(d.net.subs, sub)
-	sub, err = nc.Subscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), d.onSync)
+	sub, err := d.p.Conn().ChanSubscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), d.net.inbox)
 	if err != nil {
 		return fmt.Errorf("subscribing to membership sync: %w", err)
 	}
 	d.net.subs = append(d.net.subs, sub)
 	return d.serveSync()
+}
+
+// inboxSize bounds the membership messages waiting to be applied; beyond
+// it NATS drops them, and the digests make up for it.
+const inboxSize = 8192
+
+// subscribeChanges subscribes to the membership changes, and starts the
+// goroutine that applies them. Every membership message this peer gets,
+// changes and sync requests alike, goes through one channel, filled in
+// the order the server sent them: a hub answers a sync request with a
+// view that holds every change it received before the request (its
+// subscriptions' own goroutines would not keep that order).
+func (d *Discoverer) subscribeChanges() error {
+	n := &d.net
+	n.inbox = make(chan *nats.Msg, inboxSize)
+	for _, subject := range []string{peer.MemberJoinSubject, peer.MemberUpdateSubject, peer.MemberLeaveSubject,
+		peer.MemberFailSubject, peer.MemberDigestSubject} {
+		sub, err := d.p.Conn().ChanSubscribe(subject, n.inbox)
+		if err != nil {
+			return fmt.Errorf("subscribing to membership: %w", err)
+		}
+		n.subs = append(n.subs, sub)
+	}
+	go d.process(n.inbox, n.stop)
+	return nil
+}
+
+// process applies the membership messages in the order they came, until
+// stop.
+func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case m := <-inbox:
+			if strings.HasPrefix(m.Subject, peer.MemberSyncSubject) {
+				d.onSync(m)
+			} else {
+				d.onMember(m)
+			}
+		}
+	}
 }
 
 // serveSync joins the hubs' queue group of sync requests while this peer
@@ -169,7 +209,7 @@ func (d *Discoverer) serveSync() error {
 	n := &d.net
 	switch hub := d.isHub(); {
 	case hub && n.syncSub == nil:
-		sub, err := d.p.Conn().QueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, d.onSync)
+		sub, err := d.p.Conn().ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
 		if err != nil {
 			return fmt.Errorf("subscribing to membership sync: %w", err)
 		}
@@ -282,7 +322,7 @@ func (d *Discoverer) onSync(m *nats.Msg) {
 	if m.Reply == "" || !d.isHub() {
 		return
 	}
-	snap := peer.MemberSnapshot{Members: []peer.Info{d.p.Info()}}
+	snap := peer.MemberSnapshot{Members: []peer.Info{d.ownInfo()}}
 	for _, info := range d.view.snapshot() {
 		snap.Members = append(snap.Members, info)
 	}
@@ -488,4 +528,28 @@ func (d *Discoverer) sayGoodbye() {
 		return
 	}
 	_, _ = d.p.Conn().Request(peer.CallSubject(peer.ID(hub), peer.ConnNull), nil, time.Second)
+}
+
+// ownInfo is this peer's Info for the snapshots it answers: computed at
+// most every 100 ms, since a hub with many leaves answers many syncs at
+// once and its Info lists its connections.
+func (d *Discoverer) ownInfo() peer.Info {
+	d.ownMu.Lock()
+	defer d.ownMu.Unlock()
+	if time.Since(d.ownAt) > 100*time.Millisecond {
+		d.own, d.ownAt = d.p.Info(), time.Now()
+	}
+	return d.own
+}
+
+// memberIDs names the members of the view that run a server (what Sync
+// waits for).
+func (d *Discoverer) memberIDs() []string {
+	var ids []string
+	for id, info := range d.view.snapshot() {
+		if info.Role == peer.RoleHub || info.Role == peer.RoleLeaf {
+			ids = append(ids, string(id))
+		}
+	}
+	return ids
 }

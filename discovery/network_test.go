@@ -130,7 +130,7 @@ func TestRestartedPeerLeavesNoStaleRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := bus.Start(context.Background(), cfg)
+	a, err := bus.Start(context.Background(), cfg, peer.WithHub(true)) // a hub: it routes to b
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -487,6 +487,10 @@ func (p *Peer) Sync(ctx context.Context) {
 		_ = p.nc.FlushWithContext(ctx)
 		return
 	}
+	if members := p.topo.members.Load(); members != nil {
+		p.gatherInfo(ctx, (*members)())
+		return
+	}
 	p.RoutedPeers(ctx)
 }
 

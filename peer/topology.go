@@ -28,6 +28,9 @@ func AsLeaf() Option { return func(c *Config) { c.leaf = true } }
 // own server: the hubs, its values, and who wants to hear of a change.
 type topology struct {
 	restarting atomic.Bool // during SetRole: the connection's loss is expected
+	// members names the peers of the network (discovery's view), whose
+	// servers Sync waits for; nil: the servers routed to.
+	members atomic.Pointer[func() []string]
 	mu         sync.Mutex
 	hubs       []HubAddr
 	values     map[string]string
@@ -198,6 +201,9 @@ func (p *Peer) DeleteValue(key string) {
 	}
 }
 
+// Values returns a copy of the peer's values, nil when it has none.
+func (p *Peer) Values() map[string]string { return p.values() }
+
 // values returns a copy of the peer's values, nil when it has none.
 func (p *Peer) values() map[string]string {
 	p.topo.mu.Lock()
@@ -207,6 +213,11 @@ func (p *Peer) values() map[string]string {
 	}
 	return maps.Clone(p.topo.values)
 }
+
+// SetMembers tells the peer how to name the peers of its network, for
+// [Peer.Sync]: with hubs and leaf nodes, the servers a peer's messages
+// reach are every member's, not those its own server routes to.
+func (p *Peer) SetMembers(fn func() []string) { p.topo.members.Store(&fn) }
 
 // OnChange calls fn whenever what the peer's Info says of it changes by
 // its own doing: a value, its role, its runtime settings. Discovery uses

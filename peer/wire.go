@@ -80,10 +80,12 @@ func connectionOf(prefix, subject string) string {
 	return c
 }
 
-// Membership subjects: every peer subscribes to MemberSubjects; changes
-// are published as they happen, never polled.
+// Membership subjects: every peer subscribes to the change subjects (join,
+// update, leave, fail, digest); changes are published as they happen,
+// never polled.
 const (
-	// MemberSubjects matches every membership subject.
+	// MemberSubjects matches every membership subject, sync requests
+	// included: what a watcher such as `nats sub` subscribes to.
 	MemberSubjects = SubjectRoot + ".member.>"
 	// MemberJoinSubject carries the Info of a peer that joined the
 	// network (published by the peer once it is reachable, and by a hub
