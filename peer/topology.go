@@ -30,11 +30,11 @@ type topology struct {
 	restarting atomic.Bool // during SetRole: the connection's loss is expected
 	// members names the peers of the network (discovery's view), whose
 	// servers Sync waits for; nil: the servers routed to.
-	members atomic.Pointer[func() []string]
-	mu         sync.Mutex
-	hubs       []HubAddr
-	values     map[string]string
-	onChange   []func()
+	members  atomic.Pointer[func() []string]
+	mu       sync.Mutex
+	hubs     []HubAddr
+	values   map[string]string
+	onChange []func()
 }
 
 func (p *Peer) role() string {
