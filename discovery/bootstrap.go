@@ -42,12 +42,32 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 			return nil, false, err
 		}
 		if len(hubs) > 0 {
-			return hubs, cfg.Hub, nil
+			return hubs, cfg.Hub || fillsQuota(p, hits, hubs), nil
 		}
 		found = append(found, hits...)
 	}
 	hubs = awaitFirst(ctx, p, found)
 	return hubs, len(hubs) == 0 || cfg.Hub || rank(p, found) < AutoHubs, nil
+}
+
+// fillsQuota says whether p, joining a network of hubs, becomes a hub at
+// once: when the network has fewer than AutoHubs and none by
+// configuration, and p is at the lowest address of the peers found that
+// are not hubs, so that of newcomers that start together only one does
+// (the network would otherwise promote its oldest leaf a second later,
+// restarting that peer's server).
+func fillsQuota(p *peer.Peer, found []Hit, hubs []peer.HubAddr) bool {
+	if len(hubs) >= AutoHubs || slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Fixed }) {
+		return false
+	}
+	isHub := map[peer.ID]bool{}
+	for _, h := range hubs {
+		isHub[h.ID] = true
+	}
+	host, port := p.Config().Host, p.Server().Port()
+	return !slices.ContainsFunc(found, func(h Hit) bool {
+		return !isHub[h.ID] && compareAddr(h.Host, h.Port, host, port) < 0
+	})
 }
 
 // rank is p's place, by address, among the peers found and itself: of

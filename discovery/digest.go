@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"context"
+	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/appnet-go/appnet/peer"
@@ -48,14 +50,21 @@ func (d *Discoverer) publishDigest() {
 		return
 	}
 	n.nextDigest = time.Now().Add(digestEvery)
-	// Members without a server of their own (foreign programs, clients
-	// of a peer's server) have no connection a hub sees go: they are
-	// asked whether they still answer at every digest.
+	// A hub sees its own leaves go; the members it cannot see (leaves of
+	// the other hubs, which may have gone with their hub, and members
+	// without a server of their own: foreign programs, clients of a
+	// peer's server) are asked whether they still answer, each by one
+	// hub (the members are shared out by their ID's hash), at every
+	// digest: a request and an answer per member every 5 s.
+	hubs := d.hubs()
+	me := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.ID == d.p.ID() })
+	mine := setOf(d.p.Server().Leaves())
 	for id, info := range d.view.snapshot() {
-		if info.Role != peer.RoleHub && info.Role != peer.RoleLeaf {
-			if _, due := n.suspects[id]; !due {
-				n.suspects[id] = time.Now()
-			}
+		if info.Role == peer.RoleHub || mine[string(id)] || me < 0 || shareOf(id, len(hubs)) != me {
+			continue
+		}
+		if _, due := n.suspects[id]; !due {
+			n.suspects[id] = time.Now()
 		}
 	}
 	self := d.selfRef()
@@ -95,4 +104,11 @@ func (d *Discoverer) resyncFrom(ctx context.Context, hub peer.ID) {
 		}
 	}
 	d.refreshHubs()
+}
+
+// shareOf is which of n hubs (oldest first) checks on the member id.
+func shareOf(id peer.ID, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % uint32(max(n, 1)))
 }
