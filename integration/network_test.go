@@ -173,6 +173,10 @@ func TestNetworkWithoutHubs(t *testing.T) {
 	watcher := start(t, "appnet", hn.env(3), "watch", "--all-groups", "--via", string(hn.ids[3]))
 	watcher.waitLine(time.Now().Format("2006-01-02"), 10*time.Second) // the first resync
 	sub := startNATSSub(t, peerURL(t, string(hn.ids[5])), peer.MemberSubjects)
+	// A hub's digest (every 5s) proves that its interest reached the hubs.
+	if !sub.printed(peer.MemberDigestSubject, 15*time.Second) {
+		t.Fatalf("nats sub got no digest from the hubs:\n%s", sub.output())
+	}
 
 	hn.procs[8].stop() // SIGTERM: a graceful leave
 	if !watcher.printed("left "+string(hn.ids[8]), 5*time.Second) {
