@@ -2,9 +2,11 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/appnet-go/appnet/peer"
@@ -86,11 +88,11 @@ func rank(p *peer.Peer, found []Hit) int {
 	return n
 }
 
-// lookAround scans hosts (but p's own address) and returns, in address
-// order, the peers found, and the hubs the first of them to know any
-// knows. It asks at most lookInfos of them for their info (a network
-// answers at its first peer; a mass start of N peers must not make N²
-// connections).
+// lookAround scans hosts (but p's own address) and returns the peers
+// found, in address order, and the hubs the first of them to know any
+// knows. It asks at most lookInfos of them for their info, and stops the
+// scan as soon as one knows the hubs: a mass start of N peers must not
+// make N² connections.
 func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []peer.HubAddr, error) {
 	if len(hosts) == 0 {
 		return nil, nil, nil
@@ -101,23 +103,48 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []pee
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		hubs  []peer.HubAddr
+		asked int
+		wg    sync.WaitGroup
+	)
 	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Allow: allow,
-		Skip: func(addr string) bool { return addr == self }}
+		Skip: func(addr string) bool { return addr == self },
+		OnHit: func(h Hit) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !joinable(cfg, h) || asked == lookInfos || hubs != nil {
+				return
+			}
+			asked++
+			wg.Go(func() {
+				info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, p.ClientOptions()...)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil && len(info.Hubs) > 0 && hubs == nil {
+					hubs = info.Hubs
+					cancel() // one peer of the network is enough
+				}
+			})
+		}}
 	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
-	if err != nil {
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if hubs != nil {
+		return hits, hubs, nil
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return nil, nil, err
 	}
-	hits = slices.DeleteFunc(hits, func(h Hit) bool { return !joinable(cfg, h) })
-	for i, h := range hits {
-		if i == lookInfos {
-			break
-		}
-		info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, p.ClientOptions()...)
-		if err == nil && len(info.Hubs) > 0 {
-			return hits, info.Hubs, nil
-		}
+	if len(hits) > 0 && asked == 0 {
+		// Every peer found was one p may not join (no secret, say).
+		return nil, nil, nil
 	}
-	return hits, nil, nil
+	return slices.DeleteFunc(hits, func(h Hit) bool { return !joinable(cfg, h) }), nil, nil
 }
 
 // lookInfos is how many of the peers found a starting peer asks for the
