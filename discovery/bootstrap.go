@@ -90,9 +90,9 @@ func rank(p *peer.Peer, found []Hit) int {
 
 // lookAround scans hosts (but p's own address) and returns the peers
 // found, in address order, and the hubs the first of them to know any
-// knows. It asks at most lookInfos of them for their info, and stops the
-// scan as soon as one knows the hubs: a mass start of N peers must not
-// make N² connections.
+// knows. It asks the hubs it finds (their greeting says so) and at most
+// lookInfos others for their info, and stops the scan as soon as one knows
+// the hubs: a mass start of N peers must not make N² connections.
 func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []peer.HubAddr, error) {
 	if len(hosts) == 0 {
 		return nil, nil, nil
@@ -116,7 +116,8 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []pee
 		OnHit: func(h Hit) {
 			mu.Lock()
 			defer mu.Unlock()
-			if !joinable(cfg, h) || asked == lookInfos || hubs != nil {
+			// A hub's greeting says so: ask it whatever the count.
+			if !joinable(cfg, h) || hubs != nil || asked >= lookInfos && !h.Hub {
 				return
 			}
 			asked++

@@ -36,6 +36,8 @@ type Hit struct {
 	// Guarded says the server demands credentials (a secret) or TLS of
 	// its clients: a peer with a secret joins no network that does not.
 	Guarded bool
+	// Hub says the server is a hub (its cluster is appnet's).
+	Hub bool
 }
 
 // Progress reports how far a scan has got.
@@ -195,7 +197,7 @@ func (s Scanner) probe(ctx context.Context, addr string) *Hit {
 		}
 		return nil
 	}
-	return &Hit{Host: host, Port: n, ID: id, Guarded: info.AuthRequired || info.TLSRequired}
+	return &Hit{Host: host, Port: n, ID: id, Guarded: info.AuthRequired || info.TLSRequired, Hub: info.Cluster == embedded.DefaultClusterName}
 }
 
 // names reports whether id is the ID of a peer listening on host:port.

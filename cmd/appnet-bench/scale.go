@@ -123,7 +123,7 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 		k, _ := strconv.Atoi(f[2])
 		s.pairOK += k
 	}
-	s.pairs = max(5, (1000+n-1)/n) * n
+	s.pairs = min(n-1, max(5, (1000+n-1)/n)) * n // each peer calls this many others
 	fmt.Fprintf(log, "scale: whole %s after the last start\n", s.whole.Round(time.Millisecond))
 	if err := nw.idle(ctx, &s); err != nil {
 		return s, err
