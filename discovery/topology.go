@@ -20,12 +20,7 @@ func (d *Discoverer) isHub() bool {
 // hubs returns the hubs of the view, this peer included when it is one,
 // oldest first.
 func (d *Discoverer) hubs() []peer.Info {
-	var out []peer.Info
-	for _, info := range d.view.snapshot() {
-		if info.Role == peer.RoleHub {
-			out = append(out, info)
-		}
-	}
+	out := d.view.hubs()
 	if d.isHub() {
 		out = append(out, d.selfRef())
 	}

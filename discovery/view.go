@@ -93,6 +93,20 @@ func (v *view) snapshot() map[peer.ID]peer.Info {
 	return maps.Clone(v.members)
 }
 
+// hubs returns the members whose role is hub, without copying the rest:
+// it runs at every change, and views hold every peer of the network.
+func (v *view) hubs() []peer.Info {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []peer.Info
+	for _, info := range v.members {
+		if info.Role == peer.RoleHub {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
 // get returns one member.
 func (v *view) get(id peer.ID) (peer.Info, bool) {
 	v.mu.Lock()
