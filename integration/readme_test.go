@@ -128,7 +128,10 @@ func TestREADME(t *testing.T) {
 		r.claim(cmd)
 		r.ranBy(test)
 	}
-	// The test command runs this test; CI runs it (.ci/run).
+	// The demo run from source is the same package as the binary TestDemo
+	// runs; the test command runs this test, and CI runs it (.ci/run).
+	r.claim("go run ./cmd/appnet demo")
+	r.ranBy("TestDemo")
 	r.claim("scripts/test")
 	r.done()
 }
