@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -282,14 +283,22 @@ func (d *Discoverer) Known(group string) int {
 	return n
 }
 
-// checkCluster refuses a cluster URL this peer's server should not dial:
-// it must be nats://<the host the peer answered on>:<port>.
-func checkCluster(info peer.Info, h Hit) error {
-	u, err := url.Parse(info.Cluster)
-	if err != nil || u.Scheme != "nats" || u.Hostname() != h.Host || u.Port() == "" || u.User != nil {
-		return fmt.Errorf("cluster URL %q: want nats://%s:<port>", info.Cluster, h.Host)
+// dialable reports whether a server URL that another peer told this one
+// (a hub's route or leaf node URL) is one this peer's server may dial:
+// nats://<IP address>:<port>, without credentials, and inside
+// NET_SCAN_ALLOW when it is set. A peer's info must not make a hub dial
+// anywhere it is told.
+func dialable(cfg peer.Config, raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "nats" || u.User != nil || u.Port() == "" {
+		return false
 	}
-	return nil
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return false
+	}
+	allow, err := cfg.ScanAllowed()
+	return err == nil && (len(allow) == 0 || slices.ContainsFunc(allow, func(p netip.Prefix) bool { return p.Contains(ip.Unmap()) }))
 }
 
 // misnamed reports, once per address and ID, a server that greets with

@@ -229,7 +229,7 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 	if srv.Hub() {
 		var urls []string
 		for _, h := range hubs {
-			if h.Cluster != "" {
+			if dialable(d.p.Config(), h.Cluster) {
 				urls = append(urls, h.Cluster)
 			}
 		}
@@ -247,7 +247,7 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 	} else {
 		var urls []string
 		for _, h := range hubs {
-			if h.Leaf != "" {
+			if dialable(d.p.Config(), h.Leaf) {
 				urls = append(urls, h.Leaf)
 			}
 		}

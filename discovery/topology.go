@@ -163,12 +163,12 @@ func (d *Discoverer) connect() {
 	for _, h := range hubs {
 		switch {
 		case h.ID == d.p.ID():
-		case srv.Hub() && h.Cluster != "":
+		case srv.Hub() && dialable(d.p.Config(), h.Cluster):
 			others = append(others, h.Cluster)
 			if older(h, self) {
 				urls = append(urls, h.Cluster)
 			}
-		case !srv.Hub() && h.Leaf != "":
+		case !srv.Hub() && dialable(d.p.Config(), h.Leaf):
 			urls = append(urls, h.Leaf)
 		}
 	}
@@ -270,7 +270,7 @@ func (d *Discoverer) routeOutside(found map[peer.ID]peer.Info) {
 	seen := map[peer.ID]bool{}
 	for _, info := range found {
 		for _, h := range info.Hubs {
-			if _, known := d.view.get(h.ID); known || h.ID == d.p.ID() || h.Cluster == "" {
+			if _, known := d.view.get(h.ID); known || h.ID == d.p.ID() || !dialable(d.p.Config(), h.Cluster) {
 				continue
 			}
 			seen[h.ID] = true
