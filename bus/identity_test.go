@@ -18,7 +18,7 @@ import (
 
 // startLogged starts n peers on host's range from port, logging at debug
 // level into logs, with opts.
-func startLogged(t *testing.T, n int, host string, port int, logs *syncBuffer, opts ...peer.Option) []*bus.Peer {
+func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBuffer, opts ...peer.Option) []*bus.Peer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var ps []*bus.Peer
@@ -77,7 +77,7 @@ func impostor(t *testing.T, id peer.ID, host string, port int, routes ...string)
 }
 
 // waitLog refreshes p's peers until the log has want, or fails after 10s.
-func waitLog(t *testing.T, p *bus.Peer, logs *syncBuffer, want string) {
+func waitLog(t *testing.T, p *bus.Peer, logs *testnet.LogBuffer, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -93,7 +93,7 @@ func waitLog(t *testing.T, p *bus.Peer, logs *syncBuffer, want string) {
 func TestScanRefusesAServerClaimingAPeersID(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
-	logs := &syncBuffer{}
+	logs := &testnet.LogBuffer{}
 	ps := startLogged(t, 2, host, port, logs)
 	a, b := ps[0], ps[1]
 	fake := impostor(t, b.ID(), host, port+4)
@@ -124,7 +124,7 @@ func TestScanRefusesAServerClaimingAPeersID(t *testing.T) {
 func TestDuplicateServerNameIsReported(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
-	logs := &syncBuffer{}
+	logs := &testnet.LogBuffer{}
 	ps := startLogged(t, 2, host, port, logs)
 	a, b := ps[0], ps[1]
 	impostor(t, b.ID(), host, port+4, a.Info().Cluster)
@@ -140,7 +140,7 @@ func TestClientAnsweringAnotherPeersCallsIsReported(t *testing.T) {
 	t.Parallel()
 	const secret = "identity-s3cret"
 	host, port := testnet.Host(t), testnet.Ports(t)
-	logs := &syncBuffer{}
+	logs := &testnet.LogBuffer{}
 	ps := startLogged(t, 2, host, port, logs, peer.WithSecret(secret))
 	a, b := ps[0], ps[1]
 	opts, err := a.Config().ClientOptions()

@@ -88,7 +88,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	const secret = "rogue-test-s3cret"
 	host, port := testnet.Host(t), testnet.Ports(t)
 	rogue, rec := startRogue(t, host, port) // the range's first port
-	logs := &syncBuffer{}
+	logs := &testnet.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: embedded.LevelServer})) // route attempts are server lines
 	var ps []*bus.Peer
 	for range 2 {
@@ -209,7 +209,7 @@ func TestEavesdropperSeesNoSecret(t *testing.T) {
 	t.Parallel()
 	const secret = "eavesdrop-s3cret"
 	host, port := testnet.Host(t), testnet.Ports(t)
-	logs := &syncBuffer{}
+	logs := &testnet.LogBuffer{}
 	a := startLogged(t, 1, host, port, logs, peer.WithSecret(secret))[0]
 	addr, tap := startWiretap(t, host, net.JoinHostPort(host, strconv.Itoa(a.Server().Port())))
 	opts, err := a.Config().ClientOptions()

@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,29 +20,11 @@ import (
 	"github.com/nats-io/nats.go/micro"
 )
 
-// syncBuffer is a log sink safe for the goroutines of several peers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-do-not-print"
 	host, port := testnet.Host(t), testnet.Ports(t)
-	logs := &syncBuffer{}
+	logs := &testnet.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := func(opts ...peer.Option) *bus.Peer {
 		cfg := peer.DefaultLocalConfig()

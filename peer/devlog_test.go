@@ -1,11 +1,9 @@
 package peer_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,31 +11,13 @@ import (
 	"github.com/appnet-go/appnet/peer"
 )
 
-// lockedBuffer is a log sink shared by peers' goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestDevLogShowsCallsNotServerInternals checks that a debug log (what
 // NET_DEV turns on) holds the peers' calls and none of nats-server's
 // connection and route chatter.
 func TestDevLogShowsCallsNotServerInternals(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
-	var sink lockedBuffer
+	var sink testnet.LogBuffer
 	log := slog.New(slog.NewTextHandler(&sink, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := startPeer(t, host, port, peer.WithDev(true), peer.WithLogger(log))
 	b := startPeer(t, host, port, peer.WithDev(true), peer.WithLogger(log))

@@ -2,12 +2,10 @@ package peer_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +13,12 @@ import (
 	"github.com/appnet-go/appnet/peer"
 )
 
-// logBuffer collects log output from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
-
 // TestMalformedHeadersDoNotFloodTheLog sends 20,000 calls whose header
 // block does not parse, from a raw client: the peer must log a bounded
 // number of lines about them, and keep serving.
 func TestMalformedHeadersDoNotFloodTheLog(t *testing.T) {
 	t.Parallel()
-	var out logBuffer
+	var out testnet.LogBuffer
 	p := startPeer(t, testnet.Host(t), testnet.Ports(t), peer.WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
 	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(p.Server().ClientURL(), "nats://"), 5*time.Second)
 	must(t, err)
@@ -65,7 +45,7 @@ func TestMalformedHeadersDoNotFloodTheLog(t *testing.T) {
 	// Every message reached the peer's connection once the server
 	// answered; give its error callbacks a moment to run.
 	waitCallable(t, p, p.ID())
-	if n := out.count("could not decode headers"); n < 1 || n > 3 {
-		t.Errorf("%d log lines about the malformed headers, want 1 to 3 (rate-limited):\n%.2000s", n, out.b.String())
+	if n := out.Count("could not decode headers"); n < 1 || n > 3 {
+		t.Errorf("%d log lines about the malformed headers, want 1 to 3 (rate-limited):\n%.2000s", n, out.String())
 	}
 }

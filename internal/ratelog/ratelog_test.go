@@ -1,36 +1,17 @@
 package ratelog_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/ratelog"
+	"github.com/appnet-go/appnet/internal/testnet"
 )
 
-// syncBuffer is a bytes.Buffer safe for the summary timer's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
-
 func TestAFloodOfOneWarningIsOneLineAndACount(t *testing.T) {
-	var out syncBuffer
+	var out testnet.LogBuffer
 	r := ratelog.New(slog.New(slog.NewTextHandler(&out, nil)), 50*time.Millisecond)
 	defer r.Stop()
 	for i := range 20000 {
@@ -40,10 +21,10 @@ func TestAFloodOfOneWarningIsOneLineAndACount(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(out.lines()) < 4 && time.Now().Before(deadline) {
+	for len(out.Lines()) < 4 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	lines := out.lines()
+	lines := out.Lines()
 	if len(lines) != 4 {
 		t.Fatalf("%d lines, want 4 (two kinds, each once and summarised once):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
@@ -56,7 +37,7 @@ func TestAFloodOfOneWarningIsOneLineAndACount(t *testing.T) {
 	}
 	// A new interval writes the first line again.
 	r.Warn("malformed header", "n", "again")
-	if got := out.lines(); len(got) != 5 || !strings.Contains(got[4], "again") {
+	if got := out.Lines(); len(got) != 5 || !strings.Contains(got[4], "again") {
 		t.Errorf("after the interval: %q", got)
 	}
 }
