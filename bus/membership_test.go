@@ -13,11 +13,18 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// slowStarted hears of every call of test.slow once it runs.
+var slowStarted = make(chan struct{}, 64)
+
 // slow sleeps for the duration it is given, or until its context ends.
 var _ = bus.Connect("test.slow", func(ctx context.Context, d string) (string, error) {
 	wait, err := time.ParseDuration(d)
 	if err != nil {
 		return "", err
+	}
+	select {
+	case slowStarted <- struct{}{}:
+	default:
 	}
 	select {
 	case <-time.After(wait):
@@ -167,14 +174,19 @@ func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
 	if _, err := caller.Call(context.Background(), target.ID(), "test.slow", []byte(`"0s"`)); err != nil {
 		t.Fatalf("a first call through the hub: %v", err)
 	}
+	<-slowStarted
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
 		_, err := caller.Call(context.Background(), target.ID(), "test.slow", []byte(`"9s"`))
 		done <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the call is in the handler
-	target.Server().Close()            // the peer's server dies, saying nothing
+	select {
+	case <-slowStarted: // the call is in the handler
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow call never reached its handler")
+	}
+	target.Server().Close() // the peer's server dies, saying nothing
 	select {
 	case err := <-done:
 		if !errors.Is(err, bus.ErrUnreachable) {
