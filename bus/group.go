@@ -28,11 +28,7 @@ func (p *Peer) callGroup(ctx context.Context, group, connection string, arg []by
 // pick returns a random member of group, other than p, that serves
 // connection, or p itself when it is the only one.
 func (p *Peer) pick(group, connection string) (ID, bool) {
-	found, err := p.disc.Peers(context.Background(), discovery.Groups(group), discovery.Serving(connection))
-	if err != nil {
-		return "", false
-	}
-	ids := found.IDs()
+	ids := p.disc.IDs(discovery.Groups(group), discovery.Serving(connection))
 	if _, serves := p.Registry().Lookup(connection); serves && p.Config().Group == group && !p.attached {
 		ids = append(ids, p.ID())
 	}

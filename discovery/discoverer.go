@@ -272,16 +272,13 @@ func (d *Discoverer) sameNetwork(info peer.Info) bool {
 	return slices.ContainsFunc(info.Hubs, func(h peer.HubAddr) bool { return hubs[h.ID] })
 }
 
+// IDs returns the IDs of the peers of the view that match opts, in no
+// order, without the cost of Peers: for a choice on a hot path (a group
+// call picking its member). Refresh is ignored.
+func (d *Discoverer) IDs(opts ...Option) []peer.ID { return d.view.ids(d.query(opts)) }
+
 // Known returns how many peers of group the view holds.
-func (d *Discoverer) Known(group string) int {
-	n := 0
-	for _, info := range d.view.snapshot() {
-		if info.Group == group {
-			n++
-		}
-	}
-	return n
-}
+func (d *Discoverer) Known(group string) int { return len(d.view.ids(query{groups: []string{group}})) }
 
 // dialable reports whether a server URL that another peer told this one
 // (a hub's route or leaf node URL) is one this peer's server may dial:

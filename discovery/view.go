@@ -107,6 +107,19 @@ func (v *view) hubs() []peer.Info {
 	return out
 }
 
+// ids returns the IDs of the members q matches, without copying them.
+func (v *view) ids(q query) []peer.ID {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []peer.ID
+	for id, info := range v.members {
+		if q.match(info) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // get returns one member.
 func (v *view) get(id peer.ID) (peer.Info, bool) {
 	v.mu.Lock()
