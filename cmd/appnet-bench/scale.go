@@ -18,7 +18,10 @@ import (
 
 // The scale scenario: n `appnet serve`-like peer processes over n/10
 // loopback hosts, with two hubs by configuration or none, measured from
-// the outside (see watchScale for what each peer prints).
+// the outside (see watchScale for what each peer prints). With
+// APPNET_BENCH_DEBUG=1 it also prints how each peer's view grew, the
+// subjects seen at rest, the pairs that could not be reached, and a
+// peer's goroutines when one never gets ready.
 type scaleOptions struct {
 	sizes []int
 	idle  time.Duration
