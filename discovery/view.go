@@ -107,6 +107,36 @@ func (v *view) hubs() []peer.Info {
 	return out
 }
 
+// electable returns what an election needs of the members, without
+// copying the rest: the hubs, and the k oldest that are neither hubs nor
+// hubs by configuration (which the election passes over when they run as
+// leaves), each oldest first.
+func (v *view) electable(k int) (hubs, oldest []peer.Info) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, info := range v.members {
+		switch {
+		case info.Role == peer.RoleHub:
+			hubs = append(hubs, info)
+		case !info.Hub:
+			oldest = keepOldest(oldest, info, k)
+		}
+	}
+	slices.SortFunc(hubs, byAge)
+	return hubs, oldest
+}
+
+// keepOldest adds info to oldest, which is sorted oldest first, and keeps
+// at most k.
+func keepOldest(oldest []peer.Info, info peer.Info, k int) []peer.Info {
+	i, _ := slices.BinarySearchFunc(oldest, info, byAge)
+	if i >= k {
+		return oldest
+	}
+	oldest = slices.Insert(oldest, i, info)
+	return oldest[:min(len(oldest), k)]
+}
+
 // ids returns the IDs of the members q matches, without copying them.
 func (v *view) ids(q query) []peer.ID {
 	v.mu.Lock()
