@@ -75,6 +75,8 @@ type network struct {
 	resync         chan peer.ID               // a hub whose digests differ from the view
 	outside        chan map[peer.ID]peer.Info // peers a Refresh found outside the network
 	inbox          chan *nats.Msg             // every membership message, in order
+	syncs          chan *nats.Msg             // the sync requests of the inbox, to answer
+	synced         bool                       // a hub's view was loaded since Join (see sync.go)
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 }
 
@@ -173,6 +175,7 @@ const inboxSize = 8192
 func (d *Discoverer) subscribeChanges() error {
 	n := &d.net
 	n.inbox = make(chan *nats.Msg, inboxSize)
+	n.syncs = make(chan *nats.Msg, syncBacklog)
 	for _, subject := range []string{peer.MemberJoinSubject, peer.MemberUpdateSubject, peer.MemberLeaveSubject,
 		peer.MemberFailSubject, peer.MemberDigestSubject} {
 		sub, err := d.p.Conn().ChanSubscribe(subject, n.inbox)
@@ -182,6 +185,7 @@ func (d *Discoverer) subscribeChanges() error {
 		n.subs = append(n.subs, sub)
 	}
 	go d.process(n.inbox, n.stop)
+	go d.answerSyncs(n.syncs, n.stop)
 	return nil
 }
 
@@ -194,7 +198,7 @@ func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
 			return
 		case m := <-inbox:
 			if strings.HasPrefix(m.Subject, peer.MemberSyncSubject) {
-				d.onSync(m)
+				d.queueSync(m)
 			} else {
 				d.onMember(m)
 			}
@@ -263,76 +267,14 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 		d.net.attachedTo, d.net.attachedConn = srv.Attachment()
 	}
 	if err != nil {
-		// The network will tell us of changes; the view fills as they
-		// come and at the next resync.
-		d.p.Logger().Warn("appnet: joined the network without its view", "err", err)
+		// The network will tell us of changes, and the loop asks again
+		// for the view (a leaf at its next look at its connection).
+		d.p.Logger().Debug("appnet: joined the network; its view comes later", "err", err)
+		d.net.attachedConn = 0
 		return nil
 	}
 	d.applySnapshot(snap)
 	return nil
-}
-
-// sync asks subject for a hub's view until one answers or ctx ends: until
-// the connection to the hubs is up, nobody answers at once.
-func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnapshot, error) {
-	// The first request through a connection just made can go unanswered
-	// (the way back is not known yet): ask again soon, then less often.
-	wait := 20 * time.Millisecond
-	for {
-		asked := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, wait)
-		wait = min(2*wait, 500*time.Millisecond)
-		m, err := d.p.Conn().RequestWithContext(rctx, subject, nil)
-		cancel()
-		if err == nil {
-			snap, err := peer.Decode[peer.MemberSnapshot](m.Data)
-			snap.Asked = asked
-			return snap, err
-		}
-		select {
-		case <-ctx.Done():
-			return peer.MemberSnapshot{}, fmt.Errorf("asking the hubs for the view: %w", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// applySnapshot makes a hub's view this peer's, as changes.
-func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
-	members := make(map[peer.ID]peer.Info, len(snap.Members))
-	self := false
-	for _, info := range snap.Members {
-		if info.ID == d.p.ID() {
-			self = true
-			continue
-		}
-		members[info.ID] = info
-	}
-	d.view.replace(members, snap.Asked)
-	d.refreshHubs()
-	if !self && d.net.stop != nil && d.p.Server() != nil {
-		// The network lost us while we were away (or never heard of us).
-		d.announce(peer.MemberJoinSubject)
-	}
-}
-
-// onSync answers a sync request with the whole view, this peer included,
-// while the peer is a hub.
-func (d *Discoverer) onSync(m *nats.Msg) {
-	if m.Reply == "" || !d.isHub() {
-		return
-	}
-	snap := peer.MemberSnapshot{Members: []peer.Info{d.ownInfo()}}
-	for _, info := range d.view.snapshot() {
-		snap.Members = append(snap.Members, info)
-	}
-	data, err := peer.Encode(snap)
-	if err == nil {
-		err = m.Respond(data)
-	}
-	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		d.p.Logger().Warn("appnet: answering a membership sync failed", "err", err)
-	}
 }
 
 // onMember applies a membership change heard on the network.
