@@ -36,6 +36,9 @@ const (
 	suspectGrace = 100 * time.Millisecond
 	// probeTimeout bounds that question; no responders answers at once.
 	probeTimeout = 500 * time.Millisecond
+	// settle is how long the topology loop lets a burst of changes run
+	// before it looks at the view.
+	settle = 20 * time.Millisecond
 	// roleCalm is how long the view must want another role for a peer
 	// before it changes (and how long it keeps a new one), so that views
 	// can agree first.
@@ -52,10 +55,10 @@ func joinable(cfg peer.Config, h Hit) bool {
 
 // network is the membership and topology state of a Discoverer.
 type network struct {
-	subs    []*nats.Subscription
-	syncSub *nats.Subscription // while a hub
-	stop    chan struct{}
-	done    chan struct{}
+	subs     []*nats.Subscription
+	syncSubs []*nats.Subscription // while a hub
+	stop     chan struct{}
+	done     chan struct{}
 
 	// Kept by the loop goroutine only.
 	leaves, routes map[string]bool       // the server's connections at the last look
@@ -154,11 +157,6 @@ func (d *Discoverer) subscribe() error {
 	if err := d.subscribeChanges(); err != nil {
 		return err
 	}
-	sub, err := d.p.Conn().ChanSubscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), d.net.inbox)
-	if err != nil {
-		return fmt.Errorf("subscribing to membership sync: %w", err)
-	}
-	d.net.subs = append(d.net.subs, sub)
 	return d.serveSync()
 }
 
@@ -206,21 +204,31 @@ func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
 	}
 }
 
-// serveSync joins the hubs' queue group of sync requests while this peer
-// is a hub, and leaves it when it is not: a leaf in the group would take
-// requests (NATS prefers a local member) that only hubs can answer.
+// serveSync answers sync requests while this peer is a hub (any hub's,
+// in their queue group, and its own), and stops when it is not: a leaf in
+// the group would take requests (NATS prefers a local member) that only
+// hubs can answer, and a leaf's own subject would be one more subscription
+// every server of the network learns of.
 func (d *Discoverer) serveSync() error {
 	n := &d.net
 	switch hub := d.isHub(); {
-	case hub && n.syncSub == nil:
-		sub, err := d.p.Conn().ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
+	case hub && n.syncSubs == nil:
+		nc := d.p.Conn()
+		shared, err := nc.ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
 		if err != nil {
 			return fmt.Errorf("subscribing to membership sync: %w", err)
 		}
-		n.syncSub = sub
-	case !hub && n.syncSub != nil:
-		_ = n.syncSub.Unsubscribe()
-		n.syncSub = nil
+		own, err := nc.ChanSubscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), n.inbox)
+		if err != nil {
+			_ = shared.Unsubscribe()
+			return fmt.Errorf("subscribing to membership sync: %w", err)
+		}
+		n.syncSubs = []*nats.Subscription{shared, own}
+	case !hub && n.syncSubs != nil:
+		for _, sub := range n.syncSubs {
+			_ = sub.Unsubscribe()
+		}
+		n.syncSubs = nil
 	}
 	return nil
 }
@@ -381,7 +389,7 @@ func (d *Discoverer) Leave() {
 		return // a follower was never a member
 	}
 	d.sayGoodbye()
-	for _, s := range append(n.subs, n.syncSub) {
+	for _, s := range append(n.subs, n.syncSubs...) {
 		if s != nil {
 			_ = s.Unsubscribe()
 		}
@@ -405,6 +413,13 @@ func (d *Discoverer) loop() {
 			return
 		case <-time.After(tick):
 		case <-d.view.wait():
+			// Changes come in bursts (a mass start, a hub's leaves moving):
+			// look once at the end of one, not once per change.
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(settle):
+			}
 		case hub := <-n.resync:
 			d.resyncFrom(ctx, hub)
 		case found := <-n.outside:

@@ -28,36 +28,70 @@ import (
 // a request is dropped, and its peer asks again.
 const syncBacklog = 1024
 
-// syncWaits are how long a peer waits for an answer to each request
-// before it asks again: briefly at first (a connection just made may not
-// carry the answer back yet), then patiently; the last repeats.
+// syncWaits are how long a peer waits for an answer before it asks
+// again: briefly at first (a connection just made may not carry the
+// answer back yet), then patiently; the last repeats. An answer to an
+// earlier request still counts: a busy hub answers late, not never.
 var syncWaits = []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond,
 	time.Second, 2 * time.Second}
 
+// syncAsks bounds the requests of one sync waiting for their answers.
+const syncAsks = 6
+
 // sync asks subject for a hub's view until one answers or ctx ends.
 func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnapshot, error) {
-	for try := 0; ; {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		m     *nats.Msg
+		asked time.Time
+		err   error
+	}
+	answers := make(chan answer)
+	waiting := 0
+	ask := func() {
+		waiting++
 		asked := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, syncWaits[min(try, len(syncWaits)-1)])
-		m, err := d.p.Conn().RequestWithContext(rctx, subject, nil)
-		cancel()
-		if err == nil {
-			snap, err := peer.Decode[peer.MemberSnapshot](m.Data)
-			snap.Asked = asked
-			return snap, err
-		}
-		pause := 10 * time.Millisecond
-		if errors.Is(err, nats.ErrNoResponders) {
-			// No hub is reachable yet (the leaf node connection, or the
-			// hubs' interest, is still on its way): cheap to ask again.
-			pause += rand.N(20 * time.Millisecond)
-		} else {
-			try++
-		}
+		go func() {
+			m, err := d.p.Conn().RequestWithContext(ctx, subject, nil)
+			select {
+			case answers <- answer{m, asked, err}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	ask()
+	tries := 0
+	next := time.NewTimer(syncWaits[0])
+	defer next.Stop()
+	err := context.DeadlineExceeded
+	for {
 		select {
+		case a := <-answers:
+			waiting--
+			if a.err == nil {
+				snap, err := peer.Decode[peer.MemberSnapshot](a.m.Data)
+				snap.Asked = a.asked
+				return snap, err
+			}
+			err = a.err
+			if errors.Is(a.err, nats.ErrNoResponders) && waiting == 0 {
+				// No hub is reachable yet (the leaf node connection, or
+				// the hubs' interest, is on its way): cheap to ask again.
+				next.Reset(10*time.Millisecond + rand.N(20*time.Millisecond))
+				tries = -1 // the next request is the first through a new connection
+			}
+		case <-next.C:
+			if waiting < syncAsks {
+				ask()
+			}
+			tries++
+			next.Reset(syncWaits[min(tries, len(syncWaits)-1)])
 		case <-ctx.Done():
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				err = ctx.Err()
+			}
 			return peer.MemberSnapshot{}, fmt.Errorf("asking the hubs for the view: %w", err)
-		case <-time.After(pause):
 		}
 	}
 }
