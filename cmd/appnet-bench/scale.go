@@ -139,17 +139,12 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 
 // launch forks peer i: host i mod hosts, the first two hubs when asked.
 func (nw *scaleNet) launch(exe string, i int) (*child, error) {
-	env := []string{
-		"NET_HOST=" + nw.hosts[i%len(nw.hosts)],
-		"NET_PORT_START=" + strconv.Itoa(nw.o.port),
-		"NET_PORT_RANGE=14",
-		"NET_SCAN=" + strings.Join(nw.hosts, ","),
-		"NET_SCAN_ALLOW=127.0.0.0/8",
-	}
+	spec := peerSpec{host: nw.hosts[i%len(nw.hosts)], port: nw.o.port, portRange: 14,
+		env: []string{"NET_SCAN=" + strings.Join(nw.hosts, ",")}, args: []string{"-scale", strconv.Itoa(nw.n)}}
 	if nw.hub && i < 2 {
-		env = append(env, "NET_IS_HUB=true")
+		spec.env = append(spec.env, "NET_IS_HUB=true")
 	}
-	c, err := launchChild(exe, env, "-role", rolePeer, "-scale", strconv.Itoa(nw.n))
+	c, err := launchPeer(exe, spec)
 	if err != nil {
 		return nil, err
 	}
