@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
@@ -14,6 +17,10 @@ import (
 	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
+
+// The events scenario: one emitter (the bench process) to 1 and to 4
+// subscriber processes, appnet (bus.Event, events.Subscribe) and raw
+// nats.go, the rate measured at each subscriber (eventcounter.go).
 
 // The events measurements: who emits and subscribes.
 const (
@@ -54,12 +61,9 @@ type eventsSample struct {
 
 // runEvents measures each kind with 1 and with 4 subscriber processes,
 // fresh processes each time.
-func runEvents(ctx context.Context, exe string, o options, x *extraResults, progress io.Writer) error {
-	if x.events == nil {
-		x.events = map[eventsKey][]eventsSample{}
-	}
+func runEvents(ctx context.Context, exe string, o options, x map[eventsKey][]eventsSample, progress io.Writer) error {
 	for _, subs := range eventsSubscribers {
-		rot := len(x.events[eventsKey{eventsAppnet, subs}]) // a different kind first in each repetition
+		rot := len(x[eventsKey{eventsAppnet, subs}]) // a different kind first in each repetition
 		for i := range eventsKinds {
 			kind := eventsKinds[(rot+i)%len(eventsKinds)]
 			fmt.Fprintf(progress, "  events: %s, %d subscriber(s)\n", kind, subs)
@@ -68,10 +72,16 @@ func runEvents(ctx context.Context, exe string, o options, x *extraResults, prog
 				return fmt.Errorf("%s, %d subscribers: %w", kind, subs, err)
 			}
 			k := eventsKey{kind, subs}
-			x.events[k] = append(x.events[k], s)
+			x[k] = append(x[k], s)
 		}
 	}
 	return nil
+}
+
+// An emitter is the emitting side of an events run.
+type emitter struct {
+	emit, warm, flush func() error
+	close             func()
 }
 
 // eventsRun starts subs subscriber processes and an emitter in this
@@ -84,106 +94,115 @@ func eventsRun(ctx context.Context, exe string, o options, kind string, subs int
 	defer cancel()
 	var cs children
 	defer cs.stopAll()
-	expect := strconv.Itoa(o.events)
-	var emit, warm func() error
-	var flush func() error
-	switch kind {
-	case eventsAppnet:
-		host := o.subnetHost(eventsBlock, 1)
-		for range subs {
-			c, err := startChild(ctx, exe, peerEnv(host, o.port, peerPortRange, "NET_SCAN_INTERVAL=0"),
-				append([]string{"-role", rolePeer, "-count", eventName, "-expect", expect}, childProfile(o, "events", kind, subs, len(cs))...)...)
-			if err != nil {
-				return eventsSample{}, err
-			}
-			cs.add(c)
-		}
-		start, cancel := context.WithTimeout(ctx, 10*time.Second)
-		p, err := bus.Start(start, benchPeerConfig(host, o.port, peerPortRange))
-		cancel()
-		if err != nil {
-			return eventsSample{}, err
-		}
-		defer p.Close()
-		ev, wev := bus.NewEvent[string](eventName, nil), bus.NewEvent[string](eventName+".warm", nil)
-		emit = func() error { return ev.EmitFrom(p, eventValue) }
-		warm = func() error { return wev.EmitFrom(p, eventValue) }
-		flush = p.Conn().Flush
-	default:
-		inProcess := kind != eventsRawTCP
-		host := o.subnetHost(eventsBlock, 2)
-		topic, header := rawEventTopic, nats.Header(nil)
-		if kind == eventsRawSubj || kind == eventsRawHdr {
-			// What events.Emit sends for a peer at host:port+20 of group None.
-			id := peer.NewID(host, o.port+20, "None")
-			topic = events.Subject("None", false, id, eventName)
-			if kind == eventsRawHdr {
-				header = nats.Header{events.HeaderEmitter: []string{string(id)}, events.HeaderEvent: []string{eventName}}
-			}
-		}
-		var routes []string
-		for i := range subs {
-			args := []string{"-role", roleRaw, "-host", host, "-port", strconv.Itoa(o.port + 21 + i),
-				"-count", topic, "-expect", expect}
-			args = append(args, childProfile(o, "events", kind, subs, i)...)
-			if inProcess {
-				args = append(args, "-inprocess")
-			}
-			c, err := startChild(ctx, exe, nil, args...)
-			if err != nil {
-				return eventsSample{}, err
-			}
-			cs.add(c)
-			if len(c.ready) != 2 {
-				return eventsSample{}, fmt.Errorf("raw child said %q", c.ready)
-			}
-			if err := onLoopback(c.ready...); err != nil {
-				return eventsSample{}, err
-			}
-			routes = append(routes, c.ready[1])
-		}
-		s, nc, err := rawServer(ctx, host, o.port+20, inProcess)
-		if err != nil {
-			return eventsSample{}, err
-		}
-		defer s.Close()
-		defer nc.Close()
-		if err := s.AddRoutes(routes...); err != nil {
-			return eventsSample{}, err
-		}
-		data := []byte(`"` + eventValue + `"`)
-		if header != nil {
-			emit = func() error { return nc.PublishMsg(&nats.Msg{Subject: topic, Data: data, Header: header}) }
-		} else {
-			emit = func() error { return nc.Publish(topic, data) }
-		}
-		warm = func() error { return nc.Publish(topic+".warm", data) }
-		flush = nc.Flush
+	var e emitter
+	var err error
+	if kind == eventsAppnet {
+		e, err = appnetEmitter(ctx, exe, o, subs, &cs)
+	} else {
+		e, err = rawEmitter(ctx, exe, o, kind, subs, &cs)
 	}
-	if err := warmUpEvents(ctx, cs, warm, flush); err != nil {
+	if e.close != nil {
+		defer e.close()
+	}
+	if err != nil {
+		return eventsSample{}, err
+	}
+	if err := warmUpEvents(ctx, cs, e.warm, e.flush); err != nil {
 		return eventsSample{}, cs.explain(err)
 	}
 	t := time.Now()
 	for i := range o.events {
-		if err := emit(); err != nil {
+		if err := e.emit(); err != nil {
 			return eventsSample{}, cs.explain(fmt.Errorf("emitting event %d: %w", i+1, err))
 		}
 	}
-	if err := flush(); err != nil {
+	if err := e.flush(); err != nil {
 		return eventsSample{}, cs.explain(fmt.Errorf("flushing: %w", err))
 	}
 	out := eventsSample{emitRate: float64(o.events) / time.Since(t).Seconds()}
+	return out, collectEvents(ctx, cs, &out)
+}
+
+// appnetEmitter starts subs subscriber peers and an emitting peer in this
+// process, on one host.
+func appnetEmitter(ctx context.Context, exe string, o options, subs int, cs *children) (emitter, error) {
+	host := o.subnetHost(eventsBlock, 1)
+	for range subs {
+		c, _, err := startPeer(ctx, exe, peerSpec{host: host, port: o.port, portRange: peerPortRange, env: []string{"NET_SCAN_INTERVAL=0"},
+			args: append([]string{"-count", eventName, "-expect", strconv.Itoa(o.events)}, childProfile(o, "events", eventsAppnet, subs, len(*cs))...)})
+		if err != nil {
+			return emitter{}, err
+		}
+		cs.add(c)
+	}
+	p, err := startLocal(ctx, localConfig(host, o.port, peerPortRange))
+	if err != nil {
+		return emitter{}, err
+	}
+	ev, wev := bus.NewEvent[string](eventName, nil), bus.NewEvent[string](eventName+".warm", nil)
+	return emitter{
+		emit:  func() error { return ev.EmitFrom(p, eventValue) },
+		warm:  func() error { return wev.EmitFrom(p, eventValue) },
+		flush: p.Conn().Flush,
+		close: func() { _ = p.Close() },
+	}, nil
+}
+
+// rawEmitter starts subs raw subscriber processes, each a server routed to
+// the emitter's server in this process, for a raw kind of run.
+func rawEmitter(ctx context.Context, exe string, o options, kind string, subs int, cs *children) (emitter, error) {
+	inProcess := kind != eventsRawTCP
+	host := o.subnetHost(eventsBlock, 2)
+	topic, header := rawEventTopic, nats.Header(nil)
+	if kind == eventsRawSubj || kind == eventsRawHdr {
+		// What events.Emit sends for a peer at host:port+20 of group None.
+		id := peer.NewID(host, o.port+20, "None")
+		topic = events.Subject("None", false, id, eventName)
+		if kind == eventsRawHdr {
+			header = nats.Header{events.HeaderEmitter: []string{string(id)}, events.HeaderEvent: []string{eventName}}
+		}
+	}
+	var routes []string
+	for i := range subs {
+		c, err := startRaw(ctx, exe, rawSpec{host: host, port: o.port + 21 + i, inProcess: inProcess,
+			args: append([]string{"-count", topic, "-expect", strconv.Itoa(o.events)}, childProfile(o, "events", kind, subs, i)...)})
+		if err != nil {
+			return emitter{}, err
+		}
+		cs.add(c)
+		routes = append(routes, c.ready[1])
+	}
+	s, nc, err := rawServer(ctx, host, o.port+20, inProcess)
+	if err != nil {
+		return emitter{}, err
+	}
+	e := emitter{close: func() { nc.Close(); s.Close() }, flush: nc.Flush}
+	if err := s.AddRoutes(routes...); err != nil {
+		return e, err
+	}
+	data := []byte(`"` + eventValue + `"`)
+	if header != nil {
+		e.emit = func() error { return nc.PublishMsg(&nats.Msg{Subject: topic, Data: data, Header: header}) }
+	} else {
+		e.emit = func() error { return nc.Publish(topic, data) }
+	}
+	e.warm = func() error { return nc.Publish(topic+".warm", data) }
+	return e, nil
+}
+
+// collectEvents waits for what each subscriber counted, into out.
+func collectEvents(ctx context.Context, cs children, out *eventsSample) error {
 	for _, c := range cs {
 		_, f, err := c.waitWord(ctx, 2*time.Minute, "got")
 		if err != nil {
-			return eventsSample{}, err
+			return err
 		}
 		if len(f) != 5 {
-			return eventsSample{}, fmt.Errorf("subscriber said %q", f)
+			return fmt.Errorf("subscriber said %q", f)
 		}
 		v, err := ints(f...)
 		if err != nil {
-			return eventsSample{}, err
+			return err
 		}
 		n, first, last := v[0], v[1], v[2]
 		rate := 0.0
@@ -195,7 +214,7 @@ func eventsRun(ctx context.Context, exe string, o options, kind string, subs int
 		out.dropped += v[3]
 		out.errs += v[4]
 	}
-	return out, nil
+	return nil
 }
 
 // warmUpEvents sends warm-up events every 2 ms until every subscriber
@@ -228,4 +247,117 @@ func warmUpEvents(ctx context.Context, cs children, warm, flush func() error) er
 		case <-tick.C:
 		}
 	}
+}
+
+// childProfile returns the -cpuprofile argument of a child when
+// -cpuprofile is set: <dir>/<scenario>-<kind>-<n>-<i>-<pid of the bench>.pprof.
+func childProfile(o options, scenario, kind string, n, i int) []string {
+	if o.cpuprofile == "" {
+		return nil
+	}
+	name := fmt.Sprintf("%s-%s-%d-%d-%d.pprof", scenario, kind, n, i, time.Now().UnixNano())
+	return []string{"-cpuprofile", filepath.Join(o.cpuprofile, name)}
+}
+
+// eventsMean is the mean per-subscriber rate of a run; eventsMin the
+// slowest subscriber's.
+func eventsMean(s eventsSample) float64 {
+	if len(s.perSub) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, v := range s.perSub {
+		sum += v
+	}
+	return sum / float64(len(s.perSub))
+}
+
+func eventsMin(s eventsSample) float64 { return slices.Min(s.perSub) }
+
+// printEvents prints the events section: a row per kind and subscriber
+// count, and the targets.
+func printEvents(w io.Writer, o options, x map[eventsKey][]eventsSample) {
+	fmt.Fprintf(w, "\nevents: %d events of %d bytes (a JSON string) from one emitter, rate measured at each subscriber from its first to its last event (median [min..max] over the reps)\n",
+		o.events, len(eventValue)+2)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "emitter -> subscribers\tsubscribers\tevents/s per subscriber (mean)\tslowest subscriber\temit loop events/s\tall received\t")
+	title := map[string]string{
+		eventsRawTCP:  "raw nats.go, routed servers, TCP clients",
+		eventsRawIn:   "raw nats.go, routed servers, in-process clients",
+		eventsRawSubj: "  the same, on appnet's event subject",
+		eventsRawHdr:  "  the same, with the two optional headers",
+		eventsAppnet:  "appnet bus.Event -> events.Subscribe",
+	}
+	for _, subs := range eventsSubscribers {
+		for _, kind := range eventsKinds {
+			ss := x[eventsKey{kind, subs}]
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", title[kind], subs,
+				fmtStat(statOf(mapEvents(ss, eventsMean)), "%.0f"),
+				fmtStat(statOf(mapEvents(ss, eventsMin)), "%.0f"),
+				fmtStat(statOf(mapEvents(ss, func(s eventsSample) float64 { return s.emitRate })), "%.0f"),
+				allReceived(ss, o.events))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "anchors (ANCHORS.md, raw routed): %.0f/s to one subscriber, %.0f/s each to four\n", anchorEvents1Routed, anchorEvents4Routed)
+	t := newTargetTable(w)
+	for _, subs := range eventsSubscribers {
+		app := x[eventsKey{eventsAppnet, subs}]
+		wire := targetEventsVsWire1
+		if subs > 1 {
+			wire = targetEventsVsWire4
+		}
+		t.row(fmt.Sprintf("appnet / raw on appnet's subject, no headers (the same wire), %d subscriber(s)", subs),
+			eventsRatio(app, x[eventsKey{eventsRawSubj, subs}]), "%.2f",
+			fmt.Sprintf(">= %.2f", wire), func(v float64) bool { return v >= wire })
+		t.row(fmt.Sprintf("appnet / raw in-process (same topology, plain subject), %d subscriber(s)", subs),
+			eventsRatio(app, x[eventsKey{eventsRawIn, subs}]), "%.2f",
+			fmt.Sprintf(">= %.1f (aim)", aimEventsVsRaw), func(v float64) bool { return v >= aimEventsVsRaw })
+		t.row(fmt.Sprintf("(context) raw on appnet's subject / raw in-process, %d subscriber(s)", subs),
+			eventsRatio(x[eventsKey{eventsRawSubj, subs}], x[eventsKey{eventsRawIn, subs}]), "%.2f", "", nil)
+		t.row(fmt.Sprintf("(context) raw on appnet's subject with the two headers / without, %d subscriber(s)", subs),
+			eventsRatio(x[eventsKey{eventsRawHdr, subs}], x[eventsKey{eventsRawSubj, subs}]), "%.2f", "", nil)
+		t.row(fmt.Sprintf("(context) appnet / raw TCP clients, %d subscriber(s)", subs),
+			eventsRatio(app, x[eventsKey{eventsRawTCP, subs}]), "%.2f", "", nil)
+	}
+	t.flush()
+}
+
+func mapEvents(ss []eventsSample, f func(eventsSample) float64) []float64 {
+	out := make([]float64, len(ss))
+	for i, s := range ss {
+		out[i] = f(s)
+	}
+	return out
+}
+
+// eventsRatio pairs the runs of one repetition.
+func eventsRatio(a, b []eventsSample) []float64 {
+	out := make([]float64, min(len(a), len(b)))
+	for i := range out {
+		out[i] = eventsMean(a[i]) / eventsMean(b[i])
+	}
+	return out
+}
+
+// allReceived says whether every subscriber of every run got every event.
+func allReceived(ss []eventsSample, n int) string {
+	if len(ss) == 0 {
+		return "-"
+	}
+	var short []string
+	var dropped, errs int64
+	for _, s := range ss {
+		for _, got := range s.received {
+			if got != int64(n) {
+				short = append(short, fmt.Sprint(got))
+			}
+		}
+		dropped += s.dropped
+		errs += s.errs
+	}
+	if len(short) == 0 && dropped == 0 && errs == 0 {
+		return "yes"
+	}
+	return fmt.Sprintf("NO: short runs got %s; %d dropped, %d errors", strings.Join(short, ","), dropped, errs)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
@@ -14,7 +16,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// The group-call measurements, keys of extraResults.group.
+// The group scenario: a group call to 3 responder processes (sequential
+// and from 8 callers) and a scatter-gather over 5, appnet and raw nats.go.
+
+// The group-call measurements, keys of results.group.
 const (
 	groupAppnetSeq  = "appnet-call-seq"
 	groupAppnetConc = "appnet-call-conc"
@@ -34,12 +39,9 @@ const (
 // runGroup measures, for appnet and raw nats.go in turn (each repetition
 // starting with the other): a group call to 3 responder processes,
 // sequential then from 8 callers, and a scatter-gather over 5.
-func runGroup(ctx context.Context, exe string, o options, x *extraResults) error {
-	if x.group == nil {
-		x.group = map[string][]sample{}
-	}
-	order := []func(context.Context, string, options, *extraResults) error{groupAppnet, groupRaw}
-	if len(x.group[groupAppnetSeq])%2 == 1 {
+func runGroup(ctx context.Context, exe string, o options, x map[string][]sample) error {
+	order := []func(context.Context, string, options, map[string][]sample) error{groupAppnet, groupRaw}
+	if len(x[groupAppnetSeq])%2 == 1 {
 		order[0], order[1] = order[1], order[0]
 	}
 	for _, run := range order {
@@ -64,14 +66,8 @@ func bounded(call callFunc) callFunc {
 
 // measureGroup measures group calls: sequential, then from groupCallers
 // callers; then adds responders up to 5 with more and measures gather.
-func measureGroup(ctx context.Context, cs *children, call, gather callFunc, more func() error, x *extraResults, o options, seqKey, concKey, allKey string) error {
-	pids := func() []int {
-		out := []int{os.Getpid()}
-		for _, c := range *cs {
-			out = append(out, c.pid())
-		}
-		return out
-	}
+func measureGroup(ctx context.Context, cs *children, call, gather callFunc, more func() error, x map[string][]sample, o options, seqKey, concKey, allKey string) error {
+	pids := func() []int { return append([]int{os.Getpid()}, cs.pids()...) }
 	warm := max(200, o.n/10)
 	if err := warmUp(ctx, call, warm, 1); err != nil {
 		return cs.explain(fmt.Errorf("group call warm-up: %w", err))
@@ -100,23 +96,23 @@ func measureGroup(ctx context.Context, cs *children, call, gather callFunc, more
 	if err != nil {
 		return cs.explain(fmt.Errorf("scatter-gather: %w", err))
 	}
-	x.group[seqKey] = append(x.group[seqKey], seq)
-	x.group[concKey] = append(x.group[concKey], conc)
-	x.group[allKey] = append(x.group[allKey], all)
+	x[seqKey] = append(x[seqKey], seq)
+	x[concKey] = append(x[concKey], conc)
+	x[allKey] = append(x[allKey], all)
 	return nil
 }
 
 // groupAppnet: 3 responder peers in group bench, a caller peer (group
 // None) in this process calling pass_through on the group; then 2 more
 // responders and CallAll expecting 5 answers.
-func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) error {
+func groupAppnet(ctx context.Context, exe string, o options, x map[string][]sample) error {
 	var cs children
 	defer cs.stopAll()
 	host := o.subnetHost(groupBlock, 1)
-	env := peerEnv(host, o.port, peerPortRange, "NET_GROUP="+benchGroup, "NET_SCAN_INTERVAL=0")
 	add := func(n int) error {
 		for range n {
-			c, err := startChild(ctx, exe, env, "-role", rolePeer)
+			c, _, err := startPeer(ctx, exe, peerSpec{host: host, port: o.port, portRange: peerPortRange,
+				env: []string{"NET_GROUP=" + benchGroup, "NET_SCAN_INTERVAL=0"}})
 			if err != nil {
 				return err
 			}
@@ -127,9 +123,7 @@ func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) er
 	if err := add(3); err != nil {
 		return err
 	}
-	start, cancel := context.WithTimeout(ctx, 10*time.Second)
-	p, err := bus.Start(start, benchPeerConfig(host, o.port, peerPortRange))
-	cancel()
+	p, err := startLocal(ctx, localConfig(host, o.port, peerPortRange))
 	if err != nil {
 		return err
 	}
@@ -144,10 +138,17 @@ func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) er
 	if err := waitReady(ctx, call); err != nil {
 		return err
 	}
-	// Every responder answers a scatter-gather (its interest reached the
-	// caller's server). Group calls go to whichever member NATS prefers:
-	// with hubs, the one closest to the caller, so not every responder
-	// need get one.
+	if err := waitGroupAnswers(ctx, p); err != nil {
+		return err
+	}
+	return measureGroup(ctx, &cs, call, appnetGather(p), func() error { return add(2) }, x, o, groupAppnetSeq, groupAppnetConc, groupAppnetAll)
+}
+
+// waitGroupAnswers waits until every responder answers a scatter-gather
+// (its interest reached the caller's server). Group calls go to whichever
+// member NATS prefers: with hubs, the one closest to the caller, so not
+// every responder need get one.
+func waitGroupAnswers(ctx context.Context, p *bus.Peer) error {
 	for i := 0; ; i++ {
 		if i == 1000 {
 			return errors.New("3 responders never all answered a scatter-gather")
@@ -156,10 +157,14 @@ func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) er
 		rs, err := p.CallAll(c, benchGroup, peer.ConnPassThrough, payload, 3)
 		cancel()
 		if err == nil && len(rs) == 3 {
-			break
+			return nil
 		}
 	}
-	gather := bounded(func(ctx context.Context) error {
+}
+
+// appnetGather is a CallAll of the group expecting 5 answers.
+func appnetGather(p *bus.Peer) callFunc {
+	return bounded(func(ctx context.Context) error {
 		rs, err := p.CallAll(ctx, benchGroup, peer.ConnPassThrough, payload, 5)
 		if err != nil {
 			return err
@@ -177,7 +182,6 @@ func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) er
 		}
 		return nil
 	})
-	return measureGroup(ctx, &cs, call, gather, func() error { return add(2) }, x, o, groupAppnetSeq, groupAppnetConc, groupAppnetAll)
 }
 
 // groupRaw: 3 raw responder processes, each an embedded server with an
@@ -185,7 +189,7 @@ func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) er
 // routed to a server in this process whose in-process client requests;
 // then 2 more and a request whose 5 answers are gathered on one
 // long-lived inbox subscription.
-func groupRaw(ctx context.Context, exe string, o options, x *extraResults) error {
+func groupRaw(ctx context.Context, exe string, o options, x map[string][]sample) error {
 	var cs children
 	defer cs.stopAll()
 	host := o.subnetHost(groupBlock, 2)
@@ -193,18 +197,11 @@ func groupRaw(ctx context.Context, exe string, o options, x *extraResults) error
 	add := func(n int) error {
 		var routes []string
 		for range n {
-			c, err := startChild(ctx, exe, nil, "-role", roleRaw, "-host", host,
-				"-port", strconv.Itoa(o.port+21+len(cs)), "-inprocess", "-queue", "q")
+			c, err := startRaw(ctx, exe, rawSpec{host: host, port: o.port + 21 + len(cs), inProcess: true, args: []string{"-queue", "q"}})
 			if err != nil {
 				return err
 			}
 			cs.add(c)
-			if len(c.ready) != 2 {
-				return fmt.Errorf("raw child said %q", c.ready)
-			}
-			if err := onLoopback(c.ready...); err != nil {
-				return err
-			}
 			routes = append(routes, c.ready[1])
 		}
 		return s.AddRoutes(routes...)
@@ -218,16 +215,31 @@ func groupRaw(ctx context.Context, exe string, o options, x *extraResults) error
 	if err := add(3); err != nil {
 		return err
 	}
-	call := bounded(rawCall(nc))
+	gatherN, stop, err := rawGatherer(nc)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	// Every responder answers: its queue interest, subscribed before its
+	// rawAllSubject one, reached this server.
+	if err := waitReady(ctx, gatherN(3)); err != nil {
+		return err
+	}
+	return measureGroup(ctx, &cs, bounded(rawCall(nc)), gatherN(5), func() error { return add(2) }, x, o, groupRawSeq, groupRawConc, groupRawAll)
+}
+
+// rawGatherer returns, for a count of answers, a request on rawAllSubject
+// whose answers are gathered on one long-lived inbox subscription of nc;
+// stop ends the subscription.
+func rawGatherer(nc *nats.Conn) (gatherN func(want int) callFunc, stop func(), err error) {
 	inbox := nats.NewInbox()
 	answers := make(chan *nats.Msg, 64)
 	sub, err := nc.ChanSubscribe(inbox+".*", answers)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer sub.Unsubscribe()
 	var seq int
-	gatherN := func(want int) callFunc {
+	gatherN = func(want int) callFunc {
 		return bounded(func(ctx context.Context) error {
 			seq++
 			reply := inbox + "." + strconv.Itoa(seq)
@@ -251,10 +263,30 @@ func groupRaw(ctx context.Context, exe string, o options, x *extraResults) error
 			return nil
 		})
 	}
-	// Every responder answers: its queue interest, subscribed before its
-	// rawAllSubject one, reached this server.
-	if err := waitReady(ctx, gatherN(3)); err != nil {
-		return err
+	return gatherN, func() { _ = sub.Unsubscribe() }, nil
+}
+
+// printGroup prints the group section: a row for raw nats.go and for
+// appnet, and their ratios.
+func printGroup(w io.Writer, o options, x map[string][]sample) {
+	fmt.Fprintf(w, "\ngroup calls (%d-byte argument): a group of 3 responder processes, %d calls sequential then from %d callers; scatter-gather over 5, %d calls (median [min..max] over the reps)\n",
+		len(payload), o.n, groupCallers, o.gather)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "topology\tgroup seq p50 us\tgroup seq p99 us\tgroup seq calls/s\t%d-conc p50 us\t%d-conc p99 us\t%d-conc calls/s\t%d-conc CPU us/call\tgather-5 p50 us\tgather-5 p99 us\t\n",
+		groupCallers, groupCallers, groupCallers, groupCallers)
+	for _, k := range []struct{ title, seq, conc, all string }{
+		{"raw nats.go (queue group; 5 replies on one inbox), in-process clients of routed servers", groupRawSeq, groupRawConc, groupRawAll},
+		{"appnet (CallGroup; CallAll expecting 5)", groupAppnetSeq, groupAppnetConc, groupAppnetAll},
+	} {
+		all := x[k.all]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", k.title, sampleColumns(x[k.seq], false), sampleColumns(x[k.conc], true),
+			fmtStat(collect(all, p50Of), "%.1f"), fmtStat(collect(all, p99Of), "%.0f"))
 	}
-	return measureGroup(ctx, &cs, call, gatherN(5), func() error { return add(2) }, x, o, groupRawSeq, groupRawConc, groupRawAll)
+	tw.Flush()
+	t := newTargetTable(w)
+	t.row(fmt.Sprintf("appnet / raw: group call, %d-conc calls/s", groupCallers), ratioOf(x[groupAppnetConc], x[groupRawConc], rateOf), "%.2f", "", nil)
+	t.row("appnet / raw: group call, seq p50", ratioOf(x[groupAppnetSeq], x[groupRawSeq], p50Of), "%.2f", "", nil)
+	t.row("appnet / raw: scatter-gather over 5, p50", ratioOf(x[groupAppnetAll], x[groupRawAll], p50Of), "%.2f", "", nil)
+	t.row("appnet / raw: scatter-gather over 5, p99", ratioOf(x[groupAppnetAll], x[groupRawAll], p99Of), "%.2f", "", nil)
+	t.flush()
 }

@@ -69,6 +69,14 @@
 // itself (os.Executable) started with a hidden role argument; they are
 // stopped with SIGTERM, then SIGKILL, when their measurement ends, and
 // die with the bench (parent-death signal, and their stdin closing).
+//
+// The source holds a file per scenario (calls.go with topologies.go,
+// mesh.go, join.go, memory.go, discovery.go, events.go, group.go,
+// scale.go), each with its part of the report, and the plumbing they
+// share: child processes (process.go starts them, child.go is their
+// side), peers (peers.go: every measured peer is a child in the peer
+// role, started from a peerSpec), raw nats.go (raw.go), measurement
+// (measure.go, proc_*.go) and the report (report.go, anchors.go).
 package main
 
 import (
@@ -99,7 +107,7 @@ type options struct {
 	scenarios  []scenario // what to measure, from -only
 	cpuprofile string     // directory for CPU profiles, or ""
 
-	// The scenarios beyond the call benchmarks.
+	// The other scenarios.
 	subnet       [3]byte       // the first three bytes of the -subnet /24
 	events       int           // events per events measurement
 	gather       int           // scatter-gather calls per measurement
@@ -125,59 +133,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o options
-	fs := flag.NewFlagSet("appnet-bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&o.n, "n", 20000, "calls per measurement (sequential, and in all for the concurrent one)")
-	fs.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; the table shows medians")
-	fs.StringVar(&o.host, "host", "127.0.0.1", "address every process binds: must be in 127.0.0.0/8")
-	fs.IntVar(&o.port, "port", 24000, "first port: call peers use port..port+5 and port+30..35, raw servers port+10, port+12 and port+20..23; the other scenarios port..port+25 on -subnet")
-	fs.IntVar(&o.callers, "callers", 8, "concurrent callers of the concurrent measurement")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound of one measurement")
-	only := fs.String("only", "", "measure only these scenarios, comma-separated: "+scenarioKeys()+"; or the sets calls, discovery")
-	subnet := fs.String("subnet", "127.77.0.0/24", "a /24 of 127.0.0.0/8: the hosts of the mesh, join, memory, discovery, events and group scenarios (one /27 each)")
-	fs.IntVar(&o.events, "events", 200000, "events emitted per events measurement")
-	fs.IntVar(&o.gather, "gather", 2000, "scatter-gather calls per measurement")
-	fs.DurationVar(&o.meshInterval, "mesh-scan-interval", 0, "NET_SCAN_INTERVAL of the mesh-formation peers (0: the library default)")
-	scaleSizes := fs.String("scale", "", "run only the scale scenario, at these network sizes (comma-separated, e.g. 30,100,200): peers over size/10 loopback hosts 127.<scale-base>.<n>.1, with two hubs and with none")
-	scaleBase := fs.Int("scale-base", 88, "second byte of the scale scenario's loopback hosts")
-	scaleIdle := fs.Duration("scale-idle", 30*time.Second, "how long the scale scenario measures the idle network")
-	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the bench process and of every child into this directory")
-	if err := fs.Parse(args); err != nil {
+	o, scale, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	var err error
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	switch {
-	case loopback.Check(o.host) != nil:
-		return fmt.Errorf("-host %q: refusing an address outside 127.0.0.0/8", o.host)
-	case o.n < 100 || o.n > 10_000_000:
-		return fmt.Errorf("-n %d: want 100..10000000", o.n)
-	case o.reps < 1 || o.reps > 100:
-		return fmt.Errorf("-reps %d: want 1..100", o.reps)
-	case o.port < 1024 || o.port+max(portSpan, extraPortSpan) > 65535:
-		return fmt.Errorf("-port %d: want 1024..%d", o.port, 65535-max(portSpan, extraPortSpan))
-	case o.callers < 1 || o.callers > 1024:
-		return fmt.Errorf("-callers %d: want 1..1024", o.callers)
-	case o.timeout <= 0:
-		return fmt.Errorf("-timeout %s: want a positive duration", o.timeout)
-	case o.events < 1000 || o.events > 10_000_000:
-		return fmt.Errorf("-events %d: want 1000..10000000", o.events)
-	case o.gather < 10 || o.gather > 1_000_000:
-		return fmt.Errorf("-gather %d: want 10..1000000", o.gather)
-	case o.meshInterval < 0:
-		return fmt.Errorf("-mesh-scan-interval %s: want 0 or more", o.meshInterval)
-	}
-	if o.subnet, err = parseSubnet(*subnet); err != nil {
-		return err
-	}
-	if *scaleSizes != "" {
-		return runScaleCommand(ctx, *scaleSizes, *scaleBase, *scaleIdle, o.port, stdout, stderr)
-	}
-	if o.scenarios, err = selectScenarios(*only); err != nil {
-		return err
+	if scale.sizes != "" {
+		return runScaleCommand(ctx, scale.sizes, scale.base, scale.idle, o.port, stdout, stderr)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -195,6 +156,80 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printReport(stdout, o, res)
+	return nil
+}
+
+// scaleFlags are the flags of the scale scenario, which runs alone.
+type scaleFlags struct {
+	sizes string
+	base  int
+	idle  time.Duration
+}
+
+// parseFlags parses and checks the command's flags.
+func parseFlags(args []string, stderr io.Writer) (options, scaleFlags, error) {
+	var (
+		o     options
+		scale scaleFlags
+	)
+	fs := flag.NewFlagSet("appnet-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.n, "n", 20000, "calls per measurement (sequential, and in all for the concurrent one)")
+	fs.IntVar(&o.reps, "reps", 3, "repetitions of every measurement; the table shows medians")
+	fs.StringVar(&o.host, "host", "127.0.0.1", "address every process binds: must be in 127.0.0.0/8")
+	fs.IntVar(&o.port, "port", 24000, "first port: call peers use port..port+5 and port+30..35, raw servers port+10, port+12 and port+20..23; the other scenarios port..port+25 on -subnet")
+	fs.IntVar(&o.callers, "callers", 8, "concurrent callers of the concurrent measurement")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "bound of one measurement")
+	only := fs.String("only", "", "measure only these scenarios, comma-separated: "+scenarioKeys()+"; or the sets calls, discovery")
+	subnet := fs.String("subnet", "127.77.0.0/24", "a /24 of 127.0.0.0/8: the hosts of the mesh, join, memory, discovery, events and group scenarios (one /27 each)")
+	fs.IntVar(&o.events, "events", 200000, "events emitted per events measurement")
+	fs.IntVar(&o.gather, "gather", 2000, "scatter-gather calls per measurement")
+	fs.DurationVar(&o.meshInterval, "mesh-scan-interval", 0, "NET_SCAN_INTERVAL of the mesh-formation peers (0: the library default)")
+	fs.StringVar(&scale.sizes, "scale", "", "run only the scale scenario, at these network sizes (comma-separated, e.g. 30,100,200): peers over size/10 loopback hosts 127.<scale-base>.<n>.1, with two hubs and with none")
+	fs.IntVar(&scale.base, "scale-base", 88, "second byte of the scale scenario's loopback hosts")
+	fs.DurationVar(&scale.idle, "scale-idle", 30*time.Second, "how long the scale scenario measures the idle network")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the bench process and of every child into this directory")
+	if err := fs.Parse(args); err != nil {
+		return o, scale, err
+	}
+	if fs.NArg() > 0 {
+		return o, scale, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := o.check(); err != nil {
+		return o, scale, err
+	}
+	var err error
+	if o.subnet, err = parseSubnet(*subnet); err != nil {
+		return o, scale, err
+	}
+	if scale.sizes == "" { // the scale scenario runs alone
+		o.scenarios, err = selectScenarios(*only)
+	}
+	return o, scale, err
+}
+
+// check checks the numeric flags and -host.
+func (o options) check() error {
+	switch {
+	case loopback.Check(o.host) != nil:
+		return fmt.Errorf("-host %q: refusing an address outside 127.0.0.0/8", o.host)
+	case o.n < 100 || o.n > 10_000_000:
+		return fmt.Errorf("-n %d: want 100..10000000", o.n)
+	case o.reps < 1 || o.reps > 100:
+		return fmt.Errorf("-reps %d: want 1..100", o.reps)
+	case o.port < 1024 || o.port+max(portSpan, otherPortSpan) > 65535:
+		return fmt.Errorf("-port %d: want 1024..%d", o.port, 65535-max(portSpan, otherPortSpan))
+	case o.callers < 1 || o.callers > 1024:
+		return fmt.Errorf("-callers %d: want 1..1024", o.callers)
+	case o.timeout <= 0:
+		return fmt.Errorf("-timeout %s: want a positive duration", o.timeout)
+	case o.events < 1000 || o.events > 10_000_000:
+		return fmt.Errorf("-events %d: want 1000..10000000", o.events)
+	case o.gather < 10 || o.gather > 1_000_000:
+		return fmt.Errorf("-gather %d: want 10..1000000", o.gather)
+	case o.meshInterval < 0:
+		return fmt.Errorf("-mesh-scan-interval %s: want 0 or more", o.meshInterval)
+	}
 	return nil
 }
 

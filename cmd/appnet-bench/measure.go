@@ -203,3 +203,33 @@ func abs(x int64) int64 {
 	}
 	return x
 }
+
+// latencies are the percentiles of a timed loop.
+type latencies struct {
+	p50, p99 time.Duration
+	n        int
+}
+
+// timeLoop runs fn up to n times, for at most limit (at least once),
+// after warm unmeasured runs, and returns the percentiles of its time.
+func timeLoop(ctx context.Context, warm, n int, limit time.Duration, fn func() error) (latencies, error) {
+	for range warm {
+		if err := fn(); err != nil {
+			return latencies{}, err
+		}
+	}
+	lats := make([]time.Duration, 0, n)
+	end := time.Now().Add(limit)
+	for len(lats) < n && (len(lats) == 0 || time.Now().Before(end)) {
+		if err := ctx.Err(); err != nil {
+			return latencies{}, err
+		}
+		t := time.Now()
+		if err := fn(); err != nil {
+			return latencies{}, err
+		}
+		lats = append(lats, time.Since(t))
+	}
+	slices.Sort(lats)
+	return latencies{p50: percentile(lats, 0.5), p99: percentile(lats, 0.99), n: len(lats)}, nil
+}

@@ -10,24 +10,42 @@ import (
 	"time"
 )
 
-// The Python original, app-net 0.6.2 on 127.0.0.1: the anchor figures of
-// the project's ANCHORS.md.
-const (
-	pythonSeqP50  = 260 * time.Microsecond
-	pythonSeqP99  = 494 * time.Microsecond
-	pythonSeqRate = 3700.0
-	pythonConc8   = 1740.0 // calls/s from 8 threads
-	pythonIdleRSS = 16.6   // MB
-)
+// The report: its header, then a section per kind of scenario (each
+// printed by its scenario's file), with these helpers.
 
-// Targets.
-const (
-	targetVsStandalone = 0.75 // appnet seq p50 / raw standalone seq p50, at most
-	targetVsPythonP50  = 3.0  // Python seq p50 / appnet seq p50, at least
-	targetVsRoutedConc = 1.0  // appnet concurrent calls/s / raw routed, at least
-	targetVsPythonConc = 15.0 // appnet concurrent calls/s / Python's, at least
-	targetRSS          = 20.0 // MB, at most
-)
+// printReport prints the header and every section the run measured.
+func printReport(w io.Writer, o options, r *results) {
+	fmt.Fprintf(w, "\nappnet-bench: %d-byte JSON argument, %d calls per measurement, %d concurrent callers, %d reps\n",
+		len(payload), o.n, o.callers, o.reps)
+	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s %s/%s, host %s\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.host)
+	fmt.Fprintln(w, "figures: median [min..max] over the reps; CPU us/call: user+system CPU of every process involved, per call")
+	other := "unknown"
+	if r.otherCPU >= 0 {
+		other = fmt.Sprintf("%.0f%%", 100*r.otherCPU)
+	}
+	fmt.Fprintf(w, "noise: run took %s; CPU busy outside this run's processes (other programs, uncharged kernel time): %s of the CPUs; load average %s before, %s after\n",
+		r.wall.Round(time.Second), other, r.load0, r.load)
+	var calls []scenario
+	for _, sc := range o.scenarios {
+		if isCall(sc) {
+			calls = append(calls, sc)
+		}
+	}
+	if len(calls) > 0 {
+		printCalls(w, o, &r.calls, calls)
+	}
+	if selected(o, meshScenario) || selected(o, joinScenario) || selected(o, memoryScenario) ||
+		selected(o, discoveryHost) || selected(o, discoveryNet) {
+		printDiscovery(w, o, r)
+	}
+	if selected(o, eventsScenario) {
+		printEvents(w, o, r.events)
+	}
+	if selected(o, groupScenario) {
+		printGroup(w, o, r.group)
+	}
+}
 
 const mb = 1e6
 
@@ -49,106 +67,25 @@ func collect(ss []sample, f func(sample) float64) stat {
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-func printReport(w io.Writer, o options, r *results) {
-	fmt.Fprintf(w, "\nappnet-bench: %d-byte JSON argument, %d calls per measurement, %d concurrent callers, %d reps\n",
-		len(payload), o.n, o.callers, o.reps)
-	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s %s/%s, host %s\n",
-		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.host)
-	fmt.Fprintln(w, "figures: median [min..max] over the reps; CPU us/call: user+system CPU of every process involved, per call")
-	other := "unknown"
-	if r.otherCPU >= 0 {
-		other = fmt.Sprintf("%.0f%%", 100*r.otherCPU)
-	}
-	fmt.Fprintf(w, "noise: run took %s; CPU busy outside this run's processes (other programs, uncharged kernel time): %s of the CPUs; load average %s before, %s after\n",
-		r.wall.Round(time.Second), other, r.load0, r.load)
-	var calls []scenario
-	for _, sc := range o.scenarios {
-		if isCall(sc) {
-			calls = append(calls, sc)
-		}
-	}
-	if len(calls) > 0 {
-		printCalls(w, o, r, calls)
-	}
-	printExtra(w, o, r)
-}
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// printCalls prints the table and the targets of the call scenarios.
-func printCalls(w io.Writer, o options, r *results, calls []scenario) {
-	fmt.Fprintln(w)
-	python := "Python app-net 0.6.2 (ANCHORS.md; 8 threads)"
-	width := len(python)
-	for _, sc := range calls {
-		width = max(width, len(sc.title))
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tseq p50 us\tseq p99 us\tseq calls/s\tseq CPU us/call\t%d-conc p50 us\t%d-conc p99 us\t%d-conc calls/s\t%d-conc CPU us/call\t\n",
-		width, "topology", o.callers, o.callers, o.callers, o.callers)
-	for _, sc := range calls {
-		seq, conc := r.seq[sc], r.conc[sc]
-		fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", width, sc.title,
-			fmtStat(collect(seq, func(s sample) float64 { return us(s.p50) }), "%.1f"),
-			fmtStat(collect(seq, func(s sample) float64 { return us(s.p99) }), "%.0f"),
-			fmtStat(collect(seq, func(s sample) float64 { return s.rate }), "%.0f"),
-			fmtStat(collect(seq, func(s sample) float64 { return us(s.cpu) }), "%.0f"),
-			fmtStat(collect(conc, func(s sample) float64 { return us(s.p50) }), "%.1f"),
-			fmtStat(collect(conc, func(s sample) float64 { return us(s.p99) }), "%.0f"),
-			fmtStat(collect(conc, func(s sample) float64 { return s.rate }), "%.0f"),
-			fmtStat(collect(conc, func(s sample) float64 { return us(s.cpu) }), "%.0f"))
-	}
-	fmt.Fprintf(tw, "%-*s\t%.0f\t%.0f\t%.0f\t-\t-\t-\t%.0f\t-\t\n", width, python,
-		us(pythonSeqP50), us(pythonSeqP99), pythonSeqRate, pythonConc8)
-	tw.Flush()
+func p50Of(s sample) float64  { return us(s.p50) }
+func p99Of(s sample) float64  { return us(s.p99) }
+func rateOf(s sample) float64 { return s.rate }
+func cpuOf(s sample) float64  { return us(s.cpu) }
 
-	idle := statOf(bytesToMB(r.idleRSS))
-	if len(r.idleRSS) > 0 {
-		load := statOf(bytesToMB(r.loadRSS))
-		fmt.Fprintf(w, "\nRSS of one peer process (VmRSS): idle %s MB, after the calls %s MB; Python %.1f MB\n",
-			fmtStat(idle, "%.1f"), fmtStat(load, "%.1f"), pythonIdleRSS)
+// sampleColumns returns the cells p50 us, p99 us, calls/s and, with cpu,
+// CPU us/call of samples, tab-separated.
+func sampleColumns(ss []sample, cpu bool) string {
+	cells := []string{
+		fmtStat(collect(ss, p50Of), "%.1f"),
+		fmtStat(collect(ss, p99Of), "%.0f"),
+		fmtStat(collect(ss, rateOf), "%.0f"),
 	}
-
-	p50 := func(s sample) float64 { return us(s.p50) }
-	rate := func(s sample) float64 { return s.rate }
-	app := appnetCall
-	fmt.Fprintln(w, "\ntargets (ratios: median [min..max] of the per-rep ratios, each rep's topologies measured in turns of 1/10 of their calls)")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "measure\tvalue\ttarget\tmet\t")
-	row := func(what string, xs []float64, format, target string, ok func(float64) bool) {
-		if len(xs) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t%s\t-\t\n", what, target)
-			return
-		}
-		s := statOf(xs)
-		met := ""
-		if ok != nil {
-			met = yesNo(ok(s.med))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", what, fmtStat(s, format), target, met)
+	if cpu {
+		cells = append(cells, fmtStat(collect(ss, cpuOf), "%.0f"))
 	}
-	row("appnet seq p50 / raw standalone seq p50", ratioOf(r.seq[app], r.seq[rawStandalone], p50), "%.2f",
-		fmt.Sprintf("<= %.2f", targetVsStandalone), func(v float64) bool { return v <= targetVsStandalone })
-	row("Python seq p50 / appnet seq p50 (x faster)", scaled(r.seq[app], p50, func(v float64) float64 { return us(pythonSeqP50) / v }), "%.1f",
-		fmt.Sprintf(">= %.0f", targetVsPythonP50), func(v float64) bool { return v >= targetVsPythonP50 })
-	row(fmt.Sprintf("appnet %d-conc calls/s / raw routed (TCP)", o.callers), ratioOf(r.conc[app], r.conc[rawRoutedTCP], rate), "%.2f",
-		fmt.Sprintf(">= %.0f", targetVsRoutedConc), func(v float64) bool { return v >= targetVsRoutedConc })
-	row(fmt.Sprintf("appnet %d-conc calls/s / Python 8 threads", o.callers), scaled(r.conc[app], rate, func(v float64) float64 { return v / pythonConc8 }), "%.1f",
-		fmt.Sprintf(">= %.0f", targetVsPythonConc), func(v float64) bool { return v >= targetVsPythonConc })
-	row("idle RSS of a peer process, MB", bytesToMB(r.idleRSS), "%.1f",
-		fmt.Sprintf("<= %.0f", targetRSS), func(v float64) bool { return v <= targetRSS })
-	row("(context) appnet seq p50 / raw routed in-process seq p50", ratioOf(r.seq[app], r.seq[rawRoutedIn], p50), "%.2f", "", nil)
-	row("(context) raw direct seq p50 / raw standalone seq p50", ratioOf(r.seq[rawDirect], r.seq[rawStandalone], p50), "%.2f", "", nil)
-	row("(context) appnet seq p50 / raw direct seq p50 (the same TCP hop)", ratioOf(r.seq[app], r.seq[rawDirect], p50), "%.2f", "", nil)
-	row(fmt.Sprintf("(context) appnet %d-conc calls/s / raw direct", o.callers), ratioOf(r.conc[app], r.conc[rawDirect], rate), "%.2f", "", nil)
-	row(fmt.Sprintf("(context) appnet %d-conc calls/s / raw routed in-process", o.callers), ratioOf(r.conc[app], r.conc[rawRoutedIn], rate), "%.2f", "", nil)
-	row("(context) appnet without deadline seq p50 / appnet with deadline (no Net-Timeout header)", ratioOf(r.seq[appnetNoDeadline], r.seq[app], p50), "%.2f", "", nil)
-	row(fmt.Sprintf("(context) appnet without deadline %d-conc calls/s / appnet with deadline", o.callers), ratioOf(r.conc[appnetNoDeadline], r.conc[app], rate), "%.2f", "", nil)
-	row("(context) appnet without deadline seq p50 / raw direct seq p50", ratioOf(r.seq[appnetNoDeadline], r.seq[rawDirect], p50), "%.2f", "", nil)
-	row(fmt.Sprintf("(context) appnet without deadline %d-conc calls/s / raw direct", o.callers), ratioOf(r.conc[appnetNoDeadline], r.conc[rawDirect], rate), "%.2f", "", nil)
-	row("(context) appnet with NET_SECRET seq p50 / appnet without", ratioOf(r.seq[appnetSecret], r.seq[app], p50), "%.2f", "", nil)
-	row(fmt.Sprintf("(context) appnet with NET_SECRET %d-conc calls/s / appnet without", o.callers), ratioOf(r.conc[appnetSecret], r.conc[app], rate), "%.2f", "", nil)
-	row("(context) appnet on a deployment seq p50 / raw standalone (the same topology)", ratioOf(r.seq[appnetDeploy], r.seq[rawStandalone], p50), "%.2f", "", nil)
-	row(fmt.Sprintf("(context) appnet on a deployment %d-conc calls/s / raw standalone", o.callers), ratioOf(r.conc[appnetDeploy], r.conc[rawStandalone], rate), "%.2f", "", nil)
-	tw.Flush()
+	return strings.Join(cells, "\t")
 }
 
 // ratioOf returns f(a[i]) / f(b[i]) for each repetition i: each pair was
@@ -194,6 +131,49 @@ func bytesToMB(xs []int64) []float64 {
 	}
 	return out
 }
+
+// durs maps durations through f.
+func durs(xs []time.Duration, f func(time.Duration) float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = f(x)
+	}
+	return out
+}
+
+func intsF(xs []int) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// targetTable collects rows of measure, value, target, met.
+type targetTable struct{ tw *tabwriter.Writer }
+
+func newTargetTable(w io.Writer) targetTable {
+	t := targetTable{tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+	fmt.Fprintln(t.tw, "measure\tvalue\ttarget\tmet\t")
+	return t
+}
+
+// row prints xs' median [min..max]; met judges the median, or is left
+// empty when ok is nil.
+func (t targetTable) row(what string, xs []float64, format, target string, ok func(float64) bool) {
+	if len(xs) == 0 {
+		fmt.Fprintf(t.tw, "%s\t-\t%s\t-\t\n", what, target)
+		return
+	}
+	s := statOf(xs)
+	met := ""
+	if ok != nil {
+		met = yesNo(ok(s.med))
+	}
+	fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t\n", what, fmtStat(s, format), target, met)
+}
+
+func (t targetTable) flush() { t.tw.Flush() }
 
 // cpuModel returns the model name of /proc/cpuinfo, or "unknown CPU".
 func cpuModel() string {

@@ -139,17 +139,12 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 
 // launch forks peer i: host i mod hosts, the first two hubs when asked.
 func (nw *scaleNet) launch(exe string, i int) (*child, error) {
-	env := []string{
-		"NET_HOST=" + nw.hosts[i%len(nw.hosts)],
-		"NET_PORT_START=" + strconv.Itoa(nw.o.port),
-		"NET_PORT_RANGE=14",
-		"NET_SCAN=" + strings.Join(nw.hosts, ","),
-		"NET_SCAN_ALLOW=127.0.0.0/8",
-	}
+	spec := peerSpec{host: nw.hosts[i%len(nw.hosts)], port: nw.o.port, portRange: 14,
+		env: []string{"NET_SCAN=" + strings.Join(nw.hosts, ",")}, args: []string{"-scale", strconv.Itoa(nw.n)}}
 	if nw.hub && i < 2 {
-		env = append(env, "NET_IS_HUB=true")
+		spec.env = append(spec.env, "NET_IS_HUB=true")
 	}
-	c, err := launchChild(exe, env, "-role", rolePeer, "-scale", strconv.Itoa(nw.n))
+	c, err := launchPeer(exe, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -379,10 +374,27 @@ func (nw *scaleNet) cpu() (time.Duration, error) {
 // churn measures joins, a graceful leave, a kill -9 of a leaf, a Refresh
 // and a kill -9 of a hub.
 func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error {
-	seenBy := func(cs []*child, kind, id string, limit time.Duration) (time.Time, error) {
-		at, _, err := nw.all(ctx, cs, limit, func(f []string) bool { return f[0] == "change" && f[1] == kind && f[2] == id })
-		return latest(at), err
+	if err := nw.joins(ctx, exe, s); err != nil {
+		return err
 	}
+	if err := nw.failures(ctx, s); err != nil {
+		return err
+	}
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		nw.printUnreach()
+	}
+	return nil
+}
+
+// seenBy waits until every child of cs saw a change of kind about id and
+// returns when the last did.
+func (nw *scaleNet) seenBy(ctx context.Context, cs []*child, kind, id string, limit time.Duration) (time.Time, error) {
+	at, _, err := nw.all(ctx, cs, limit, func(f []string) bool { return f[0] == "change" && f[1] == kind && f[2] == id })
+	return latest(at), err
+}
+
+// joins measures 3 joins: from the fork until every other peer saw it.
+func (nw *scaleNet) joins(ctx context.Context, exe string, s *scaleSample) error {
 	for j := range 3 {
 		others := slices.Clone(nw.cs)
 		c, err := nw.launch(exe, nw.n+j)
@@ -392,7 +404,7 @@ func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error
 		if err := c.waitReady(ctx, 30*time.Second); err != nil {
 			return err
 		}
-		at, err := seenBy(others, "joined", c.ready[0], 30*time.Second)
+		at, err := nw.seenBy(ctx, others, "joined", c.ready[0], 30*time.Second)
 		if err != nil {
 			return fmt.Errorf("join %d: %w", j, err)
 		}
@@ -401,37 +413,47 @@ func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error
 			return fmt.Errorf("join %d: the newcomer's view: %w", j, err)
 		}
 	}
-	leaf := func(skip int) *child {
-		for _, c := range nw.cs {
-			if nw.roles[c] != "leaf" {
-				continue
-			}
-			if skip == 0 {
-				return c
-			}
-			skip--
+	return nil
+}
+
+// leaf returns the leaf peer after skip others, or nil.
+func (nw *scaleNet) leaf(skip int) *child {
+	for _, c := range nw.cs {
+		if nw.roles[c] != "leaf" {
+			continue
 		}
-		return nil
+		if skip == 0 {
+			return c
+		}
+		skip--
 	}
-	rest := func(gone ...*child) []*child {
-		return slices.DeleteFunc(slices.Clone(nw.cs), func(c *child) bool { return slices.Contains(gone, c) })
-	}
-	l1, l2 := leaf(3), leaf(4)
+	return nil
+}
+
+// rest returns the children but gone.
+func (nw *scaleNet) rest(gone ...*child) []*child {
+	return slices.DeleteFunc(slices.Clone(nw.cs), func(c *child) bool { return slices.Contains(gone, c) })
+}
+
+// failures measures a graceful leave, a kill -9 of a leaf, a Refresh and
+// a kill -9 of a hub.
+func (nw *scaleNet) failures(ctx context.Context, s *scaleSample) error {
+	l1, l2 := nw.leaf(3), nw.leaf(4)
 	t0 := time.Now()
 	_ = l1.cmd.Process.Signal(syscall.SIGTERM)
-	at, err := seenBy(rest(l1), "left", l1.ready[0], 30*time.Second)
+	at, err := nw.seenBy(ctx, nw.rest(l1), "left", l1.ready[0], 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("leave: %w", err)
 	}
 	s.leave = at.Sub(t0)
 	t0 = time.Now()
 	_ = l2.cmd.Process.Kill()
-	at, err = seenBy(rest(l1, l2), "failed", l2.ready[0], 30*time.Second)
+	at, err = nw.seenBy(ctx, nw.rest(l1, l2), "failed", l2.ready[0], 30*time.Second)
 	if err != nil {
 		return fmt.Errorf("kill -9 of a leaf: %w", err)
 	}
 	s.kill = at.Sub(t0)
-	l3 := leaf(5)
+	l3 := nw.leaf(5)
 	_ = l3.cmd.Process.Signal(syscall.SIGUSR2)
 	if _, lines, err := nw.all(ctx, []*child{l3}, 30*time.Second, func(f []string) bool { return f[0] == "refresh" }); err == nil {
 		ns, _ := strconv.ParseInt(lines[0][1], 10, 64)
@@ -441,23 +463,25 @@ func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error
 	hub := nw.cs[slices.IndexFunc(nw.cs, func(c *child) bool { return nw.roles[c] == "hub" })]
 	t0 = time.Now()
 	_ = hub.cmd.Process.Kill()
-	at2, _, err := nw.all(ctx, rest(l1, l2, hub), 60*time.Second, func(f []string) bool { return f[0] == "reach" })
+	at2, _, err := nw.all(ctx, nw.rest(l1, l2, hub), 60*time.Second, func(f []string) bool { return f[0] == "reach" })
 	if err != nil {
 		return fmt.Errorf("kill -9 of a hub: %w", err)
 	}
 	s.hubKill = latest(at2).Sub(t0)
-	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
-		nw.mu.Lock()
-		for _, c := range nw.cs {
-			for _, f := range nw.lines[c] {
-				if f[0] == "debug-unreach" {
-					fmt.Fprintln(os.Stderr, "unreach from", c.ready[0], f[1:])
-				}
+	return nil
+}
+
+// printUnreach prints the pairs the peers could not reach (debug).
+func (nw *scaleNet) printUnreach() {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for _, c := range nw.cs {
+		for _, f := range nw.lines[c] {
+			if f[0] == "debug-unreach" {
+				fmt.Fprintln(os.Stderr, "unreach from", c.ready[0], f[1:])
 			}
 		}
-		nw.mu.Unlock()
 	}
-	return nil
 }
 
 // runScaleCommand parses the scale flags, measures and prints the table.

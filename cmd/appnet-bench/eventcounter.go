@@ -2,74 +2,17 @@ package main
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
 
-// mainStarted is when this process reached its own package's
-// initialisation, just before main: a child's "process started" time.
-var mainStarted = time.Now()
-
-// meshLimit bounds how long a child checks for the mesh.
-const meshLimit = 60 * time.Second
-
-// watchMesh asks every other peer address of the mesh (each port of the
-// range on each mesh host) for its info through this peer's own server,
-// every x.poll, until x.mesh-1 of them answer, and prints "meshed <ns>
-// <answering> <route names> <route connections>", or "meshfail <ns>
-// <answering>" after meshLimit. An answer proves the route and the
-// subscription interest behind it: the call crossed the cluster.
-func watchMesh(ctx context.Context, p *bus.Peer, x childExtras, out *lineWriter) {
-	cfg := p.Config()
-	hosts := []string{cfg.Host}
-	if x.meshHosts != "" {
-		hosts = strings.Split(x.meshHosts, ",")
-	}
-	var pending []peer.ID
-	for _, h := range hosts {
-		for _, port := range cfg.Ports() {
-			if id := peer.NewID(h, port, cfg.Group); id != p.ID() {
-				pending = append(pending, id)
-			}
-		}
-	}
-	answered, deadline := 0, time.Now().Add(meshLimit)
-	for {
-		var still []peer.ID
-		for _, id := range pending {
-			c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-			_, err := p.Conn().RequestWithContext(c, peer.CallSubject(id, peer.ConnInfo), nil)
-			cancel()
-			if err == nil {
-				answered++
-			} else {
-				still = append(still, id)
-			}
-		}
-		pending = still
-		if answered >= x.mesh-1 {
-			out.printf("meshed %d %d %d %d", time.Now().UnixNano(), answered,
-				len(p.Server().RemoteNames()), p.Server().NATS().NumRoutes())
-			return
-		}
-		if time.Now().After(deadline) {
-			out.printf("meshfail %d %d", time.Now().UnixNano(), answered)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(x.poll):
-		}
-	}
-}
+// What a subscriber child of the events scenario counts, and how it says
+// so: the -count flag of both child roles.
 
 // eventCounter counts the events (or messages) of one run at a
 // subscriber: how many, when the first and the last came.
