@@ -35,6 +35,7 @@ var mainStarted = time.Now()
 type childFlags struct {
 	role       string
 	profile    string
+	profileFor time.Duration // how long the profile runs, 0 until exit
 	host       string        // raw: address of the server
 	port       int           // raw: client port of the server
 	inProcess  bool          // raw: the client talks to its server in-process
@@ -54,6 +55,7 @@ func (x *childFlags) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet(childArg, flag.ContinueOnError)
 	fs.StringVar(&x.role, "role", "", "peer or raw")
 	fs.StringVar(&x.profile, "cpuprofile", "", "write a CPU profile to this file")
+	fs.DurationVar(&x.profileFor, "cpuprofile-for", 0, "stop the CPU profile after this long (0: at exit)")
 	fs.StringVar(&x.host, "host", "", "raw: address of the server")
 	fs.IntVar(&x.port, "port", 0, "raw: client port of the server")
 	fs.BoolVar(&x.inProcess, "inprocess", false, "raw: the client talks to its server in-process")
@@ -82,7 +84,11 @@ func runChild(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer stop()
+		if x.profileFor > 0 {
+			time.AfterFunc(x.profileFor, stop)
+		} else {
+			defer stop()
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, childLifetime)
 	defer cancel()

@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if scale.sizes != "" {
-		return runScaleCommand(ctx, scale.sizes, scale.base, scale.idle, o.port, stdout, stderr)
+		return runScaleCommand(ctx, scale, o.port, o.cpuprofile, stdout, stderr)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -161,9 +161,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // scaleFlags are the flags of the scale scenario, which runs alone.
 type scaleFlags struct {
-	sizes string
-	base  int
-	idle  time.Duration
+	sizes    string
+	base     int
+	idle     time.Duration
+	topology string
 }
 
 // parseFlags parses and checks the command's flags.
@@ -188,6 +189,7 @@ func parseFlags(args []string, stderr io.Writer) (options, scaleFlags, error) {
 	fs.StringVar(&scale.sizes, "scale", "", "run only the scale scenario, at these network sizes (comma-separated, e.g. 30,100,200): peers over size/10 loopback hosts 127.<scale-base>.<n>.1, with two hubs and with none")
 	fs.IntVar(&scale.base, "scale-base", 88, "second byte of the scale scenario's loopback hosts")
 	fs.DurationVar(&scale.idle, "scale-idle", 30*time.Second, "how long the scale scenario measures the idle network")
+	fs.StringVar(&scale.topology, "scale-topology", "both", "the scale scenario's topologies: hubs (two by configuration), nohub, or both")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the bench process and of every child into this directory")
 	if err := fs.Parse(args); err != nil {
 		return o, scale, err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,15 +20,23 @@ import (
 // The scale scenario: n `appnet serve`-like peer processes over n/10
 // loopback hosts, with two hubs by configuration or none, measured from
 // the outside (see watchScale for what each peer prints). With
-// APPNET_BENCH_DEBUG=1 it also prints how each peer's view grew, the
-// subjects seen at rest, the pairs that could not be reached, and a
-// peer's goroutines when one never gets ready.
+// APPNET_BENCH_DEBUG=1 it also prints how each peer's view grew (and how
+// long its start took), the CPU the start cost, the subjects seen at
+// rest, the pairs that could not be reached and what the servers of those
+// peers are attached to, and a peer's goroutines when one never gets
+// ready.
 type scaleOptions struct {
-	sizes []int
-	idle  time.Duration
-	base  [2]byte // 127.<base>.<host>.1 are the hosts
-	port  int
+	sizes      []int
+	topologies []bool // with hubs by configuration, or not
+	idle       time.Duration
+	base       [2]byte // 127.<base>.<host>.1 are the hosts
+	port       int
+	profile    string // directory for the peers' CPU profiles of their first profileFor
 }
+
+// profileFor is how long a peer of the scale scenario profiles itself
+// (with -cpuprofile): the start of the network, which is what grows.
+const profileFor = 30 * time.Second
 
 // scaleSample is what one network of one size and topology measured.
 type scaleSample struct {
@@ -65,7 +74,7 @@ type scaleNet struct {
 func runScale(ctx context.Context, exe string, o scaleOptions, log io.Writer) ([]scaleSample, error) {
 	var out []scaleSample
 	for _, n := range o.sizes {
-		for _, hubs := range []bool{true, false} {
+		for _, hubs := range o.topologies {
 			fmt.Fprintf(log, "scale: %d peers, hubs by configuration: %v\n", n, hubs)
 			s, err := measureScale(ctx, exe, o, n, hubs, log)
 			if err != nil {
@@ -120,7 +129,7 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 	}
 	s.whole = latest(wholeAt).Sub(lastFork)
 	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
-		nw.timeline(lastFork)
+		nw.debugStart(lastFork, latest(wholeAt))
 	}
 	for _, f := range ok {
 		k, _ := strconv.Atoi(f[2])
@@ -143,6 +152,10 @@ func (nw *scaleNet) launch(exe string, i int) (*child, error) {
 		env: []string{"NET_SCAN=" + strings.Join(nw.hosts, ",")}, args: []string{"-scale", strconv.Itoa(nw.n)}}
 	if nw.hub && i < 2 {
 		spec.env = append(spec.env, "NET_IS_HUB=true")
+	}
+	if nw.o.profile != "" {
+		name := fmt.Sprintf("scale-%d-hubs-%v-%d.pprof", nw.n, nw.hub, i)
+		spec.args = append(spec.args, "-cpuprofile", filepath.Join(nw.o.profile, name), "-cpuprofile-for", profileFor.String())
 	}
 	c, err := launchPeer(exe, spec)
 	if err != nil {
@@ -253,6 +266,10 @@ func (nw *scaleNet) timeline(t0 time.Time) {
 				size := f[slices.Index(f, "view")+1]
 				steps = append(steps, fmt.Sprintf("%s:%s@%dms", f[1][:1], size, time.Unix(0, ns).Sub(t0).Milliseconds()))
 			}
+		}
+		if len(c.ready) >= 4 {
+			ns := func(k int) time.Time { v, _ := strconv.ParseInt(c.ready[k], 10, 64); return time.Unix(0, v) }
+			steps = append([]string{fmt.Sprintf("main@%dms new:%dms", ns(1).Sub(t0).Milliseconds(), ns(3).Sub(ns(2)).Milliseconds())}, steps...)
 		}
 		fmt.Fprintf(os.Stderr, "timeline %d: %s\n", i, strings.Join(steps, " "))
 	}
@@ -485,15 +502,24 @@ func (nw *scaleNet) printUnreach() {
 }
 
 // runScaleCommand parses the scale flags, measures and prints the table.
-func runScaleCommand(ctx context.Context, sizes string, base int, idle time.Duration, port int, stdout, stderr io.Writer) error {
-	o := scaleOptions{idle: idle, port: port}
-	for _, f := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+func runScaleCommand(ctx context.Context, f scaleFlags, port int, profile string, stdout, stderr io.Writer) error {
+	o := scaleOptions{idle: f.idle, port: port, profile: profile}
+	for _, s := range strings.Split(f.sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 10 || n > 1000 {
-			return fmt.Errorf("-scale %q: want sizes of 10..1000 peers, comma-separated", sizes)
+			return fmt.Errorf("-scale %q: want sizes of 10..1000 peers, comma-separated", f.sizes)
 		}
 		o.sizes = append(o.sizes, n)
 	}
+	switch f.topology {
+	case "both":
+		o.topologies = []bool{true, false}
+	case "hubs", "nohub":
+		o.topologies = []bool{f.topology == "hubs"}
+	default:
+		return fmt.Errorf("-scale-topology %q: want hubs, nohub or both", f.topology)
+	}
+	base, idle := f.base, f.idle
 	if base < 1 || base > 254 {
 		return fmt.Errorf("-scale-base %d: want 1..254", base)
 	}
@@ -532,4 +558,64 @@ func msd(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 	}
 	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+// diagUnreached asks every peer that a sample could not reach, and one
+// that reached everything, to say what its server is attached to.
+func (nw *scaleNet) diagUnreached() {
+	nw.mu.Lock()
+	targets := map[string]bool{}
+	for _, c := range nw.cs {
+		for _, f := range nw.lines[c] {
+			if f[0] == "debug-unreach" {
+				targets[f[1]] = true
+			}
+		}
+	}
+	var sig []*child
+	for _, c := range nw.cs {
+		if targets[c.ready[0]] {
+			sig = append(sig, c)
+		}
+		for _, f := range nw.lines[c] {
+			if f[0] == "debug-unreach" {
+				fmt.Fprintln(os.Stderr, "debug: unreached from", c.ready[0], f[1:])
+				break
+			}
+		}
+	}
+	if len(sig) > 0 {
+		sig = append(sig, nw.cs[len(nw.cs)-1])
+		for _, c := range nw.cs {
+			if slices.ContainsFunc(nw.lines[c], func(f []string) bool { return f[0] == "debug" && slices.Contains(f, "hub") }) {
+				sig = append(sig, c) // a hub once
+			}
+		}
+	}
+	nw.mu.Unlock()
+	for _, c := range sig {
+		_ = c.cmd.Process.Signal(syscall.SIGWINCH)
+	}
+	if len(sig) == 0 {
+		return
+	}
+	time.Sleep(time.Second)
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for _, c := range sig {
+		for _, f := range nw.lines[c] {
+			if f[0] == "diag" {
+				fmt.Fprintln(os.Stderr, "debug: diag", strings.Join(f[1:], " "))
+			}
+		}
+	}
+}
+
+// debugStart prints what the start of the network cost: the CPU of all
+// peers, the peers that could not be reached, and each view's growth.
+func (nw *scaleNet) debugStart(lastFork, whole time.Time) {
+	cpu, _ := nw.cpu()
+	fmt.Fprintf(os.Stderr, "debug: CPU of all peers until whole: %s (first fork to whole: %s)\n", cpu, whole.Sub(nw.cs[0].started))
+	nw.diagUnreached()
+	nw.timeline(lastFork)
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/peer"
@@ -24,7 +28,7 @@ import (
 //   - "refresh <ns> <peers>" on SIGUSR2, the time of one Refresh.
 func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	defer signal.Stop(sigs)
 	changes, err := p.Watch(ctx, bus.AllGroups())
 	if err != nil {
@@ -38,7 +42,9 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 		case <-ctx.Done():
 			return
 		case s := <-sigs:
-			if s == syscall.SIGUSR1 {
+			if s == syscall.SIGWINCH {
+				printDiag(p, out)
+			} else if s == syscall.SIGUSR1 {
 				printStats(p, out)
 			} else {
 				start := time.Now()
@@ -100,7 +106,9 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 				break
 			}
 			if os.Getenv("APPNET_BENCH_DEBUG") != "" && time.Until(deadline) < time.Second {
-				out.printf("debug-unreach %s %s %v", id, view[id].Role, err)
+				sz, _ := p.Server().NATS().Subsz(&server.SubszOptions{Test: peer.CallSubject(id, peer.ConnInfo)})
+				hub, conn := p.Server().Attachment()
+				out.printf("debug-unreach %s %s %v matches %d myhub %s/%d", id, view[id].Role, err, sz.NumMatches, hub, conn)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -116,4 +124,24 @@ func printStats(p *bus.Peer, out *lineWriter) {
 	}
 	info := p.Info()
 	out.printf("stats %d %d %d %d %d %s", time.Now().UnixNano(), v.InMsgs, v.OutMsgs, len(info.Routes), len(info.Leaves), info.Role)
+}
+
+// printDiag prints what the peer's server is attached to (debug).
+func printDiag(p *bus.Peer, out *lineWriter) {
+	srv := p.Server().NATS()
+	lz, _ := srv.Leafz(&server.LeafzOptions{Subscriptions: false})
+	var leafs []string
+	for _, l := range lz.Leafs {
+		leafs = append(leafs, fmt.Sprintf("%s@%s:%d/subs=%d", l.Name, l.IP, l.Port, l.NumSubs))
+	}
+	sz, _ := srv.Subsz(nil)
+	v, _ := srv.Varz(nil)
+	rz, _ := srv.Routez(nil)
+	var routes []string
+	if rz != nil {
+		for _, r := range rz.Routes {
+			routes = append(routes, fmt.Sprintf("%s/subs=%d", r.RemoteName, r.NumSubs))
+		}
+	}
+	out.printf("diag %s role %s conn %v subs %d routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
 }
