@@ -79,10 +79,18 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 	now := time.Now()
 	var due []peer.ID
 	for id, at := range n.suspects {
-		if now.After(at) {
-			due = append(due, id)
-			delete(n.suspects, id)
+		if !now.After(at) {
+			continue
 		}
+		if learned := d.view.learnedAt(id); now.Sub(learned) < newcomerGrace {
+			// Its server's interest may not have reached this hub yet
+			// (a join outruns it through a busy network): a probe would
+			// hear no responders from a peer that is fine.
+			n.suspects[id] = learned.Add(newcomerGrace)
+			continue
+		}
+		due = append(due, id)
+		delete(n.suspects, id)
 	}
 	if len(due) == 0 {
 		return
@@ -109,15 +117,16 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 }
 
 // answers reports whether id answers a call through the network, asking
-// twice: a peer moving to another hub, or restarting its server for a
-// new role, is away for a moment.
+// up to three times, 0.5 s and then 1 s apart: a peer moving to another
+// hub, or restarting its server for a new role, is away for a moment,
+// and a busy peer answers late.
 func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
-	for try := range 2 {
+	for try, pause := range []time.Duration{0, probeTimeout, 2 * probeTimeout} {
 		if try > 0 {
 			select {
 			case <-ctx.Done():
 				return false
-			case <-time.After(probeTimeout):
+			case <-time.After(pause):
 			}
 		}
 		rctx, cancel := context.WithTimeout(ctx, probeTimeout)

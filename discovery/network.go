@@ -31,11 +31,15 @@ const (
 	leafTick = 500 * time.Millisecond
 	// suspectGrace is how long a hub waits after a peer's connection
 	// went before it asks whether the peer still answers elsewhere; the
-	// question is asked twice, probeTimeout apart (a leaf moving to
-	// another hub takes a few hundred milliseconds).
+	// question is asked up to three times over 1.5 s (a leaf moving to
+	// another hub takes a few hundred milliseconds), and not before the
+	// peer has been a member for newcomerGrace.
 	suspectGrace = 100 * time.Millisecond
 	// probeTimeout bounds that question; no responders answers at once.
 	probeTimeout = 500 * time.Millisecond
+	// newcomerGrace is how long after a peer joined (or updated) a hub
+	// waits before it takes no answer from it for a failure.
+	newcomerGrace = 3 * time.Second
 	// settle is how long the topology loop lets a burst of changes run
 	// before it looks at the view.
 	settle = 20 * time.Millisecond
@@ -80,7 +84,10 @@ type network struct {
 	inbox          chan *nats.Msg             // every membership message, in order
 	syncs          chan *nats.Msg             // the sync requests of the inbox, to answer
 	synced         bool                       // a hub's view was loaded since Join (see sync.go)
-	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
+	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
+	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
+	reattached     time.Time
+	wasLive        map[string]bool // the hubs' cluster URLs at the last look
 }
 
 // Join makes p a member of the network whose hubs are given (none: p is
@@ -440,6 +447,7 @@ func (d *Discoverer) loop() {
 			d.publishDigest()
 		} else {
 			d.watchLeafConnection(ctx)
+			d.checkInterest()
 		}
 		d.rebalance(ctx)
 	}

@@ -160,6 +160,28 @@ func (v *view) get(id peer.ID) (peer.Info, bool) {
 	return info, ok
 }
 
+// servers returns the members that run a server of their own (not the
+// clients of another peer's) and that were learned before t.
+func (v *view) servers(before time.Time) []peer.ID {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []peer.ID
+	for id, info := range v.members {
+		if (info.Role == peer.RoleHub || info.Role == peer.RoleLeaf) && v.learned[id].Before(before) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// learnedAt returns when the member last joined or updated (zero if
+// unknown).
+func (v *view) learnedAt(id peer.ID) time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.learned[id]
+}
+
 // wait returns a channel closed at the next change.
 func (v *view) wait() <-chan struct{} {
 	v.mu.Lock()

@@ -155,3 +155,19 @@ func roleName(hub bool) string {
 	}
 	return "leaf"
 }
+
+// Interest reports whether the server knows of a subscription matching
+// subject: one of its own clients', or one its hubs or routes told it of.
+func (s *Server) Interest(subject string) bool {
+	return s.NATS().GlobalAccount().SubscriptionInterest(subject)
+}
+
+// Reattach drops a leaf's connection to its hub, which the leaf dials
+// again at once; the hub then tells it all the network's interest anew.
+func (s *Server) Reattach() error {
+	_, conn := s.Attachment()
+	if conn == 0 {
+		return nil
+	}
+	return s.NATS().DisconnectClientByID(conn)
+}

@@ -334,7 +334,7 @@ func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
 	for i, c := range nw.cs {
 		a, _ := strconv.ParseInt(after[i][2], 10, 64)
 		b, _ := strconv.ParseInt(before[i][2], 10, 64)
-		in += a - b
+		in += max(0, a-b) // a server restarted for a new role counts from 0
 		r, err := readRSS(c.pid())
 		if err != nil {
 			return err
