@@ -114,3 +114,35 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A leaf that attaches again gets a new connection to its hub, and hears
+// the network's interest through it as before.
+func TestReattachResendsInterest(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	hub := start(t, host, port, 5)
+	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
+		Name: func(p int) string { return "leaf" + strings.Repeat("x", p%2) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaf.Close()
+	must(t, leaf.SetHubs([]string{hub.LeafURL()}))
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 })
+	_, first := leaf.Attachment()
+
+	nc, err := nats.Connect(hub.ClientURL())
+	must(t, err)
+	defer nc.Close()
+	_, err = nc.Subscribe("net.peer.x.call.>", func(*nats.Msg) {})
+	must(t, err)
+	must(t, nc.Flush())
+	waitFor(t, func() bool { return leaf.Interest("net.peer.x.call.info") })
+	if leaf.Interest("net.peer.y.call.info") {
+		t.Fatal("interest for a subject nobody subscribed")
+	}
+
+	must(t, leaf.Reattach())
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 && conn != first })
+	waitFor(t, func() bool { return leaf.Interest("net.peer.x.call.info") })
+}
