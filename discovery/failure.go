@@ -20,6 +20,7 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 	for name := range n.leaves {
 		if !leaves[name] {
 			n.suspects[peer.ID(name)] = now.Add(suspectGrace)
+			n.sawGo[peer.ID(name)] = true
 		}
 	}
 	for name := range n.routes {
@@ -28,6 +29,7 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 		}
 		// A hub went: its leaves move to other hubs, or went with it.
 		n.suspects[peer.ID(name)] = now.Add(suspectGrace)
+		n.sawGo[peer.ID(name)] = true
 		for id, info := range d.view.snapshot() {
 			if info.Role == peer.RoleLeaf && !leaves[string(id)] {
 				n.suspects[id] = now.Add(time.Second) // its leaves move to another hub first
@@ -82,15 +84,17 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 		if !now.After(at) {
 			continue
 		}
-		if learned := d.view.learnedAt(id); now.Sub(learned) < newcomerGrace {
+		if learned := d.view.learnedAt(id); !n.sawGo[id] && now.Sub(learned) < newcomerGrace {
 			// Its server's interest may not have reached this hub yet
 			// (a join outruns it through a busy network): a probe would
-			// hear no responders from a peer that is fine.
+			// hear no responders from a peer that is fine. A peer whose
+			// connection this hub saw go is another matter.
 			n.suspects[id] = learned.Add(newcomerGrace)
 			continue
 		}
 		due = append(due, id)
 		delete(n.suspects, id)
+		delete(n.sawGo, id)
 	}
 	if len(due) == 0 {
 		return

@@ -33,7 +33,8 @@ const (
 	// went before it asks whether the peer still answers elsewhere; the
 	// question is asked up to three times over 1.5 s (a leaf moving to
 	// another hub takes a few hundred milliseconds), and not before the
-	// peer has been a member for newcomerGrace.
+	// peer has been a member for newcomerGrace (unless this hub saw its
+	// connection go).
 	suspectGrace = 100 * time.Millisecond
 	// probeTimeout bounds that question; no responders answers at once.
 	probeTimeout = 500 * time.Millisecond
@@ -67,6 +68,7 @@ type network struct {
 	// Kept by the loop goroutine only.
 	leaves, routes map[string]bool       // the server's connections at the last look
 	suspects       map[peer.ID]time.Time // peers to probe, and when
+	sawGo          map[peer.ID]bool      // the suspects whose connection to this hub went
 	roleSince      time.Time             // the last role change
 	wantSince      time.Time             // since when the view has wanted another role
 	attachedTo     string                // a leaf's hub, "" while detached
@@ -98,6 +100,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n := &d.net
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
+	n.sawGo = map[peer.ID]bool{}
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
 	n.resync = make(chan peer.ID, 1)
 	n.outside = make(chan map[peer.ID]peer.Info, 1)
