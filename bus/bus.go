@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/flags"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // Types used throughout the API, defined in the packages that own them.

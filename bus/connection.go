@@ -9,8 +9,8 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/appnet-go/appnet/flags"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // Connection is a function registered under a name: [Connection.Call] runs it here, [Connection.On] runs it on

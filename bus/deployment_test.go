@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // The same code runs against a NATS deployment: peers that are its

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
 )
 
 // Event is a declared event: [Event.Emit] sends a

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // An event forgets the emitter it made for a peer once the peer closes,

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // Greeting is an event of an application's shared contract; its

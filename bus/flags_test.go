@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/flags"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 var (

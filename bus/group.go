@@ -5,8 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // callGroup runs connection on one peer of group. It picks the peer at

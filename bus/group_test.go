@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 var whoAmI = bus.Connect("test.whoami", func(ctx context.Context, _ struct{}) (string, error) {

@@ -3,7 +3,7 @@ package bus
 import (
 	"context"
 
-	"github.com/appnet-go/appnet/discovery"
+	"github.com/appnet-go/appnet/internal/discovery"
 )
 
 // Membership types, defined in the discovery package.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
 	"github.com/appnet-go/appnet/internal/certs"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )

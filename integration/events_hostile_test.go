@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // badEventNames are names every emit and subscribe must refuse with

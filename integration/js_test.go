@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // TestJavaScriptExample runs examples/js/example.js, a program using only

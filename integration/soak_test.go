@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // Soak settings. APPNET_SOAK is how long the measured phase runs (a Go

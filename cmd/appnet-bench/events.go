@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/loopback"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 

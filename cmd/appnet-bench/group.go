@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/embedded"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/embedded"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 

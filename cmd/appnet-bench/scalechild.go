@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // watchScale is a peer of the scale scenario in a network of n peers. It

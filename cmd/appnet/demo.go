@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/flags"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/proc"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // demoPeerCommand is the hidden command the demo starts its peers with.

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // Group is the group every peer of this application joins.
