@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/appnet-go/appnet/internal/names"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/nats-io/nats.go"
@@ -30,7 +31,7 @@ const (
 )
 
 // ErrInvalidEvent is wrapped by errors about a malformed event name.
-var ErrInvalidEvent = errors.New("invalid event name")
+var ErrInvalidEvent = names.Sentinel("invalid event name")
 
 // MaxNameLen bounds an event name, so that its subject stays well inside
 // the NATS control line (4 KiB); a longer one would make the server drop

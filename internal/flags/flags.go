@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+
+	"github.com/appnet-go/appnet/internal/names"
 )
 
 // Names of the built-in flags.
@@ -32,7 +34,7 @@ var (
 	// INVALID_CONNECTION handler returns.
 	ErrInvalidConnection = errors.New("invalid connection")
 	// ErrInvalidName is returned when a flag name is not [A-Za-z0-9_-]+.
-	ErrInvalidName = errors.New("invalid flag name")
+	ErrInvalidName = names.Sentinel("invalid flag name")
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

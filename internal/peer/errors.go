@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/names"
 )
 
 var (
@@ -15,7 +16,7 @@ var (
 	ErrConfig = errors.New("invalid configuration")
 	// ErrInvalidName is wrapped when a connection name is not
 	// dot-separated tokens of letters, digits, '_' and '-'.
-	ErrInvalidName = errors.New("invalid connection name")
+	ErrInvalidName = names.Sentinel("invalid connection name")
 	// ErrBadRequest is matched by a [RemoteError] with code 400 and by a
 	// local call whose argument does not decode.
 	ErrBadRequest = errors.New("bad request")
