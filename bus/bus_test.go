@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/flags"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
@@ -27,7 +26,7 @@ var (
 	literal  = bus.Connect("", func(context.Context, int) (int, error) { return 0, nil })
 	maybe    = bus.Connect("test.maybe", func(_ context.Context, n int) (int, error) {
 		if n < 0 {
-			return 0, flags.Raise("NEGATIVE")
+			return 0, bus.Raise("NEGATIVE")
 		}
 		return n, nil
 	})
@@ -36,7 +35,7 @@ var (
 func namedHandler(_ context.Context, s string) (string, error) { return "named " + s, nil }
 
 func init() {
-	if err := bus.Flag("NEGATIVE", func(_ context.Context, r flags.Request) (any, error) {
+	if err := bus.Flag("NEGATIVE", func(_ context.Context, r bus.FlagRequest) (any, error) {
 		return -1, nil
 	}); err != nil {
 		panic(err)
@@ -63,7 +62,7 @@ func startOn(t *testing.T, host string, port, n int, opts ...peer.Option) []*bus
 	var peers []*bus.Peer
 	for range n {
 		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
+		cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.DefaultRegistry()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p, err := bus.Start(ctx, cfg, opts...)
 		cancel()
@@ -122,7 +121,7 @@ func TestFiltersAndCache(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string, hub bool) *bus.Peer {
 		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.Hub = host, port, bus.Registry(), group, hub
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.Hub = host, port, bus.DefaultRegistry(), group, hub
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

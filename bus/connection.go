@@ -32,7 +32,7 @@ type Connection[Req, Resp any] struct {
 func Connect[Req, Resp any](tag string, fn func(context.Context, Req) (Resp, error)) *Connection[Req, Resp] {
 	c := &Connection[Req, Resp]{name: tag}
 	if fn == nil {
-		c.err = fmt.Errorf("%w: connection %q: nil function", ErrInvalidName, tag)
+		c.err = fmt.Errorf("%w: connection %q: nil function", peer.ErrInvalidName, tag)
 	} else if tag == "" {
 		c.name, c.err = derivedName(fn)
 	}
@@ -55,7 +55,7 @@ func (c *Connection[Req, Resp]) Err() error { return c.err }
 // the argument and the result passed through the codec, so it returns
 // exactly what a remote call returns. Flags the function answers with are
 // resolved by the default registry's handlers. The handler sees the
-// default peer through [peer.FromContext] if it has been started.
+// default peer through [FromContext] if it has been started.
 func (c *Connection[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	var zero Resp
 	if c.err != nil {
@@ -67,7 +67,7 @@ func (c *Connection[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error)
 	}
 	if _, ok := peer.FromContext(ctx); !ok {
 		if p := started.Load(); p != nil {
-			ctx = peer.NewContext(ctx, p.Peer)
+			ctx = peer.NewContext(ctx, p.p)
 		}
 	}
 	out, err := registry.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), c.name, arg)
@@ -96,14 +96,26 @@ func (r Remote[Req, Resp]) Via(p *Peer) Remote[Req, Resp] {
 }
 
 // Call runs the connection on the target peer and returns its result.
-// The errors are those of [peer.Caller.Call].
+// Errors, to test with errors.Is:
+//   - [ErrInvalidID] or [ErrInvalidName]: the target or the connection name
+//     is malformed (checked before the default peer starts);
+//   - [ErrUnreachable]: nobody serves the target (it stopped, or is not in
+//     this network);
+//   - [ErrInvalidConnection]: the target has no such connection;
+//   - [ErrBadRequest], [ErrRemote], [ErrBusy]: the target answered with an
+//     error;
+//   - [ErrUnknownFlag]: the answer carries a flag with no handler;
+//   - the context's error when no answer came in time.
 func (r Remote[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	var zero Resp
+	if _, err := peer.ParseID(string(r.target)); err != nil {
+		return zero, err
+	}
 	from, arg, err := r.c.prepare(r.via, req)
 	if err != nil {
 		return zero, err
 	}
-	out, err := from.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), r.target, r.c.name, arg)
+	out, err := from.p.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), r.target, r.c.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -125,14 +137,14 @@ func derivedName(fn any) (string, error) {
 	full := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
 	full, _, _ = strings.Cut(full, "[") // generic instantiation
 	if closureName.MatchString(full) {
-		return "", fmt.Errorf("%w: %s is a function literal; give the connection a tag", ErrInvalidName, full)
+		return "", fmt.Errorf("%w: %s is a function literal; give the connection a tag", peer.ErrInvalidName, full)
 	}
 	name := full[strings.LastIndex(full, "/")+1:]
 	return name, peer.ValidateConnection(name)
 }
 
 // OnGroup returns the connection bound to a group: its Call runs on any
-// one peer of the group, chosen by NATS (a queue group).
+// one peer of the group, and its All on every peer of it.
 func (c *Connection[Req, Resp]) OnGroup(group string) Group[Req, Resp] {
 	return Group[Req, Resp]{c: c, group: group}
 }
@@ -157,7 +169,7 @@ func (g Group[Req, Resp]) Via(p *Peer) Group[Req, Resp] {
 // error the ID is the peer that answered with it, or empty when none did.
 func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
 	var zero Resp
-	from, arg, err := g.c.prepare(g.via, req)
+	from, arg, err := g.prepare(req)
 	if err != nil {
 		return zero, "", err
 	}
@@ -183,11 +195,11 @@ type Answer[Resp any] struct {
 // answered, else when ctx ends (without a deadline: after the call
 // timeout) with the answers that came.
 func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], error) {
-	from, arg, err := g.c.prepare(g.via, req)
+	from, arg, err := g.prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	results, err := from.CallAll(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg, from.known(g.group))
+	results, err := from.p.CallAll(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg, from.known(g.group))
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +214,16 @@ func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], err
 	return answers, nil
 }
 
-// prepare checks the connection, encodes req and picks the calling peer.
+// prepare checks the group's name, then does what Connection.prepare does.
+func (g Group[Req, Resp]) prepare(req Req) (*Peer, []byte, error) {
+	if err := peer.ValidateGroup(g.group); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidName, err)
+	}
+	return g.c.prepare(g.via, req)
+}
+
+// prepare checks the connection, encodes req and picks the calling peer:
+// nothing starts for a call that cannot be made.
 func (c *Connection[Req, Resp]) prepare(via *Peer, req Req) (*Peer, []byte, error) {
 	if c.err != nil {
 		return nil, nil, c.err

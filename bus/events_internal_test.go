@@ -23,7 +23,7 @@ func TestEventForgetsClosedPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := NewEvent[int]("test.forget", nil)
-	if err := ev.EmitFrom(p, 1); err != nil {
+	if err := ev.Via(p).Emit(1); err != nil {
 		t.Fatal(err)
 	}
 	if n := emitterCount(ev); n != 1 {
@@ -38,7 +38,7 @@ func TestEventForgetsClosedPeers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := ev.EmitFrom(p, 2); err == nil {
+	if err := ev.Via(p).Emit(2); err == nil {
 		t.Fatal("emitting from a closed peer succeeded")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats-server/v2/server"
@@ -23,7 +23,7 @@ var Echo = bus.Connect("example.echo", func(_ context.Context, msg string) (stri
 func exampleConfig() peer.Config {
 	cfg := peer.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = testnet.RandomHost(), testnet.RandomPorts()
-	cfg.Registry = bus.Registry()
+	cfg.Registry = bus.DefaultRegistry()
 	return cfg
 }
 
@@ -83,12 +83,12 @@ func ExamplePeer_Peers() {
 // A connection answers with a flag; the caller's handler for the flag
 // decides what the call returns.
 func ExampleFlag() {
-	_ = bus.Flag("EXAMPLE_MISSING", func(_ context.Context, r flags.Request) (any, error) {
+	_ = bus.Flag("EXAMPLE_MISSING", func(_ context.Context, r bus.FlagRequest) (any, error) {
 		return "", fmt.Errorf("%s: nothing under that key", r.Connection)
 	})
 	lookup := bus.Connect("example.lookup", func(_ context.Context, key string) (string, error) {
 		if key != "answer" {
-			return "", flags.Raise("EXAMPLE_MISSING")
+			return "", bus.Raise("EXAMPLE_MISSING")
 		}
 		return "42", nil
 	})
@@ -151,6 +151,6 @@ func ExampleStart_deployment() {
 
 	found, _ := second.Peers(ctx, bus.Refresh())
 	out, err := Echo.On(first.ID()).Via(second).Call(ctx, "hi")
-	fmt.Println(first.Server() == nil, found.Group("None")[0] == first.ID(), out, err)
+	fmt.Println(lower.Peer(first).Server() == nil, found.Group("None")[0] == first.ID(), out, err)
 	// Output: true true hi (echoed) <nil>
 }

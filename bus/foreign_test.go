@@ -26,7 +26,7 @@ func TestAForeignMemberOfADeploymentIsAMember(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	url := testnet.Deployment(t, host, 1)[0]
 	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry, cfg.NATSURL = host, port, bus.Registry(), url
+	cfg.Host, cfg.PortStart, cfg.Registry, cfg.NATSURL = host, port, bus.DefaultRegistry(), url
 	goPeer, err := bus.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func TestGroupCallsAndScatterGather(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string) *bus.Peer {
 		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group = host, port, bus.Registry(), group
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group = host, port, bus.DefaultRegistry(), group
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

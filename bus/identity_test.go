@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats-server/v2/server"
@@ -24,7 +25,7 @@ func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBu
 	var ps []*bus.Peer
 	for range n {
 		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger = host, port, bus.Registry(), log
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger = host, port, bus.DefaultRegistry(), log
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -114,7 +115,7 @@ func TestScanRefusesAServerClaimingAPeersID(t *testing.T) {
 	if n := fake.NumRoutes(); n != 0 {
 		t.Errorf("the impostor has %d routes", n)
 	}
-	if _, err := a.Call(context.Background(), b.ID(), "info", nil); err != nil {
+	if _, err := lower.Peer(a).Call(context.Background(), b.ID(), "info", nil); err != nil {
 		t.Error(err)
 	}
 }
@@ -147,7 +148,7 @@ func TestClientAnsweringAnotherPeersCallsIsReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(a.Server().ClientURL(), append(opts, nats.Name("impostor"))...)
+	nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), append(opts, nats.Name("impostor"))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -162,7 +163,7 @@ func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
 	if target.Info().Role != "leaf" {
 		t.Fatalf("the third peer is a %s, want a leaf", target.Info().Role)
 	}
-	nc, err := nats.Connect(hub.Server().ClientURL())
+	nc, err := nats.Connect(lower.Peer(hub).Server().ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow call never reached its handler")
 	}
-	target.Server().Close() // the peer's server dies, saying nothing
+	lower.Peer(target).Server().Close() // the peer's server dies, saying nothing
 	select {
 	case err := <-done:
 		if !errors.Is(err, bus.ErrUnreachable) {
@@ -218,7 +219,7 @@ func TestValuesAndRuntimeConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(t, changes) // the first resync
-	if err := b.Reconfigure(peer.WithHub(true), peer.WithThreadLimit(9)); err != nil {
+	if err := lower.Peer(b).Reconfigure(peer.WithHub(true), peer.WithThreadLimit(9)); err != nil {
 		t.Fatal(err)
 	}
 	if ch := next(t, changes); ch.Kind != bus.Updated || !ch.Info.Hub {
@@ -231,7 +232,7 @@ func TestValuesAndRuntimeConfiguration(t *testing.T) {
 		opt  peer.Option
 		name string
 	}{{peer.WithGroup("other"), "NET_GROUP"}, {peer.WithHost("127.0.0.9"), "NET_HOST"}, {peer.WithSecret("s"), "NET_SECRET"}} {
-		if err := b.Reconfigure(o.opt); !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), o.name) {
+		if err := lower.Peer(b).Reconfigure(o.opt); !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), o.name) {
 			t.Errorf("Reconfigure changing %s: %v, want ErrConfig naming it", o.name, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/embedded"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats-server/v2/server"
@@ -93,7 +94,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	var ps []*bus.Peer
 	for range 2 {
 		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger, cfg.Secret = host, port, bus.Registry(), log, secret
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger, cfg.Secret = host, port, bus.DefaultRegistry(), log, secret
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +118,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	// A route to the rogue given by hand: a's server dials it, and must
 	// give up before it sends its password.
 	rogueCluster := rogue.ClusterAddr().String()
-	if err := a.Server().AddRoutes("nats://" + rogueCluster); err != nil {
+	if err := lower.Peer(a).Server().AddRoutes("nats://" + rogueCluster); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -127,7 +128,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := a.Call(ctx, b.ID(), "info", nil); err != nil {
+	if _, err := lower.Peer(a).Call(ctx, b.ID(), "info", nil); err != nil {
 		t.Errorf("a cannot call b: %v", err)
 	}
 	if got := rec.captured(); len(got) > 0 {
@@ -211,7 +212,7 @@ func TestEavesdropperSeesNoSecret(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	logs := &testnet.LogBuffer{}
 	a := startLogged(t, 1, host, port, logs, peer.WithSecret(secret))[0]
-	addr, tap := startWiretap(t, host, net.JoinHostPort(host, strconv.Itoa(a.Server().Port())))
+	addr, tap := startWiretap(t, host, net.JoinHostPort(host, strconv.Itoa(lower.Peer(a).Server().Port())))
 	opts, err := a.Config().ClientOptions()
 	if err != nil {
 		t.Fatal(err)

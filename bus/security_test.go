@@ -13,7 +13,7 @@ import (
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/certs"
-	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats.go"
@@ -28,7 +28,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := func(opts ...peer.Option) *bus.Peer {
 		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Dev, cfg.Logger = host, port, bus.Registry(), true, log
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Dev, cfg.Logger = host, port, bus.DefaultRegistry(), true, log
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -39,7 +39,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	a := start(peer.WithSecret(secret))
 	b := start(peer.WithSecret(secret))
 	ctx := context.Background()
-	if _, err := a.Call(ctx, b.ID(), "info", nil); err != nil {
+	if _, err := lower.Peer(a).Call(ctx, b.ID(), "info", nil); err != nil {
 		t.Fatalf("peers sharing the secret: %v", err)
 	}
 
@@ -53,13 +53,13 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 			t.Errorf("a stranger lists %v (%v)", found.IDs(), err)
 		}
 		c, cancel := context.WithTimeout(ctx, time.Second)
-		_, err = stranger.Call(c, a.ID(), "info", nil)
+		_, err = lower.Peer(stranger).Call(c, a.ID(), "info", nil)
 		cancel()
 		if !errors.Is(err, bus.ErrUnreachable) {
 			t.Errorf("a stranger's call: %v, want ErrUnreachable", err)
 		}
 		// Not even a route forced by hand gets in.
-		if err := stranger.Server().AddRoutes(a.Info().Cluster); err != nil {
+		if err := lower.Peer(stranger).Server().AddRoutes(a.Info().Cluster); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,7 +69,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	// The forced routes are refused: for as long as they keep retrying
 	// (every second), a's cluster never holds anyone but b.
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		for _, name := range a.Server().RemoteNames() {
+		for _, name := range lower.Peer(a).Server().RemoteNames() {
 			if name != string(b.ID()) {
 				t.Fatalf("a stranger joined a's cluster: %s", name)
 			}
@@ -87,17 +87,17 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(caFile)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(caFile)); err == nil {
 		nc.Close()
 		t.Error("a client without the secret was let in")
 	} else if !errors.Is(err, nats.ErrAuthorization) {
 		t.Errorf("refusal: %v, want an authorization error", err)
 	}
-	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second)); err == nil {
 		nc.Close()
 		t.Error("a client that did not verify the server was let in")
 	}
-	nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.RootCAs(caFile), nats.Timeout(time.Second))
+	nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), nats.Token(secret), nats.RootCAs(caFile), nats.Timeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	if _, err := nc.Request(peer.CallSubject(b.ID(), "info"), nil, time.Second); err != nil {
 		t.Errorf("a client with the secret: %v", err)
 	}
-	if _, err := events.Subscribe(a.Peer, "x", func(context.Context, events.Delivery[int]) {}); err != nil {
+	if _, err := bus.NewEvent[int]("x", nil).Via(a).Subscribe(func(context.Context, bus.Delivery[int]) {}); err != nil {
 		t.Error(err)
 	}
 
@@ -142,7 +142,7 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 	var ps []*bus.Peer
 	for _, h := range hosts {
 		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Scan = h, port, bus.Registry(), cidr
+		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Scan = h, port, bus.DefaultRegistry(), cidr
 		p, err := bus.Start(context.Background(), cfg, peer.WithTLS(files.Cert, files.Key, files.CA))
 		if err != nil {
 			t.Fatal(err)
@@ -159,15 +159,15 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 		}
 	}
 	// A plain-text client is refused; so is a TLS client without a certificate.
-	if nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(ps[0]).Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
 		nc.Close()
 		t.Error("a plain-text client was let in")
 	}
-	if nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(ps[0]).Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA)); err == nil {
 		nc.Close()
 		t.Error("a client without a certificate was let in")
 	}
-	nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key))
+	nc, err := nats.Connect(lower.Peer(ps[0]).Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key))
 	if err != nil {
 		t.Fatalf("a client with the peer certificate: %v", err)
 	}
@@ -211,7 +211,7 @@ func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
+	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.DefaultRegistry()
 	p, err := bus.Start(context.Background(), cfg, peer.WithSecret(secret), peer.WithTLS(files.Cert, files.Key, files.CA))
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
 	if err := os.WriteFile(derived, caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	url := p.Server().ClientURL()
+	url := lower.Peer(p).Server().ClientURL()
 	if nc, err := nats.Connect(url, nats.Token(secret), nats.RootCAs(derived), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second)); err == nil {
 		nc.Close()
 		t.Error("the server presented a certificate of the secret's CA despite NET_TLS_*")

@@ -105,9 +105,9 @@ func eventsRun(ctx context.Context, exe string, o options, kind string, subs int
 			return eventsSample{}, err
 		}
 		defer p.Close()
-		ev, wev := bus.NewEvent[string](eventName, nil), bus.NewEvent[string](eventName+".warm", nil)
-		emit = func() error { return ev.EmitFrom(p, eventValue) }
-		warm = func() error { return wev.EmitFrom(p, eventValue) }
+		ev, wev := bus.NewEvent[string](eventName, nil).Via(p), bus.NewEvent[string](eventName+".warm", nil).Via(p)
+		emit = func() error { return ev.Emit(eventValue) }
+		warm = func() error { return wev.Emit(eventValue) }
 		flush = p.Conn().Flush
 	default:
 		inProcess := kind != eventsRawTCP

@@ -10,6 +10,7 @@ import (
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/embedded"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -135,7 +136,7 @@ func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) er
 	}
 	defer p.Close()
 	call := bounded(func(ctx context.Context) error {
-		out, _, err := p.CallGroup(ctx, benchGroup, peer.ConnPassThrough, payload)
+		out, _, err := lower.Peer(p).CallGroup(ctx, benchGroup, peer.ConnPassThrough, payload)
 		if err != nil {
 			return err
 		}
@@ -153,14 +154,14 @@ func groupAppnet(ctx context.Context, exe string, o options, x *extraResults) er
 			return errors.New("3 responders never all answered a scatter-gather")
 		}
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		rs, err := p.CallAll(c, benchGroup, peer.ConnPassThrough, payload, 3)
+		rs, err := lower.Peer(p).CallAll(c, benchGroup, peer.ConnPassThrough, payload, 3)
 		cancel()
 		if err == nil && len(rs) == 3 {
 			break
 		}
 	}
 	gather := bounded(func(ctx context.Context) error {
-		rs, err := p.CallAll(ctx, benchGroup, peer.ConnPassThrough, payload, 5)
+		rs, err := lower.Peer(p).CallAll(ctx, benchGroup, peer.ConnPassThrough, payload, 5)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 )
 
@@ -110,7 +111,7 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 
 // printStats prints the peer server's message counts and connections.
 func printStats(p *bus.Peer, out *lineWriter) {
-	v, err := p.Server().NATS().Varz(nil)
+	v, err := lower.Peer(p).Server().NATS().Varz(nil)
 	if err != nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/loopback"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
@@ -503,7 +504,7 @@ func (a *appnetSetup) caller(ctx context.Context, deadline bool) (callFunc, erro
 		if !deadline {
 			ctx = context.Background()
 		}
-		out, err := a.p.Call(ctx, a.target, peer.ConnPassThrough, payload)
+		out, err := lower.Peer(a.p).Call(ctx, a.target, peer.ConnPassThrough, payload)
 		if err != nil {
 			return err
 		}

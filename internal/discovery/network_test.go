@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
@@ -136,7 +137,7 @@ func TestRestartedPeerLeavesNoStaleRoute(t *testing.T) {
 	}
 	defer a.Close()
 	old := b.Info().Cluster
-	if got := a.Server().Routes(); len(got) != 1 || got[0] != old {
+	if got := lower.Peer(a).Server().Routes(); len(got) != 1 || got[0] != old {
 		t.Fatalf("a's routes = %v, want [%s]", got, old)
 	}
 	b.Close()
@@ -151,9 +152,9 @@ func TestRestartedPeerLeavesNoStaleRoute(t *testing.T) {
 	if _, err := a.Peers(context.Background(), bus.OnHost(), bus.Refresh()); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range a.Server().Routes() {
+	for _, r := range lower.Peer(a).Server().Routes() {
 		if r == old {
-			t.Errorf("stale route to %s kept: %v", old, a.Server().Routes())
+			t.Errorf("stale route to %s kept: %v", old, lower.Peer(a).Server().Routes())
 		}
 	}
 	callOK(t, a, b2.ID())

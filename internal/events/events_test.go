@@ -10,6 +10,7 @@ import (
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
@@ -80,14 +81,14 @@ func TestEmitReachesSubscribersInOrder(t *testing.T) {
 	b := start(t, host, port)
 	cs := []*collector[int]{newCollector[int](), newCollector[int](), newCollector[int]()}
 	for i, p := range []*bus.Peer{a, b, emitter} {
-		if _, err := events.Subscribe(p.Peer, "count.up", cs[i].handle, events.OnError(cs[i].onError)); err != nil {
+		if _, err := events.Subscribe(lower.Peer(p), "count.up", cs[i].handle, events.OnError(cs[i].onError)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	waitInterest(t, emitter, "count.up", 3)
 	const n = 2000
 	for i := range n {
-		if err := events.Emit(emitter.Peer, "count.up", i); err != nil {
+		if err := events.Emit(lower.Peer(emitter), "count.up", i); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,7 +113,7 @@ func TestFiltersMapToSubjects(t *testing.T) {
 	hub := start(t, hosts[0], port, peer.WithGroup("app"), peer.WithHub(true))
 	other := start(t, hosts[0], port, peer.WithGroup("other"))
 	far := start(t, hosts[1], port, peer.WithGroup("app"))
-	if err := far.Server().AddRoutes(app.Info().Cluster); err != nil {
+	if err := lower.Peer(far).Server().AddRoutes(app.Info().Cluster); err != nil {
 		t.Fatal(err)
 	}
 	listener := start(t, hosts[0], port, peer.WithGroup("app"))
@@ -136,7 +137,7 @@ func TestFiltersMapToSubjects(t *testing.T) {
 	cs := map[string]*collector[string]{}
 	for name, opts := range cases {
 		cs[name] = newCollector[string]()
-		if _, err := events.Subscribe(listener.Peer, "ping", cs[name].handle, opts...); err != nil {
+		if _, err := events.Subscribe(lower.Peer(listener), "ping", cs[name].handle, opts...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,7 +147,7 @@ func TestFiltersMapToSubjects(t *testing.T) {
 		waitInterest(t, e, "ping", 1)
 	}
 	for _, e := range emitters {
-		if err := events.Emit(e.Peer, "ping", string(e.ID())); err != nil {
+		if err := events.Emit(lower.Peer(e), "ping", string(e.ID())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,12 +191,12 @@ func TestBadValuesAndPanicsAreReportedAndDeliveryGoesOn(t *testing.T) {
 		}
 		c.handle(ctx, d)
 	}
-	sub, err := events.Subscribe(p.Peer, "n", handler, events.OnError(c.onError))
+	sub, err := events.Subscribe(lower.Peer(p), "n", handler, events.OnError(c.onError))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []any{1, "not a number", 13, 2} {
-		if err := events.Emit(p.Peer, "n", v); err != nil {
+		if err := events.Emit(lower.Peer(p), "n", v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,13 +220,13 @@ func TestSlowSubscriberDropsAreReported(t *testing.T) {
 	release := make(chan struct{})
 	var errs []error
 	var mu sync.Mutex
-	sub, err := events.Subscribe(p.Peer, "flood", func(context.Context, events.Delivery[int]) { <-release },
+	sub, err := events.Subscribe(lower.Peer(p), "flood", func(context.Context, events.Delivery[int]) { <-release },
 		events.Buffer(10), events.OnError(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 200 {
-		if err := events.Emit(p.Peer, "flood", i); err != nil {
+		if err := events.Emit(lower.Peer(p), "flood", i); err != nil {
 			t.Fatal(err) // the emitter never fails because of a subscriber
 		}
 	}
@@ -264,17 +265,17 @@ func TestNamesAndNoSubscribers(t *testing.T) {
 	t.Parallel()
 	p := start(t, testnet.Host(t), testnet.Ports(t))
 	for _, bad := range []string{"", "a b", "a.*", ">", "a..b", "x.>"} {
-		if err := events.Emit(p.Peer, bad, 1); !errors.Is(err, events.ErrInvalidEvent) {
+		if err := events.Emit(lower.Peer(p), bad, 1); !errors.Is(err, events.ErrInvalidEvent) {
 			t.Errorf("Emit(%q) = %v, want ErrInvalidEvent", bad, err)
 		}
-		if _, err := events.Subscribe(p.Peer, bad, func(context.Context, events.Delivery[int]) {}); !errors.Is(err, events.ErrInvalidEvent) {
+		if _, err := events.Subscribe(lower.Peer(p), bad, func(context.Context, events.Delivery[int]) {}); !errors.Is(err, events.ErrInvalidEvent) {
 			t.Errorf("Subscribe(%q) = %v, want ErrInvalidEvent", bad, err)
 		}
 	}
-	if err := events.Emit(p.Peer, "nobody.listens", map[string]int{"x": 1}); err != nil {
+	if err := events.Emit(lower.Peer(p), "nobody.listens", map[string]int{"x": 1}); err != nil {
 		t.Errorf("emit without subscribers: %v", err)
 	}
-	if err := events.Emit(p.Peer, "bad.value", func() {}); err == nil {
+	if err := events.Emit(lower.Peer(p), "bad.value", func() {}); err == nil {
 		t.Error("a value that does not encode was accepted")
 	}
 	if got := events.Subject("g", true, "ID", "a.b"); got != "net.event.g.hub.ID.a.b" {
@@ -289,7 +290,7 @@ func waitInterest(t *testing.T, p *bus.Peer, event string, n int) {
 	subject := events.Subject(p.Config().Group, p.Config().Hub, p.ID(), event)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		r := p.Server().NATS().GlobalAccount().Interest(subject)
+		r := lower.Peer(p).Server().NATS().GlobalAccount().Interest(subject)
 		if r >= n {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats.go"
@@ -31,7 +32,7 @@ func TestAFloodOfLargeEventsLosesNothingUnreported(t *testing.T) {
 	var reported int64 // the counts OnError gave, per subject: the latest is the total
 	latest := map[string]int64{}
 	count := regexp.MustCompile(`(\d+) events dropped so far on (\S+)`)
-	sub, err := events.Subscribe(p.Peer, "flood", func(context.Context, events.Delivery[string]) {
+	sub, err := events.Subscribe(lower.Peer(p), "flood", func(context.Context, events.Delivery[string]) {
 		delivered.Add(1)
 		time.Sleep(2 * time.Millisecond)
 	}, events.OnError(func(err error) {
@@ -56,7 +57,7 @@ func TestAFloodOfLargeEventsLosesNothingUnreported(t *testing.T) {
 	payload := []byte(`"` + strings.Repeat("x", 1000*1000-200) + `"`)
 	var wg sync.WaitGroup
 	for range publishers {
-		nc, err := nats.Connect(p.Server().ClientURL())
+		nc, err := nats.Connect(lower.Peer(p).Server().ClientURL())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +109,7 @@ func TestASubscriberHearsOfALostConnection(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	p := start(t, host, port)
 	c := newCollector[int]()
-	sub, err := events.Subscribe(p.Peer, "tick", c.handle, events.OnError(c.onError))
+	sub, err := events.Subscribe(lower.Peer(p), "tick", c.handle, events.OnError(c.onError))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestASubscriberHearsOfALostConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Server().NATS().DisconnectClientByID(cid); err != nil {
+	if err := lower.Peer(p).Server().NATS().DisconnectClientByID(cid); err != nil {
 		t.Fatal(err)
 	}
 	c.waitN(t, 1)
@@ -128,7 +129,7 @@ func TestASubscriberHearsOfALostConnection(t *testing.T) {
 	c.mu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if err := events.Emit(p.Peer, "tick", 1); err != nil {
+		if err := events.Emit(lower.Peer(p), "tick", 1); err != nil {
 			t.Fatal(err)
 		}
 		c.mu.Lock()

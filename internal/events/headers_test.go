@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats.go"
 )
@@ -21,7 +22,7 @@ func TestEventsCarryHeadersOnlyWhenAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCollector[string]()
-	if _, err := events.Subscribe(p.Peer, "tick", c.handle, events.OnError(c.onError)); err != nil {
+	if _, err := events.Subscribe(lower.Peer(p), "tick", c.handle, events.OnError(c.onError)); err != nil {
 		t.Fatal(err)
 	}
 	must := func(err error) {
@@ -30,8 +31,8 @@ func TestEventsCarryHeadersOnlyWhenAsked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(events.Emit(p.Peer, "tick", "plain"))
-	must(events.Emit(p.Peer, "tick", "with headers", events.WithHeaders()))
+	must(events.Emit(lower.Peer(p), "tick", "plain"))
+	must(events.Emit(lower.Peer(p), "tick", "with headers", events.WithHeaders()))
 
 	next := func() *nats.Msg {
 		t.Helper()

@@ -1,0 +1,69 @@
+package bus
+
+import (
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/names"
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// Who a peer is.
+type (
+	// ID identifies a peer: the URL-safe base64, without padding, of
+	// "<host>:<port> -> <group>". Its String method shows the decoded
+	// form. The standard base64 of the Python original is accepted
+	// wherever a program passes an ID ([ParseID]).
+	ID = peer.ID
+	// Info is what a peer tells the network about itself (the answer of
+	// its "info" connection): its ID, host, port and group, its
+	// Connections, Subscriptions and Flags, its Role ("hub" or "leaf")
+	// and its Values, with JSON tags that are the wire format.
+	Info = peer.Info
+)
+
+// ParseID checks s, an ID in either base64 form, and returns it in the
+// form used on the wire. An error wraps [ErrInvalidID].
+func ParseID(s string) (ID, error) { return peer.ParseID(s) }
+
+// Network is what a discovery found, as a struct of two fields:
+//
+//	Peers  map[ID]Info     // every peer found, by ID
+//	Groups map[string][]ID // the IDs of each group's peers, by host and port
+//
+// and two methods: Group(name) []ID, the IDs of one group's peers, and
+// IDs() []ID, every ID, ordered by host and port.
+type Network = discovery.Peers
+
+// Errors callers test with errors.Is.
+var (
+	// ErrInvalidName is matched by every error about a malformed name a
+	// program passed: of a connection, a flag, an event or a group.
+	// Those errors are returned before anything is started or sent.
+	ErrInvalidName = names.ErrInvalid
+	// ErrInvalidID is matched by every error about a malformed peer ID.
+	ErrInvalidID = peer.ErrInvalidID
+	// ErrInvalidValue is matched by every refusal of a value or its key
+	// ([Peer.SetValue]).
+	ErrInvalidValue = peer.ErrInvalidValue
+	// ErrConfig is matched by every error about a configuration.
+	ErrConfig = peer.ErrConfig
+	// ErrUnreachable: no peer answered the call (the target is gone, or
+	// no peer of the group serves the connection).
+	ErrUnreachable = peer.ErrUnreachable
+	// ErrInvalidConnection: the called peer has no such connection.
+	ErrInvalidConnection = peer.ErrInvalidConnection
+	// ErrBadRequest: the argument did not encode, or the called peer
+	// could not decode it.
+	ErrBadRequest = peer.ErrBadRequest
+	// ErrRemote: the called peer's handler returned an error or
+	// panicked; the error carries its message.
+	ErrRemote = peer.ErrRemote
+	// ErrBusy: the called peer serves as many calls as it allows
+	// (Config.MaxInFlight).
+	ErrBusy = peer.ErrBusy
+	// ErrClosed: the peer making the call or the emit has closed.
+	ErrClosed = peer.ErrClosed
+	// ErrUnknownFlag: a call was answered with a flag that has no
+	// handler ([Flag]).
+	ErrUnknownFlag = flags.ErrUnknownFlag
+)
