@@ -209,3 +209,27 @@ func (p *Peer) known(group string) int {
 }
 
 func init() { lower.Of = func(p any) *peer.Peer { return p.(*Peer).p } }
+
+// Reconfigure changes the settings of a running peer that do not make its
+// ID or its security: whether it is a hub ([WithHub]), its values, how
+// many probes a scan runs, how long a probe waits and how often a hub
+// looks for other networks. The network hears of the change as an update.
+// An option that changes anything else (host, port range, group, secret,
+// TLS, deployment, limits) is refused with an error wrapping [ErrConfig]
+// that names it: start another peer instead.
+func (p *Peer) Reconfigure(opts ...Option) error { return p.p.Reconfigure(opts...) }
+
+// SetRole restarts the peer's server as a hub or as a leaf, on the same
+// port, and returns once the peer's connection is back with every
+// subscription. Calls in flight through the server fail; the ID does not
+// change. A client of a NATS deployment has no server and refuses. If the
+// server cannot restart (its port was taken meanwhile), the peer closes
+// and the error says why.
+func (p *Peer) SetRole(ctx context.Context, hub bool) error { return p.p.SetRole(ctx, hub) }
+
+// Impostors describes what the peer's server can see of others claiming
+// the peer's identity: a routed server with the peer's ID as its name, or
+// a connection that subscribes to the peer's own call subjects, so that
+// calls to the peer could reach it. It should be empty. A client of a
+// NATS deployment has no view of the cluster and gets none.
+func (p *Peer) Impostors() []string { return p.p.Impostors() }

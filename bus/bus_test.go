@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
 
@@ -44,7 +43,7 @@ func init() {
 
 // startPeers starts n peers on one fresh loopback host, each joining the
 // network of the ones before it.
-func startPeers(t *testing.T, n int, opts ...peer.Option) []*bus.Peer {
+func startPeers(t *testing.T, n int, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	testnet.MustLoopback(t, host)
@@ -52,16 +51,16 @@ func startPeers(t *testing.T, n int, opts ...peer.Option) []*bus.Peer {
 }
 
 // startMore starts n more peers on the host and port range of p.
-func startMore(t *testing.T, p *bus.Peer, n int, opts ...peer.Option) []*bus.Peer {
+func startMore(t *testing.T, p *bus.Peer, n int, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	return startOn(t, p.Config().Host, p.Config().PortStart, n, opts...)
 }
 
-func startOn(t *testing.T, host string, port, n int, opts ...peer.Option) []*bus.Peer {
+func startOn(t *testing.T, host string, port, n int, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	var peers []*bus.Peer
 	for range n {
-		cfg := peer.DefaultLocalConfig()
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.DefaultRegistry()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p, err := bus.Start(ctx, cfg, opts...)
@@ -120,7 +119,7 @@ func TestFiltersAndCache(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string, hub bool) *bus.Peer {
-		cfg := peer.DefaultLocalConfig()
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.Hub = host, port, bus.DefaultRegistry(), group, hub
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
@@ -161,9 +160,9 @@ func TestUnknownConnectionNamesPeerAndConnections(t *testing.T) {
 	t.Parallel()
 	ps := startPeers(t, 2)
 	ghost := bus.Connect("test.ghost", func(context.Context, int) (int, error) { return 0, nil })
-	cfg := peer.DefaultLocalConfig()
+	cfg := bus.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = ps[0].Config().Host, ps[0].Config().PortStart
-	bare, err := bus.Start(context.Background(), cfg, peer.WithRegistry(peer.NewRegistry()))
+	bare, err := bus.Start(context.Background(), cfg, bus.WithRegistry(bus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}

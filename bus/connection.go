@@ -108,10 +108,10 @@ func (r Remote[Req, Resp]) Via(p *Peer) Remote[Req, Resp] {
 //   - the context's error when no answer came in time.
 func (r Remote[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	var zero Resp
-	if _, err := peer.ParseID(string(r.target)); err != nil {
-		return zero, err
-	}
-	from, arg, err := r.c.prepare(r.via, req)
+	from, arg, err := r.c.prepare(r.via, req, func() error {
+		_, err := peer.ParseID(string(r.target))
+		return err
+	})
 	if err != nil {
 		return zero, err
 	}
@@ -214,19 +214,24 @@ func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], err
 	return answers, nil
 }
 
-// prepare checks the group's name, then does what Connection.prepare does.
+// prepare is Connection.prepare that checks the group's name too.
 func (g Group[Req, Resp]) prepare(req Req) (*Peer, []byte, error) {
-	if err := peer.ValidateGroup(g.group); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidName, err)
-	}
-	return g.c.prepare(g.via, req)
+	return g.c.prepare(g.via, req, func() error {
+		if err := peer.ValidateGroup(g.group); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalidName, err)
+		}
+		return nil
+	})
 }
 
-// prepare checks the connection, encodes req and picks the calling peer:
-// nothing starts for a call that cannot be made.
-func (c *Connection[Req, Resp]) prepare(via *Peer, req Req) (*Peer, []byte, error) {
+// prepare checks the connection, then the target, encodes req and picks
+// the calling peer: nothing starts for a call that cannot be made.
+func (c *Connection[Req, Resp]) prepare(via *Peer, req Req, checkTarget func() error) (*Peer, []byte, error) {
 	if c.err != nil {
 		return nil, nil, c.err
+	}
+	if err := checkTarget(); err != nil {
+		return nil, nil, err
 	}
 	arg, err := peer.Encode(req)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
 
@@ -20,7 +19,7 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 	urls := testnet.Deployment(t, host, 2)
 	start := func(group, url string) *bus.Peer {
 		t.Helper()
-		cfg := peer.DefaultLocalConfig()
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.NATSURL = host, port, bus.DefaultRegistry(), group, url
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/lower"
-	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -20,8 +18,8 @@ var Echo = bus.Connect("example.echo", func(_ context.Context, msg string) (stri
 })
 
 // exampleConfig keeps the examples on a loopback address of their own.
-func exampleConfig() peer.Config {
-	cfg := peer.DefaultLocalConfig()
+func exampleConfig() bus.Config {
+	cfg := bus.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = testnet.RandomHost(), testnet.RandomPorts()
 	cfg.Registry = bus.DefaultRegistry()
 	return cfg
@@ -110,7 +108,13 @@ func ExampleRemote_Call() {
 		return
 	}
 	defer a.Close()
-	gone := peer.NewID(cfg.Host, cfg.PortStart+5, "None")
+	b, err := bus.Start(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	gone := b.ID()
+	b.Close()
 	_, err = Echo.On(gone).Via(a).Call(ctx, "hello?")
 	fmt.Println(errors.Is(err, bus.ErrUnreachable))
 	// Output: true
@@ -151,6 +155,7 @@ func ExampleStart_deployment() {
 
 	found, _ := second.Peers(ctx, bus.Refresh())
 	out, err := Echo.On(first.ID()).Via(second).Call(ctx, "hi")
-	fmt.Println(lower.Peer(first).Server() == nil, found.Group("None")[0] == first.ID(), out, err)
+	// A client of a deployment runs no server: it has no cluster URL.
+	fmt.Println(first.Info().Cluster == "", found.Group("None")[0] == first.ID(), out, err)
 	// Output: true true hi (echoed) <nil>
 }

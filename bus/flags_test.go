@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/peer"
 )
 
 var (
@@ -85,7 +84,7 @@ func TestFlagsResolveToTheResultType(t *testing.T) {
 	// the handler's peer.
 	_, lerr := unregistered.Call(ctx, "x")
 	_, rerr := unregistered.On(ps[1].ID()).Via(ps[0]).Call(ctx, "x")
-	var l, r *peer.RemoteError
+	var l, r *bus.RemoteError
 	if !errors.As(lerr, &l) || !errors.As(rerr, &r) || l.Code != r.Code || l.Description != r.Description ||
 		!errors.Is(lerr, bus.ErrRemote) || !errors.Is(rerr, bus.ErrRemote) {
 		t.Errorf("an unregistered flag: local %v, remote %v; want the same 500", lerr, rerr)

@@ -25,7 +25,7 @@ func TestAForeignMemberOfADeploymentIsAMember(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	url := testnet.Deployment(t, host, 1)[0]
-	cfg := peer.DefaultLocalConfig()
+	cfg := bus.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.Registry, cfg.NATSURL = host, port, bus.DefaultRegistry(), url
 	goPeer, err := bus.Start(context.Background(), cfg)
 	if err != nil {

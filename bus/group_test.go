@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 var whoAmI = bus.Connect("test.whoami", func(ctx context.Context, _ struct{}) (string, error) {
-	p, _ := peer.FromContext(ctx)
+	p, _ := bus.FromContext(ctx)
 	return string(p.ID()), nil
 })
 
@@ -20,7 +19,7 @@ func TestGroupCallsAndScatterGather(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string) *bus.Peer {
-		cfg := peer.DefaultLocalConfig()
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group = host, port, bus.DefaultRegistry(), group
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {

@@ -19,12 +19,12 @@ import (
 
 // startLogged starts n peers on host's range from port, logging at debug
 // level into logs, with opts.
-func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBuffer, opts ...peer.Option) []*bus.Peer {
+func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBuffer, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var ps []*bus.Peer
 	for range n {
-		cfg := peer.DefaultLocalConfig()
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger = host, port, bus.DefaultRegistry(), log
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
@@ -39,7 +39,7 @@ func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBu
 // impostor runs a plain nats-server named id (a peer's ID) on host:port,
 // in the appnet cluster, routed to the given cluster URLs, with a client
 // that answers id's info as id, giving its own cluster URL.
-func impostor(t *testing.T, id peer.ID, host string, port int, routes ...string) *server.Server {
+func impostor(t *testing.T, id bus.ID, host string, port int, routes ...string) *server.Server {
 	t.Helper()
 	opts := &server.Options{
 		ServerName: string(id), Host: host, Port: port, NoLog: true, NoSigs: true, NoSystemAccount: true,
@@ -67,7 +67,7 @@ func impostor(t *testing.T, id peer.ID, host string, port int, routes ...string)
 	}
 	t.Cleanup(nc.Close)
 	a, _ := id.Decode()
-	info, _ := json.Marshal(peer.Info{ID: id, FriendlyID: peer.FriendlyID{Host: a.Host, Port: a.Port, Group: a.Group}, Cluster: "nats://" + ns.ClusterAddr().String()})
+	info, _ := json.Marshal(bus.Info{ID: id, FriendlyID: peer.FriendlyID{Host: a.Host, Port: a.Port, Group: a.Group}, Cluster: "nats://" + ns.ClusterAddr().String()})
 	if _, err := nc.Subscribe(peer.CallSubject(id, ">"), func(m *nats.Msg) { _ = m.Respond(info) }); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestClientAnsweringAnotherPeersCallsIsReported(t *testing.T) {
 	const secret = "identity-s3cret"
 	host, port := testnet.Host(t), testnet.Ports(t)
 	logs := &testnet.LogBuffer{}
-	ps := startLogged(t, 2, host, port, logs, peer.WithSecret(secret))
+	ps := startLogged(t, 2, host, port, logs, bus.WithSecret(secret))
 	a, b := ps[0], ps[1]
 	opts, err := a.Config().ClientOptions()
 	if err != nil {

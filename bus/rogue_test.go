@@ -73,7 +73,7 @@ func startRogue(t *testing.T, host string, port int) (*server.Server, *recorder)
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	info, _ := json.Marshal(peer.Info{ID: id, FriendlyID: peer.FriendlyID{Host: host, Port: port, Group: "None"}, Cluster: "nats://" + ns.ClusterAddr().String()})
+	info, _ := json.Marshal(bus.Info{ID: id, FriendlyID: peer.FriendlyID{Host: host, Port: port, Group: "None"}, Cluster: "nats://" + ns.ClusterAddr().String()})
 	if _, err := nc.Subscribe(peer.CallSubject(id, peer.ConnInfo), func(m *nats.Msg) { _ = m.Respond(info) }); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: embedded.LevelServer})) // route attempts are server lines
 	var ps []*bus.Peer
 	for range 2 {
-		cfg := peer.DefaultLocalConfig()
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger, cfg.Secret = host, port, bus.DefaultRegistry(), log, secret
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
@@ -108,7 +108,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rogueID := peer.ID(rogue.Name())
+	rogueID := bus.ID(rogue.Name())
 	if _, ok := found.Peers[rogueID]; ok {
 		t.Error("the rogue server is listed as a peer")
 	}
@@ -211,7 +211,7 @@ func TestEavesdropperSeesNoSecret(t *testing.T) {
 	const secret = "eavesdrop-s3cret"
 	host, port := testnet.Host(t), testnet.Ports(t)
 	logs := &testnet.LogBuffer{}
-	a := startLogged(t, 1, host, port, logs, peer.WithSecret(secret))[0]
+	a := startLogged(t, 1, host, port, logs, bus.WithSecret(secret))[0]
 	addr, tap := startWiretap(t, host, net.JoinHostPort(host, strconv.Itoa(lower.Peer(a).Server().Port())))
 	opts, err := a.Config().ClientOptions()
 	if err != nil {

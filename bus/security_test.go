@@ -26,8 +26,8 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	logs := &testnet.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	start := func(opts ...peer.Option) *bus.Peer {
-		cfg := peer.DefaultLocalConfig()
+	start := func(opts ...bus.Option) *bus.Peer {
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Dev, cfg.Logger = host, port, bus.DefaultRegistry(), true, log
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
@@ -36,15 +36,15 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		return p
 	}
-	a := start(peer.WithSecret(secret))
-	b := start(peer.WithSecret(secret))
+	a := start(bus.WithSecret(secret))
+	b := start(bus.WithSecret(secret))
 	ctx := context.Background()
 	if _, err := lower.Peer(a).Call(ctx, b.ID(), "info", nil); err != nil {
 		t.Fatalf("peers sharing the secret: %v", err)
 	}
 
 	// A peer without the secret (or with another) neither lists nor reaches them.
-	for _, opts := range [][]peer.Option{nil, {peer.WithSecret("wrong")}} {
+	for _, opts := range [][]bus.Option{nil, {bus.WithSecret("wrong")}} {
 		stranger := start(opts...)
 		found, err := stranger.Peers(ctx, bus.OnHost(), bus.AllGroups(), bus.Refresh())
 		_, seesA := found.Peers[a.ID()]
@@ -141,9 +141,9 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 	}
 	var ps []*bus.Peer
 	for _, h := range hosts {
-		cfg := peer.DefaultLocalConfig()
+		cfg := bus.DefaultLocalConfig()
 		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Scan = h, port, bus.DefaultRegistry(), cidr
-		p, err := bus.Start(context.Background(), cfg, peer.WithTLS(files.Cert, files.Key, files.CA))
+		p, err := bus.Start(context.Background(), cfg, bus.WithTLS(files.Cert, files.Key, files.CA))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 		t.Errorf("peers of a over TLS: %v, %v", found.IDs(), err)
 	}
 	// Bad TLS settings fail at start and name the variable.
-	_, err = bus.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost(hosts[0]), peer.WithTLS(files.Cert, "", files.CA))
+	_, err = bus.Start(context.Background(), bus.DefaultLocalConfig(), bus.WithHost(hosts[0]), bus.WithTLS(files.Cert, "", files.CA))
 	if !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), "NET_TLS_KEY") {
 		t.Errorf("half a TLS setup: %v", err)
 	}
@@ -210,9 +210,9 @@ func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := peer.DefaultLocalConfig()
+	cfg := bus.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.DefaultRegistry()
-	p, err := bus.Start(context.Background(), cfg, peer.WithSecret(secret), peer.WithTLS(files.Cert, files.Key, files.CA))
+	p, err := bus.Start(context.Background(), cfg, bus.WithSecret(secret), bus.WithTLS(files.Cert, files.Key, files.CA))
 	if err != nil {
 		t.Fatal(err)
 	}

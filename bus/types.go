@@ -21,6 +21,19 @@ type (
 	Info = peer.Info
 )
 
+// RemoteError is an error answer from another peer (errors.As finds it
+// in the error of a call), as a struct:
+//
+//	Peer        ID     // the peer that answered
+//	Connection  string // the connection that was called
+//	Code        int    // 400, 404, 500, 503 or 504
+//	Description string // the error text
+//	Stack       string // the handler's stack when it panicked, else empty
+//
+// errors.Is matches it with [ErrBadRequest] (400), [ErrRemote] (500),
+// [ErrBusy] (503) or context.DeadlineExceeded (504).
+type RemoteError = peer.RemoteError
+
 // ParseID checks s, an ID in either base64 form, and returns it in the
 // form used on the wire. An error wraps [ErrInvalidID].
 func ParseID(s string) (ID, error) { return peer.ParseID(s) }
@@ -63,6 +76,10 @@ var (
 	ErrBusy = peer.ErrBusy
 	// ErrClosed: the peer making the call or the emit has closed.
 	ErrClosed = peer.ErrClosed
+	// ErrConnectionLost is reported to a subscription's [ErrorHandler]
+	// when the peer's connection to its server went down and came back:
+	// events sent meanwhile are lost, and could not be counted.
+	ErrConnectionLost = peer.ErrConnectionLost
 	// ErrUnknownFlag: a call was answered with a flag that has no
 	// handler ([Flag]).
 	ErrUnknownFlag = flags.ErrUnknownFlag
