@@ -40,6 +40,9 @@ func New(ctx context.Context, opts ...Option) (*Peer, error) {
 }
 
 // Start is [New] with an explicit configuration: it reads no environment.
+// The peer serves the registry [WithRegistry] gives it (pass
+// DefaultRegistry() for what [Connect] and [Flag] registered); without one,
+// only the built-in connections.
 func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	for _, o := range opts {
 		o(&cfg)

@@ -61,7 +61,8 @@ func startOn(t *testing.T, host string, port, n int, opts ...bus.Option) []*bus.
 	var peers []*bus.Peer
 	for range n {
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.DefaultRegistry()
+		cfg.Host, cfg.PortStart = host, port
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p, err := bus.Start(ctx, cfg, opts...)
 		cancel()
@@ -120,7 +121,8 @@ func TestFiltersAndCache(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string, hub bool) *bus.Peer {
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.Hub = host, port, bus.DefaultRegistry(), group, hub
+		cfg.Host, cfg.PortStart, cfg.Group, cfg.Hub = host, port, group, hub
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -17,11 +17,13 @@ type (
 	Config = peer.Config
 	// Option changes one setting of a [Config].
 	Option = peer.Option
-	// Registry is a set of connections and flags that peers serve.
-	// [Connect] and [Flag] fill the default one ([DefaultRegistry]);
-	// a peer started with [WithRegistry] serves another.
-	Registry = peer.Registry
 )
+
+// Registry is a set of connections and flags that peers serve. [Connect]
+// and [Flag] fill the default one ([DefaultRegistry]), which [New],
+// [Attach] and the default peer serve; a peer started with
+// [WithRegistry] serves another.
+type Registry struct{ r *peer.Registry }
 
 // DefaultConfig returns the defaults: ports 3010..3015, group "None",
 // five scan workers, and the primary IPv4 address of this machine. It
@@ -39,9 +41,10 @@ func DefaultLocalConfig() Config { return peer.DefaultLocalConfig() }
 // its value and what was expected.
 func ConfigFromEnv() (Config, error) { return peer.ConfigFromEnv() }
 
-// NewRegistry returns an empty registry, for a peer that serves other
-// connections than the default registry's (or none).
-func NewRegistry() *Registry { return peer.NewRegistry() }
+// NewRegistry returns a registry with the built-in connections only
+// (info, pass_through, connections, null), for a peer that serves none of
+// the program's.
+func NewRegistry() *Registry { return &Registry{peer.NewRegistry()} }
 
 // WithHost sets the address to bind and advertise.
 func WithHost(host string) Option { return peer.WithHost(host) }
@@ -102,7 +105,7 @@ func WithNATSCreds(file string) Option { return peer.WithNATSCreds(file) }
 func WithScanMaxHosts(n int) Option { return peer.WithScanMaxHosts(n) }
 
 // WithRegistry sets the connections and flags the peer serves.
-func WithRegistry(r *Registry) Option { return peer.WithRegistry(r) }
+func WithRegistry(r *Registry) Option { return peer.WithRegistry(r.r) }
 
 // WithLogger sets the peer's logger.
 func WithLogger(l *slog.Logger) Option { return peer.WithLogger(l) }

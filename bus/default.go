@@ -77,7 +77,9 @@ func Close() error {
 // DefaultRegistry returns the default registry: the connections and
 // flags that [Connect] and [Flag] register and that peers serve unless
 // told otherwise ([WithRegistry]).
-func DefaultRegistry() *Registry { return registry }
+func DefaultRegistry() *Registry { return defaultRegistry }
+
+var defaultRegistry = &Registry{registry}
 
 // Peers finds the other peers from the default peer: every peer but the
 // default peer itself. See [Peer.Peers].

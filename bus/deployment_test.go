@@ -20,7 +20,8 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 	start := func(group, url string) *bus.Peer {
 		t.Helper()
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.NATSURL = host, port, bus.DefaultRegistry(), group, url
+		cfg.Host, cfg.PortStart, cfg.Group, cfg.NATSURL = host, port, group, url
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

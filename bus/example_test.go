@@ -21,7 +21,7 @@ var Echo = bus.Connect("example.echo", func(_ context.Context, msg string) (stri
 func exampleConfig() bus.Config {
 	cfg := bus.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = testnet.RandomHost(), testnet.RandomPorts()
-	cfg.Registry = bus.DefaultRegistry()
+	bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 	return cfg
 }
 
@@ -108,13 +108,12 @@ func ExampleRemote_Call() {
 		return
 	}
 	defer a.Close()
-	b, err := bus.Start(ctx, cfg)
+	// "127.0.0.1:1 -> None", a peer that nobody runs.
+	gone, err := bus.ParseID("MTI3LjAuMC4xOjEgLT4gTm9uZQ")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	gone := b.ID()
-	b.Close()
 	_, err = Echo.On(gone).Via(a).Call(ctx, "hello?")
 	fmt.Println(errors.Is(err, bus.ErrUnreachable))
 	// Output: true

@@ -26,7 +26,8 @@ func TestAForeignMemberOfADeploymentIsAMember(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	url := testnet.Deployment(t, host, 1)[0]
 	cfg := bus.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry, cfg.NATSURL = host, port, bus.DefaultRegistry(), url
+	cfg.Host, cfg.PortStart, cfg.NATSURL = host, port, url
+	bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 	goPeer, err := bus.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,8 @@ func TestGroupCallsAndScatterGather(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string) *bus.Peer {
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group = host, port, bus.DefaultRegistry(), group
+		cfg.Host, cfg.PortStart, cfg.Group = host, port, group
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

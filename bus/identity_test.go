@@ -25,7 +25,8 @@ func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBu
 	var ps []*bus.Peer
 	for range n {
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger = host, port, bus.DefaultRegistry(), log
+		cfg.Host, cfg.PortStart, cfg.Logger = host, port, log
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
 			t.Fatal(err)

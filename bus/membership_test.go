@@ -168,7 +168,7 @@ func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	caller := peer.NewCaller(nc, bus.NewRegistry(), 10*time.Second)
+	caller := peer.NewCaller(nc, peer.NewRegistry(), 10*time.Second)
 	if err := caller.WatchGone(); err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,8 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	var ps []*bus.Peer
 	for range 2 {
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger, cfg.Secret = host, port, bus.DefaultRegistry(), log, secret
+		cfg.Host, cfg.PortStart, cfg.Logger, cfg.Secret = host, port, log, secret
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -28,7 +28,8 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	start := func(opts ...bus.Option) *bus.Peer {
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Dev, cfg.Logger = host, port, bus.DefaultRegistry(), true, log
+		cfg.Host, cfg.PortStart, cfg.Dev, cfg.Logger = host, port, true, log
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -142,7 +143,8 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 	var ps []*bus.Peer
 	for _, h := range hosts {
 		cfg := bus.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Scan = h, port, bus.DefaultRegistry(), cidr
+		cfg.Host, cfg.PortStart, cfg.Scan = h, port, cidr
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg, bus.WithTLS(files.Cert, files.Key, files.CA))
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +213,8 @@ func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := bus.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.DefaultRegistry()
+	cfg.Host, cfg.PortStart = host, port
+	bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 	p, err := bus.Start(context.Background(), cfg, bus.WithSecret(secret), bus.WithTLS(files.Cert, files.Key, files.CA))
 	if err != nil {
 		t.Fatal(err)

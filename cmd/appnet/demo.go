@@ -152,7 +152,6 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Registry = bus.DefaultRegistry()
 	first, _ := children[0].id.Decode()
 	me, err := bus.Attach(ctx, cfg, net.JoinHostPort(first.Host, strconv.Itoa(first.Port)))
 	if err != nil {
