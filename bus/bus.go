@@ -93,8 +93,8 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 // server is at addr (host:port) instead of running a server or holding a
 // port: a short-lived program's way onto the network. It follows the
 // network's view through that server; it is not a member of it, and
-// takes no calls made to a group. Without cfg.Registry it serves the
-// default registry.
+// takes no calls made to a group. It serves the default registry unless
+// [WithRegistry] says otherwise.
 func Attach(ctx context.Context, cfg Config, addr string, opts ...Option) (*Peer, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = registry

@@ -164,9 +164,10 @@ func (g Group[Req, Resp]) Via(p *Peer) Group[Req, Resp] {
 
 // Call runs the connection on one peer of the group and returns its result
 // and the ID of the peer that gave it. Unlike [Remote.Call], the caller
-// did not choose that peer (NATS did), so the ID comes back: to say who
-// answered, or to call the same peer again with [Connection.On]. On an
-// error the ID is the peer that answered with it, or empty when none did.
+// did not choose that peer (it is picked at random among those that
+// serve the connection), so the ID comes back: to say who answered, or to
+// call the same peer again with [Connection.On]. On an error the ID is the
+// peer that answered with it, or empty when none did.
 func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
 	var zero Resp
 	from, arg, err := g.prepare(req)

@@ -14,18 +14,22 @@ import (
 // and [Event.Subscribe] hears the values other peers emit. Both act from
 // the default peer; [Event.Via] binds them to another.
 type Event[T any] struct {
-	*decl[T]
+	d   *decl[T]
 	via *Peer
 }
 
 // decl is what an Event and the copies Via makes of it share.
 type decl[T any] struct {
 	name      string
-	transform func(T) (any, error)
+	transform Transform[T]
 	opts      []events.EmitOption
 	err       error
 	emitters  sync.Map // *peer.Peer -> *events.Emitter, until the peer closes
 }
+
+// Transform turns a value an event emits into what travels, for example
+// to clean or shorten it.
+type Transform[T any] func(T) (any, error)
 
 // EventOption changes what an event sends.
 type EventOption struct{ o events.EmitOption }
@@ -38,10 +42,10 @@ type EventOption struct{ o events.EmitOption }
 func WithHeaders() EventOption { return EventOption{events.WithHeaders()} }
 
 // NewEvent declares an event. transform, if not nil, turns each emitted
-// value into what travels, for example to clean or shorten it. A bad name
+// value into what travels. A bad name
 // does not panic: it is logged, and returned by every Emit and Subscribe
 // (an error wrapping [ErrInvalidName]) before any peer starts.
-func NewEvent[T any](name string, transform func(T) (any, error), opts ...EventOption) *Event[T] {
+func NewEvent[T any](name string, transform Transform[T], opts ...EventOption) *Event[T] {
 	d := &decl[T]{name: name, transform: transform, err: events.ValidateName(name)}
 	for _, o := range opts {
 		d.opts = append(d.opts, o.o)
@@ -49,21 +53,21 @@ func NewEvent[T any](name string, transform func(T) (any, error), opts ...EventO
 	if d.err != nil {
 		slog.Error("appnet: event not declared", "err", d.err)
 	}
-	return &Event[T]{decl: d}
+	return &Event[T]{d: d}
 }
 
 // Name returns the event's name.
-func (e *Event[T]) Name() string { return e.name }
+func (e *Event[T]) Name() string { return e.d.name }
 
 // Via returns the event bound to p: its Emit sends from p and its
 // Subscribe listens on p, instead of the default peer's.
-func (e *Event[T]) Via(p *Peer) *Event[T] { return &Event[T]{decl: e.decl, via: p} }
+func (e *Event[T]) Via(p *Peer) *Event[T] { return &Event[T]{d: e.d, via: p} }
 
 // from returns the peer the event acts from, once its name is known good:
 // a bad name starts nothing.
 func (e *Event[T]) from() (*Peer, error) {
-	if e.err != nil {
-		return nil, e.err
+	if e.d.err != nil {
+		return nil, e.d.err
 	}
 	if e.via != nil {
 		return e.via, nil
@@ -80,21 +84,21 @@ func (e *Event[T]) Emit(v T) error {
 		return err
 	}
 	var value any = v
-	if e.transform != nil {
-		if value, err = e.transform(v); err != nil {
-			return fmt.Errorf("event %q: transform: %w", e.name, err)
+	if e.d.transform != nil {
+		if value, err = e.d.transform(v); err != nil {
+			return fmt.Errorf("event %q: transform: %w", e.d.name, err)
 		}
 	}
-	em, ok := e.emitters.Load(p.p)
+	em, ok := e.d.emitters.Load(p.p)
 	if !ok {
-		fresh, err := events.NewEmitter(p.p, e.name, e.opts...)
+		fresh, err := events.NewEmitter(p.p, e.d.name, e.d.opts...)
 		if err != nil {
 			return err
 		}
 		var loaded bool
-		if em, loaded = e.emitters.LoadOrStore(p.p, fresh); !loaded {
+		if em, loaded = e.d.emitters.LoadOrStore(p.p, fresh); !loaded {
 			lp := p.p
-			context.AfterFunc(lp.Context(), func() { e.emitters.Delete(lp) })
+			context.AfterFunc(lp.Context(), func() { e.d.emitters.Delete(lp) })
 		}
 	}
 	return em.(*events.Emitter).Emit(value)
@@ -136,7 +140,7 @@ func (e *Event[T]) Subscribe(handler func(context.Context, Delivery[T]), opts ..
 	if err != nil {
 		return nil, err
 	}
-	s, err := events.Subscribe(p.p, e.name, func(ctx context.Context, d events.Delivery[T]) {
+	s, err := events.Subscribe(p.p, e.d.name, func(ctx context.Context, d events.Delivery[T]) {
 		handler(ctx, Delivery[T]{From: d.From, Event: d.Event, Value: d.Value})
 	}, subscribeOptions(opts)...)
 	if err != nil {
@@ -149,6 +153,6 @@ func (e *Event[T]) Subscribe(handler func(context.Context, Delivery[T]), opts ..
 // program: it calls handler with every value of the event named event,
 // on the default peer.
 func Subscribe[T any](event string, handler func(context.Context, Delivery[T]), opts ...SubscribeOption) (*Subscription, error) {
-	e := &Event[T]{decl: &decl[T]{name: event, err: events.ValidateName(event)}}
+	e := &Event[T]{d: &decl[T]{name: event, err: events.ValidateName(event)}}
 	return e.Subscribe(handler, opts...)
 }

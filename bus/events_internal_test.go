@@ -45,6 +45,6 @@ func TestEventForgetsClosedPeers(t *testing.T) {
 
 func emitterCount[T any](e *Event[T]) int {
 	n := 0
-	e.emitters.Range(func(any, any) bool { n++; return true })
+	e.d.emitters.Range(func(any, any) bool { n++; return true })
 	return n
 }

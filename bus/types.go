@@ -10,14 +10,32 @@ import (
 // Who a peer is.
 type (
 	// ID identifies a peer: the URL-safe base64, without padding, of
-	// "<host>:<port> -> <group>". Its String method shows the decoded
-	// form. The standard base64 of the Python original is accepted
-	// wherever a program passes an ID ([ParseID]).
+	// "<host>:<port> -> <group>"; its Decode method returns that
+	// [Address]. Standard base64, with padding, is accepted wherever a program
+	// passes an ID, and turned into this form ([ParseID]).
 	ID = peer.ID
+	// Address is what an ID says, as a struct: Host string, Port int
+	// and Group string; its String method writes
+	// "<host>:<port> -> <group>".
+	Address = peer.Address
 	// Info is what a peer tells the network about itself (the answer of
-	// its "info" connection): its ID, host, port and group, its
-	// Connections, Subscriptions and Flags, its Role ("hub" or "leaf")
-	// and its Values, with JSON tags that are the wire format.
+	// its "info" connection, whose JSON tags are the wire format). The
+	// fields a program reads:
+	//
+	//	ID            ID
+	//	Host          string
+	//	Port          int
+	//	Group         string
+	//	Hub           bool              // started as a hub (NET_IS_HUB)
+	//	Role          string            // "hub" or "leaf": what its server is now
+	//	Connections   []string          // what it serves
+	//	Subscriptions []string          // the events it listens to
+	//	Flags         []string          // the flags it knows
+	//	Values        map[string]string // its own values (Peer.SetValue)
+	//	Started       time.Time
+	//	Version       string            // of appnet
+	//
+	// `go doc github.com/appnet-go/appnet/internal/peer.Info` lists them all.
 	Info = peer.Info
 )
 
