@@ -13,7 +13,8 @@ type (
 	// Config is the whole configuration of a peer; every field is
 	// documented with its NET_* variable, its unit and its default (see
 	// [DefaultConfig]; `go doc github.com/appnet-go/appnet/internal/peer.Config`
-	// lists them). The fields a program usually sets have an [Option] too.
+	// lists them). The fields a program usually sets have an [Option] too;
+	// its registry is set only by [WithRegistry].
 	Config = peer.Config
 	// Option changes one setting of a [Config].
 	Option = peer.Option
