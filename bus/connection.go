@@ -215,32 +215,41 @@ func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], err
 	return answers, nil
 }
 
-// prepare is Connection.prepare that checks the group's name too.
+// prepare is Connection.prepare that checks the group's name too, always:
+// the lower layer's refusal of a bad group does not say ErrInvalidName.
 func (g Group[Req, Resp]) prepare(req Req) (*Peer, []byte, error) {
-	return g.c.prepare(g.via, req, func() error {
+	if g.c.err == nil {
 		if err := peer.ValidateGroup(g.group); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalidName, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrInvalidName, err)
 		}
-		return nil
-	})
+	}
+	return g.c.prepare(g.via, req, nil)
 }
 
-// prepare checks the connection, then the target, encodes req and picks
-// the calling peer: nothing starts for a call that cannot be made.
+// prepare checks the connection, encodes req and picks the calling peer.
+// Nothing starts for a call that cannot be made: when the call would
+// start the default peer, checkTarget (if any) runs first. A running peer
+// checks the target itself, so a call through one pays for no second
+// check.
 func (c *Connection[Req, Resp]) prepare(via *Peer, req Req, checkTarget func() error) (*Peer, []byte, error) {
 	if c.err != nil {
 		return nil, nil, c.err
 	}
-	if err := checkTarget(); err != nil {
-		return nil, nil, err
+	from := via
+	if from == nil {
+		from = started.Load()
+	}
+	if from == nil && checkTarget != nil {
+		if err := checkTarget(); err != nil {
+			return nil, nil, err
+		}
 	}
 	arg, err := peer.Encode(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	if via != nil {
-		return via, arg, nil
+	if from == nil {
+		from, err = Default()
 	}
-	p, err := Default()
-	return p, arg, err
+	return from, arg, err
 }

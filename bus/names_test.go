@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // notStarted fails the test if the default peer runs: Configure refuses
@@ -57,4 +58,32 @@ func TestBadNamesAreOneErrorAndStartNothing(t *testing.T) {
 		t.Errorf("On(\"not an id\").Call: %v, want ErrInvalidID", err)
 	}
 	notStarted(t, "On(\"not an id\").Call")
+
+	// From a running peer, the same errors.
+	cfg := bus.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart = testnet.Host(t), testnet.Ports(t)
+	testnet.MustLoopback(t, cfg.Host)
+	p, err := bus.Start(ctx, cfg, bus.WithRegistry(bus.DefaultRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, subErr = ev.Via(p).Subscribe(func(context.Context, bus.Delivery[int]) {})
+	_, callErr = conn.On(p.ID()).Via(p).Call(ctx, 1)
+	_, _, groupErr = Echo.OnGroup("a b").Via(p).Call(ctx, "x")
+	_, allErr = Echo.OnGroup("a.b").Via(p).All(ctx, "x")
+	for what, err := range map[string]error{
+		"Event(\"a b\").Via(p).Emit":      ev.Via(p).Emit(1),
+		"Event(\"a b\").Via(p).Subscribe": subErr,
+		"On(p).Via(p).Call":               callErr,
+		"OnGroup(\"a b\").Via(p).Call":    groupErr,
+		"OnGroup(\"a.b\").Via(p).All":     allErr,
+	} {
+		if !errors.Is(err, bus.ErrInvalidName) {
+			t.Errorf("%s: %v, want an error matching bus.ErrInvalidName", what, err)
+		}
+	}
+	if _, err := Echo.On("not an id").Via(p).Call(ctx, "x"); !errors.Is(err, bus.ErrInvalidID) {
+		t.Errorf("On(\"not an id\").Via(p).Call: %v, want ErrInvalidID", err)
+	}
 }
