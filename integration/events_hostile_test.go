@@ -99,7 +99,16 @@ func TestHostileEventNames(t *testing.T) {
 			t.Errorf("events.Subscribe(%q) returned a subscription", name)
 			sub.Close()
 		}
-		clear("bus.NewEvent.EmitFrom", name, bus.NewEvent[int](name, nil).Via(p).Emit(1))
+		clear("bus.NewEvent.Via.Emit", name, bus.NewEvent[int](name, nil).Via(p).Emit(1))
+		bsub, err := bus.NewEvent[int](name, nil).Via(p).Subscribe(func(context.Context, bus.Delivery[int]) {})
+		clear("bus.NewEvent.Via.Subscribe", name, err)
+		if !errors.Is(err, bus.ErrInvalidName) {
+			t.Errorf("bus.NewEvent(%q).Via(p).Subscribe = %v; want an error matching bus.ErrInvalidName", name, err)
+		}
+		if bsub != nil {
+			t.Errorf("bus.NewEvent(%q).Via(p).Subscribe returned a subscription", name)
+			bsub.Close()
+		}
 	}
 
 	// The CLI: refused before a peer starts, a usage error (exit code 2),

@@ -21,7 +21,7 @@ const (
 	eventsRawIn   = "raw-inprocess" // raw nats.go, in-process clients of routed servers: appnet's topology
 	eventsRawSubj = "raw-subject"   // raw-inprocess with appnet's subject, no headers
 	eventsRawHdr  = "raw-headers"   // raw-subject with the two optional headers: what asking for them costs
-	eventsAppnet  = "appnet"        // bus.Event.EmitFrom to events.Subscribe
+	eventsAppnet  = "appnet"        // bus Event.Via(p).Emit to events.Subscribe
 )
 
 var eventsKinds = []string{eventsRawTCP, eventsRawIn, eventsRawSubj, eventsRawHdr, eventsAppnet}
