@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -179,7 +180,8 @@ func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 		select {
 		case <-ctx.Done():
 			return nil // it never did: this peer starts a network, merged later
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(100*time.Millisecond + rand.N(200*time.Millisecond)):
+			// Jittered: every peer of a mass start asks the same one.
 		}
 	}
 }

@@ -26,7 +26,7 @@ func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
 		info.Values = d.p.Values()
 		self = &info
 	}
-	n, sum := digest(self, d.view.snapshot())
+	n, sum := d.view.digest(self)
 	d.digestMu.Lock()
 	defer d.digestMu.Unlock()
 	if n == dg.Peers && sum == dg.Sum {
@@ -69,7 +69,7 @@ func (d *Discoverer) publishDigest() {
 	}
 	self := d.selfRef()
 	self.Values = d.p.Values()
-	count, sum := digest(&self, d.view.snapshot())
+	count, sum := d.view.digest(&self)
 	if data, err := peer.Encode(peer.MemberDigest{Hub: d.p.ID(), Peers: count, Sum: sum}); err == nil {
 		_ = d.p.Conn().Publish(peer.MemberDigestSubject, data)
 	}

@@ -36,6 +36,9 @@ const (
 	suspectGrace = 100 * time.Millisecond
 	// probeTimeout bounds that question; no responders answers at once.
 	probeTimeout = 500 * time.Millisecond
+	// settle is how long the topology loop lets a burst of changes run
+	// before it looks at the view.
+	settle = 20 * time.Millisecond
 	// roleCalm is how long the view must want another role for a peer
 	// before it changes (and how long it keeps a new one), so that views
 	// can agree first.
@@ -52,10 +55,10 @@ func joinable(cfg peer.Config, h Hit) bool {
 
 // network is the membership and topology state of a Discoverer.
 type network struct {
-	subs    []*nats.Subscription
-	syncSub *nats.Subscription // while a hub
-	stop    chan struct{}
-	done    chan struct{}
+	subs     []*nats.Subscription
+	syncSubs []*nats.Subscription // while a hub
+	stop     chan struct{}
+	done     chan struct{}
 
 	// Kept by the loop goroutine only.
 	leaves, routes map[string]bool       // the server's connections at the last look
@@ -75,6 +78,8 @@ type network struct {
 	resync         chan peer.ID               // a hub whose digests differ from the view
 	outside        chan map[peer.ID]peer.Info // peers a Refresh found outside the network
 	inbox          chan *nats.Msg             // every membership message, in order
+	syncs          chan *nats.Msg             // the sync requests of the inbox, to answer
+	synced         bool                       // a hub's view was loaded since Join (see sync.go)
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 }
 
@@ -152,11 +157,6 @@ func (d *Discoverer) subscribe() error {
 	if err := d.subscribeChanges(); err != nil {
 		return err
 	}
-	sub, err := d.p.Conn().ChanSubscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), d.net.inbox)
-	if err != nil {
-		return fmt.Errorf("subscribing to membership sync: %w", err)
-	}
-	d.net.subs = append(d.net.subs, sub)
 	return d.serveSync()
 }
 
@@ -173,6 +173,7 @@ const inboxSize = 8192
 func (d *Discoverer) subscribeChanges() error {
 	n := &d.net
 	n.inbox = make(chan *nats.Msg, inboxSize)
+	n.syncs = make(chan *nats.Msg, syncBacklog)
 	for _, subject := range []string{peer.MemberJoinSubject, peer.MemberUpdateSubject, peer.MemberLeaveSubject,
 		peer.MemberFailSubject, peer.MemberDigestSubject} {
 		sub, err := d.p.Conn().ChanSubscribe(subject, n.inbox)
@@ -182,6 +183,7 @@ func (d *Discoverer) subscribeChanges() error {
 		n.subs = append(n.subs, sub)
 	}
 	go d.process(n.inbox, n.stop)
+	go d.answerSyncs(n.syncs, n.stop)
 	return nil
 }
 
@@ -194,7 +196,7 @@ func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
 			return
 		case m := <-inbox:
 			if strings.HasPrefix(m.Subject, peer.MemberSyncSubject) {
-				d.onSync(m)
+				d.queueSync(m)
 			} else {
 				d.onMember(m)
 			}
@@ -202,21 +204,31 @@ func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
 	}
 }
 
-// serveSync joins the hubs' queue group of sync requests while this peer
-// is a hub, and leaves it when it is not: a leaf in the group would take
-// requests (NATS prefers a local member) that only hubs can answer.
+// serveSync answers sync requests while this peer is a hub (any hub's,
+// in their queue group, and its own), and stops when it is not: a leaf in
+// the group would take requests (NATS prefers a local member) that only
+// hubs can answer, and a leaf's own subject would be one more subscription
+// every server of the network learns of.
 func (d *Discoverer) serveSync() error {
 	n := &d.net
 	switch hub := d.isHub(); {
-	case hub && n.syncSub == nil:
-		sub, err := d.p.Conn().ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
+	case hub && n.syncSubs == nil:
+		nc := d.p.Conn()
+		shared, err := nc.ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
 		if err != nil {
 			return fmt.Errorf("subscribing to membership sync: %w", err)
 		}
-		n.syncSub = sub
-	case !hub && n.syncSub != nil:
-		_ = n.syncSub.Unsubscribe()
-		n.syncSub = nil
+		own, err := nc.ChanSubscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), n.inbox)
+		if err != nil {
+			_ = shared.Unsubscribe()
+			return fmt.Errorf("subscribing to membership sync: %w", err)
+		}
+		n.syncSubs = []*nats.Subscription{shared, own}
+	case !hub && n.syncSubs != nil:
+		for _, sub := range n.syncSubs {
+			_ = sub.Unsubscribe()
+		}
+		n.syncSubs = nil
 	}
 	return nil
 }
@@ -263,76 +275,14 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 		d.net.attachedTo, d.net.attachedConn = srv.Attachment()
 	}
 	if err != nil {
-		// The network will tell us of changes; the view fills as they
-		// come and at the next resync.
-		d.p.Logger().Warn("appnet: joined the network without its view", "err", err)
+		// The network will tell us of changes, and the loop asks again
+		// for the view (a leaf at its next look at its connection).
+		d.p.Logger().Debug("appnet: joined the network; its view comes later", "err", err)
+		d.net.attachedConn = 0
 		return nil
 	}
 	d.applySnapshot(snap)
 	return nil
-}
-
-// sync asks subject for a hub's view until one answers or ctx ends: until
-// the connection to the hubs is up, nobody answers at once.
-func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnapshot, error) {
-	// The first request through a connection just made can go unanswered
-	// (the way back is not known yet): ask again soon, then less often.
-	wait := 20 * time.Millisecond
-	for {
-		asked := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, wait)
-		wait = min(2*wait, 500*time.Millisecond)
-		m, err := d.p.Conn().RequestWithContext(rctx, subject, nil)
-		cancel()
-		if err == nil {
-			snap, err := peer.Decode[peer.MemberSnapshot](m.Data)
-			snap.Asked = asked
-			return snap, err
-		}
-		select {
-		case <-ctx.Done():
-			return peer.MemberSnapshot{}, fmt.Errorf("asking the hubs for the view: %w", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// applySnapshot makes a hub's view this peer's, as changes.
-func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
-	members := make(map[peer.ID]peer.Info, len(snap.Members))
-	self := false
-	for _, info := range snap.Members {
-		if info.ID == d.p.ID() {
-			self = true
-			continue
-		}
-		members[info.ID] = info
-	}
-	d.view.replace(members, snap.Asked)
-	d.refreshHubs()
-	if !self && d.net.stop != nil && d.p.Server() != nil {
-		// The network lost us while we were away (or never heard of us).
-		d.announce(peer.MemberJoinSubject)
-	}
-}
-
-// onSync answers a sync request with the whole view, this peer included,
-// while the peer is a hub.
-func (d *Discoverer) onSync(m *nats.Msg) {
-	if m.Reply == "" || !d.isHub() {
-		return
-	}
-	snap := peer.MemberSnapshot{Members: []peer.Info{d.ownInfo()}}
-	for _, info := range d.view.snapshot() {
-		snap.Members = append(snap.Members, info)
-	}
-	data, err := peer.Encode(snap)
-	if err == nil {
-		err = m.Respond(data)
-	}
-	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		d.p.Logger().Warn("appnet: answering a membership sync failed", "err", err)
-	}
 }
 
 // onMember applies a membership change heard on the network.
@@ -439,7 +389,7 @@ func (d *Discoverer) Leave() {
 		return // a follower was never a member
 	}
 	d.sayGoodbye()
-	for _, s := range append(n.subs, n.syncSub) {
+	for _, s := range append(n.subs, n.syncSubs...) {
 		if s != nil {
 			_ = s.Unsubscribe()
 		}
@@ -463,6 +413,13 @@ func (d *Discoverer) loop() {
 			return
 		case <-time.After(tick):
 		case <-d.view.wait():
+			// Changes come in bursts (a mass start, a hub's leaves moving):
+			// look once at the end of one, not once per change.
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(settle):
+			}
 		case hub := <-n.resync:
 			d.resyncFrom(ctx, hub)
 		case found := <-n.outside:

@@ -67,27 +67,32 @@ func (d *Discoverer) refreshHubs() {
 // configuration and fewer than AutoHubs, the oldest of the rest to make up
 // the number.
 func (d *Discoverer) elected() []peer.Info {
-	all := []peer.Info{d.selfRef()}
-	for _, info := range d.view.snapshot() {
-		all = append(all, info)
+	hubs, rest := d.view.electable(AutoHubs)
+	switch self := d.selfRef(); {
+	case self.Role == peer.RoleHub:
+		hubs = slices.Insert(hubs, insertAt(hubs, self), self)
+	case !self.Hub:
+		rest = keepOldest(rest, self, AutoHubs)
 	}
-	slices.SortFunc(all, byAge)
-	var fixed, auto, rest []peer.Info
-	for _, info := range all {
-		switch {
-		case info.Hub && info.Role == peer.RoleHub:
+	var fixed, auto []peer.Info
+	for _, info := range hubs {
+		if info.Hub {
 			fixed = append(fixed, info)
-		case info.Role == peer.RoleHub:
+		} else {
 			auto = append(auto, info)
-		case !info.Hub:
-			rest = append(rest, info)
 		}
 	}
-	hubs := append(fixed, auto[:min(len(auto), max(0, MaxAutoHubs-len(fixed)))]...)
-	if len(fixed) > 0 || len(hubs) >= AutoHubs {
-		return hubs
+	elected := append(fixed, auto[:min(len(auto), max(0, MaxAutoHubs-len(fixed)))]...)
+	if len(fixed) > 0 || len(elected) >= AutoHubs {
+		return elected
 	}
-	return append(hubs, rest[:min(len(rest), AutoHubs-len(hubs))]...)
+	return append(elected, rest[:min(len(rest), AutoHubs-len(elected))]...)
+}
+
+// insertAt is where info goes in infos, sorted oldest first.
+func insertAt(infos []peer.Info, info peer.Info) int {
+	i, _ := slices.BinarySearchFunc(infos, info, byAge)
+	return i
 }
 
 // rebalance makes this peer's role and attachments match the view: it
@@ -101,6 +106,12 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 	}
 	elected := d.elected()
 	want := cfg.Hub || slices.ContainsFunc(elected, func(i peer.Info) bool { return i.ID == d.p.ID() })
+	if want && !d.isHub() && !cfg.Hub && !n.synced {
+		// A leaf that has not loaded the view yet (its hubs were too busy
+		// to answer) knows too few hubs to elect itself: in a mass start
+		// that promoted peers by the dozen, each restarting its server.
+		want = false
+	}
 	// A change of role waits until the view has wanted it for roleCalm
 	// without a break: views agree again within milliseconds of most
 	// changes, and a role change restarts the peer's server.

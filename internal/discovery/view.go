@@ -72,6 +72,8 @@ type view struct {
 	// topology loop; count counts them.
 	changed chan struct{}
 	count   uint64
+	// sum is the digest's sum over the members, kept as they change.
+	sum uint64
 }
 
 // changes returns how many changes the view has had.
@@ -105,6 +107,36 @@ func (v *view) hubs() []peer.Info {
 		}
 	}
 	return out
+}
+
+// electable returns what an election needs of the members, without
+// copying the rest: the hubs, and the k oldest that are neither hubs nor
+// hubs by configuration (which the election passes over when they run as
+// leaves), each oldest first.
+func (v *view) electable(k int) (hubs, oldest []peer.Info) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, info := range v.members {
+		switch {
+		case info.Role == peer.RoleHub:
+			hubs = append(hubs, info)
+		case !info.Hub:
+			oldest = keepOldest(oldest, info, k)
+		}
+	}
+	slices.SortFunc(hubs, byAge)
+	return hubs, oldest
+}
+
+// keepOldest adds info to oldest, which is sorted oldest first, and keeps
+// at most k.
+func keepOldest(oldest []peer.Info, info peer.Info, k int) []peer.Info {
+	i, _ := slices.BinarySearchFunc(oldest, info, byAge)
+	if i >= k {
+		return oldest
+	}
+	oldest = slices.Insert(oldest, i, info)
+	return oldest[:min(len(oldest), k)]
 }
 
 // ids returns the IDs of the members q matches, without copying them.
@@ -151,9 +183,11 @@ func (v *view) join(info peer.Info) bool {
 		return false
 	}
 	v.members[info.ID] = info
+	v.sum += memberHash(info)
 	kind := Joined
 	if known {
 		kind = Updated
+		v.sum -= memberHash(old)
 	}
 	v.notify(Change{Kind: kind, ID: info.ID, Info: info}, old)
 	return true
@@ -181,6 +215,7 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 	}
 	delete(v.members, id)
 	delete(v.learned, id)
+	v.sum -= memberHash(old)
 	v.notify(Change{Kind: kind, ID: id, Info: old}, old)
 	return true
 }
@@ -219,24 +254,28 @@ func (v *view) notify(c Change, old peer.Info) {
 	v.count++
 }
 
-// digest sums up the view with self (nil for a peer that follows the
-// network without being a member): how many peers, and a hash of who
-// they are, their roles and values. Two views that agree have the same.
-func digest(self *peer.Info, members map[peer.ID]peer.Info) (int, string) {
-	all := slices.Collect(maps.Values(members))
+// digest is what a hub's digest says of a view with self (when not nil):
+// how many peers, and the sum of their memberHash (mod 2^64, in hex),
+// which the view keeps as it changes: a digest costs no walk of the view.
+func (v *view) digest(self *peer.Info) (int, string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n, sum := len(v.members), v.sum
 	if self != nil {
-		all = append(all, *self)
+		n, sum = n+1, sum+memberHash(*self)
 	}
-	slices.SortFunc(all, func(a, b peer.Info) int { return compareIDs(a.ID, b.ID) })
+	return n, strconv.FormatUint(sum, 16)
+}
+
+// memberHash is FNV-1a 64 over what a digest compares of a member: its ID,
+// role, leaf node URL and values.
+func memberHash(info peer.Info) uint64 {
 	h := fnv.New64a()
-	for _, info := range all {
-		h.Write([]byte(string(info.ID) + "|" + info.Role + "|" + info.Leaf + "|"))
-		for _, k := range slices.Sorted(maps.Keys(info.Values)) {
-			h.Write([]byte(k + "=" + info.Values[k] + ","))
-		}
-		h.Write([]byte{0})
+	h.Write([]byte(string(info.ID) + "|" + info.Role + "|" + info.Leaf + "|"))
+	for _, k := range slices.Sorted(maps.Keys(info.Values)) {
+		h.Write([]byte(k + "=" + info.Values[k] + ","))
 	}
-	return len(all), strconv.FormatUint(h.Sum64(), 16)
+	return h.Sum64()
 }
 
 func compareIDs(a, b peer.ID) int {

@@ -267,6 +267,13 @@ func startOn(ctx context.Context, cfg Config, port int) (*Server, error) {
 	return s, nil
 }
 
+// noCompression turns off the s2 compression NATS negotiates on routes
+// and leaf node connections by default: on a LAN it buys nothing, and
+// NATS's automatic mode picks its slowest level when a busy machine
+// makes the first round trip slow (a mass start of 100 peers on 2 cores
+// spent an eighth of its CPU compressing).
+var noCompression = server.CompressionOpts{Mode: server.CompressionOff}
+
 // launch starts the NATS server of s's role on s's port, with the leaf
 // node remotes given (a leaf's hubs), and makes it the current one. s.mu
 // is held, or s is not shared yet.
@@ -331,6 +338,7 @@ func (s *Server) options() *server.Options {
 			// A leaf whose hub went away tries the next one soon: the
 			// network is whole again within a second or so.
 			ReconnectInterval: leafReconnect,
+			Compression:       noCompression,
 		},
 	}
 	if cfg.Hub {
@@ -346,7 +354,8 @@ func (s *Server) options() *server.Options {
 			// appnet uses one account, and NATS pins an account's traffic
 			// to one connection of a route pool: the default pool of 3
 			// would hold two idle connections (and ~220 KB) per pair.
-			PoolSize: 1,
+			PoolSize:    1,
+			Compression: noCompression,
 			// The greeting lists the cluster's other client URLs
 			// (connect_urls), so that a client given one URL fails over
 			// to another server when this one stops: only on an open

@@ -37,7 +37,7 @@ func (s *Server) SetHubs(leafURLs []string) error {
 	next := s.opts.Clone()
 	next.LeafNode.Remotes = nil
 	if len(urls) > 0 {
-		next.LeafNode.Remotes = []*server.RemoteLeafOpts{{URLs: urls}}
+		next.LeafNode.Remotes = []*server.RemoteLeafOpts{{URLs: urls, Compression: noCompression}}
 	}
 	s.cfg.secure(next) // the remote's credentials and TLS
 	if err := s.ns.ReloadOptions(next); err != nil {
