@@ -42,9 +42,9 @@ type EventOption struct{ o events.EmitOption }
 func WithHeaders() EventOption { return EventOption{events.WithHeaders()} }
 
 // NewEvent declares an event. transform, if not nil, turns each emitted
-// value into what travels. A bad name
-// does not panic: it is logged, and returned by every Emit and Subscribe
-// (an error wrapping [ErrInvalidName]) before any peer starts.
+// value into what travels. A bad name does not panic: it is logged, and
+// returned by every Emit and Subscribe (an error wrapping
+// [ErrInvalidName]) before any peer starts.
 func NewEvent[T any](name string, transform Transform[T], opts ...EventOption) *Event[T] {
 	d := &decl[T]{name: name, transform: transform, err: events.ValidateName(name)}
 	for _, o := range opts {
@@ -60,7 +60,9 @@ func NewEvent[T any](name string, transform Transform[T], opts ...EventOption) *
 func (e *Event[T]) Name() string { return e.d.name }
 
 // Via returns the event bound to p: its Emit sends from p and its
-// Subscribe listens on p, instead of the default peer's.
+// Subscribe listens on p, instead of the default peer's. The bound event
+// shares everything else with e; a program that emits often from one peer
+// keeps it rather than call Via for each value.
 func (e *Event[T]) Via(p *Peer) *Event[T] { return &Event[T]{d: e.d, via: p} }
 
 // from returns the peer the event acts from, once its name is known good:
