@@ -120,6 +120,7 @@ var live sync.Map // *peer.Peer -> *Peer
 func newPeer(p *peer.Peer, attached bool) *Peer {
 	bp := &Peer{p: p, disc: discovery.New(p), attached: attached, stop: make(chan struct{}), done: make(chan struct{})}
 	live.Store(p, bp)
+	context.AfterFunc(p.Context(), bp.forget) // also when it stops by itself
 	return bp
 }
 
