@@ -82,7 +82,6 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	}
 	close(bp.done)
 	if err := bp.disc.Join(ctx, hubs); err != nil {
-		bp.forget()
 		p.Close()
 		return nil, fmt.Errorf("joining the network: %w", err)
 	}
@@ -106,25 +105,17 @@ func Attach(ctx context.Context, cfg Config, addr string, opts ...Option) (*Peer
 	bp := newPeer(p, true)
 	close(bp.done)
 	if err := bp.disc.Follow(ctx); err != nil {
-		bp.forget()
 		p.Close()
 		return nil, fmt.Errorf("following the network from %s: %w", addr, err)
 	}
 	return bp, nil
 }
 
-// live maps each running peer of the lower layer to its Peer, for
-// [FromContext] inside a handler.
-var live sync.Map // *peer.Peer -> *Peer
-
 func newPeer(p *peer.Peer, attached bool) *Peer {
 	bp := &Peer{p: p, disc: discovery.New(p), attached: attached, stop: make(chan struct{}), done: make(chan struct{})}
-	live.Store(p, bp)
-	context.AfterFunc(p.Context(), bp.forget) // also when it stops by itself
+	p.SetOwner(bp) // for FromContext
 	return bp
 }
-
-func (p *Peer) forget() { live.CompareAndDelete(p.p, p) }
 
 // FromContext returns the peer that serves the call, inside a
 // connection's handler; outside one, or for a local [Connection.Call]
@@ -134,11 +125,8 @@ func FromContext(ctx context.Context) (*Peer, bool) {
 	if !ok {
 		return nil, false
 	}
-	bp, ok := live.Load(lp)
-	if !ok {
-		return nil, false
-	}
-	return bp.(*Peer), true
+	bp, ok := lp.Owner().(*Peer)
+	return bp, ok
 }
 
 // ask keeps the view of a client of a NATS deployment current: it asks
@@ -198,7 +186,6 @@ func (p *Peer) Close() error {
 	p.closeOnce.Do(func() { close(p.stop) })
 	<-p.done
 	p.disc.Leave()
-	p.forget()
 	return p.p.Close()
 }
 

@@ -70,6 +70,8 @@ type Peer struct {
 	closeOnce sync.Once
 	closeMu   sync.RWMutex // guards closing against handlers.Add in dispatch
 	closing   bool
+
+	owner atomic.Value // what wraps the peer (SetOwner)
 }
 
 // FriendlyID is the human side of an ID: where the peer runs and who runs
