@@ -2,64 +2,24 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/flags"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/nats-io/nats.go"
 )
-
-// Types used throughout the API, defined in the packages that own them.
-type (
-	// ID identifies a peer: URL-safe base64 of "<host>:<port> -> <group>".
-	ID = peer.ID
-	// Info is what a peer's info connection answers.
-	Info = peer.Info
-	// PeersOption narrows or refreshes a discovery.
-	PeersOption = discovery.Option
-)
-
-// Errors callers test with errors.Is. They are the owning packages' own.
-var (
-	ErrUnreachable       = peer.ErrUnreachable
-	ErrInvalidConnection = peer.ErrInvalidConnection
-	ErrBadRequest        = peer.ErrBadRequest
-	ErrRemote            = peer.ErrRemote
-	ErrInvalidID         = peer.ErrInvalidID
-	ErrInvalidName       = peer.ErrInvalidName
-	ErrUnknownFlag       = flags.ErrUnknownFlag
-	ErrConfig            = peer.ErrConfig
-	ErrBusy              = peer.ErrBusy
-	ErrClosed            = peer.ErrClosed
-)
-
-// Discovery options.
-
-// OnHost limits discovery to this peer's own host.
-func OnHost() PeersOption { return discovery.OnHost() }
-
-// Groups keeps the peers of the named groups (default: the peer's own).
-func Groups(names ...string) PeersOption { return discovery.Groups(names...) }
-
-// AllGroups keeps the peers of every group.
-func AllGroups() PeersOption { return discovery.AllGroups() }
-
-// HubsOnly keeps hubs only.
-func HubsOnly() PeersOption { return discovery.HubsOnly() }
-
-// Refresh scans again instead of answering from the cache.
-func Refresh() PeersOption { return discovery.Refresh() }
 
 // Peer is a running peer with discovery: it joined the network when it
 // started (found the peers of its host, else of NET_SCAN, and attached to
 // their hubs, or became the network's first hub), and keeps its view of
-// the network current from the changes the network publishes.
+// the network current from the changes the network publishes. It is safe
+// for concurrent use.
 type Peer struct {
-	*peer.Peer
+	p         *peer.Peer
 	disc      *discovery.Discoverer
 	attached  bool // a client of another peer's server (Attach)
 	stop      chan struct{}
@@ -68,9 +28,9 @@ type Peer struct {
 }
 
 // New starts a peer configured from the NET_* environment with opts on
-// top, serving the default registry unless [peer.WithRegistry] says
+// top, serving the default registry unless [WithRegistry] says
 // otherwise, and joins it to the network.
-func New(ctx context.Context, opts ...peer.Option) (*Peer, error) {
+func New(ctx context.Context, opts ...Option) (*Peer, error) {
 	cfg, err := peer.ConfigFromEnv()
 	if err != nil {
 		return nil, err
@@ -80,7 +40,10 @@ func New(ctx context.Context, opts ...peer.Option) (*Peer, error) {
 }
 
 // Start is [New] with an explicit configuration: it reads no environment.
-func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, error) {
+// The peer serves the registry [WithRegistry] gives it (pass
+// DefaultRegistry() for what [Connect] and [Flag] registered); without one,
+// only the built-in connections.
+func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -112,7 +75,7 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 			return nil, err
 		}
 	}
-	bp := &Peer{Peer: p, disc: discovery.New(p), stop: make(chan struct{}), done: make(chan struct{})}
+	bp := newPeer(p, false)
 	if cfg.External() {
 		go bp.ask(p.Config().ScanInterval)
 		return bp, nil
@@ -127,10 +90,11 @@ func Start(ctx context.Context, cfg peer.Config, opts ...peer.Option) (*Peer, er
 
 // Attach is [Start] for a peer that is a client of the running peer whose
 // server is at addr (host:port) instead of running a server or holding a
-// port: a short-lived program's way onto the network (see [peer.Attach]).
-// It follows the network's view through that server; it is not a member
-// of it. Without cfg.Registry it serves the default registry.
-func Attach(ctx context.Context, cfg peer.Config, addr string, opts ...peer.Option) (*Peer, error) {
+// port: a short-lived program's way onto the network. It follows the
+// network's view through that server; it is not a member of it, and
+// takes no calls made to a group. It serves the default registry unless
+// [WithRegistry] says otherwise.
+func Attach(ctx context.Context, cfg Config, addr string, opts ...Option) (*Peer, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = registry
 	}
@@ -138,13 +102,31 @@ func Attach(ctx context.Context, cfg peer.Config, addr string, opts ...peer.Opti
 	if err != nil {
 		return nil, err
 	}
-	bp := &Peer{Peer: p, disc: discovery.New(p), attached: true, stop: make(chan struct{}), done: make(chan struct{})}
+	bp := newPeer(p, true)
 	close(bp.done)
 	if err := bp.disc.Follow(ctx); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("following the network from %s: %w", addr, err)
 	}
 	return bp, nil
+}
+
+func newPeer(p *peer.Peer, attached bool) *Peer {
+	bp := &Peer{p: p, disc: discovery.New(p), attached: attached, stop: make(chan struct{}), done: make(chan struct{})}
+	p.SetOwner(bp) // for FromContext
+	return bp
+}
+
+// FromContext returns the peer that serves the call, inside a
+// connection's handler; outside one, or for a local [Connection.Call]
+// before the default peer started, it returns false.
+func FromContext(ctx context.Context) (*Peer, bool) {
+	lp, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, false
+	}
+	bp, ok := lp.Owner().(*Peer)
+	return bp, ok
 }
 
 // ask keeps the view of a client of a NATS deployment current: it asks
@@ -157,7 +139,7 @@ func (p *Peer) ask(every time.Duration) {
 	go func() { <-p.stop; cancel() }()
 	for {
 		if _, err := p.disc.Peers(ctx, discovery.AllGroups(), discovery.Refresh()); err != nil && ctx.Err() == nil {
-			p.Logger().Debug("appnet: asking the NATS deployment for its peers failed", "err", err)
+			p.p.Logger().Debug("appnet: asking the NATS deployment for its peers failed", "err", err)
 		}
 		if every <= 0 {
 			return
@@ -170,10 +152,32 @@ func (p *Peer) ask(every time.Duration) {
 	}
 }
 
-// Peers finds the other peers: every peer but p itself (see
-// [discovery.Discoverer.Peers]).
-func (p *Peer) Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
-	return p.disc.Peers(ctx, opts...)
+// ID returns the peer's ID.
+func (p *Peer) ID() ID { return p.p.ID() }
+
+// Info returns what the peer tells the network about itself: what its
+// info connection answers.
+func (p *Peer) Info() Info { return p.p.Info() }
+
+// Config returns the configuration the peer runs with.
+func (p *Peer) Config() Config { return p.p.Config() }
+
+// Logger returns the peer's logger (Config.Logger, or slog's default).
+func (p *Peer) Logger() *slog.Logger { return p.p.Logger() }
+
+// Context returns a context that ends when the peer closes.
+func (p *Peer) Context() context.Context { return p.p.Context() }
+
+// Conn returns the peer's connection to its NATS server. It is an escape
+// hatch to NATS itself, for what appnet does not do (JetStream, say):
+// the peer owns the connection, so do not close or drain it, and keep
+// off the subjects of appnet's wire contract (net.>, $SRV.>).
+func (p *Peer) Conn() *nats.Conn { return p.p.Conn() }
+
+// Peers finds the other peers: every peer but p itself, by default of p's
+// own group, from p's view of the network (see [PeersOption]).
+func (p *Peer) Peers(ctx context.Context, opts ...PeersOption) (Network, error) {
+	return p.disc.Peers(ctx, peersOptions(opts)...)
 }
 
 // Close tells the network that the peer leaves (every peer drops it from
@@ -182,98 +186,41 @@ func (p *Peer) Close() error {
 	p.closeOnce.Do(func() { close(p.stop) })
 	<-p.done
 	p.disc.Leave()
-	return p.Peer.Close()
+	return p.p.Close()
 }
-
-// The default peer: one per process, started the first time something
-// needs it.
-var (
-	registry    = peer.NewRegistry()
-	defaultMu   sync.Mutex
-	defaultPeer *Peer
-	// started is defaultPeer for readers that must not wait while
-	// Default starts it (local calls), and Default's lock-free path.
-	started     atomic.Pointer[Peer]
-	defaultOpts []peer.Option
-)
-
-// ErrStarted is returned by [Configure] once the default peer runs.
-var ErrStarted = errors.New("the default peer has already started")
-
-// Configure sets options for the default peer, on top of the NET_*
-// environment; call it before anything starts the default peer (Default,
-// Peers, a remote call, an Emit or a Subscribe).
-func Configure(opts ...peer.Option) error {
-	defaultMu.Lock()
-	defer defaultMu.Unlock()
-	if defaultPeer != nil {
-		return ErrStarted
-	}
-	defaultOpts = append(defaultOpts, opts...)
-	return nil
-}
-
-// Default returns the process's default peer, starting it from the NET_*
-// environment the first time. A failed start is retried on the next call.
-func Default() (*Peer, error) {
-	if p := started.Load(); p != nil {
-		return p, nil // every call and emit comes here: no lock once started
-	}
-	defaultMu.Lock()
-	defer defaultMu.Unlock()
-	if defaultPeer != nil {
-		return defaultPeer, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p, err := New(ctx, defaultOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("starting the default peer: %w", err)
-	}
-	defaultPeer = p
-	started.Store(p)
-	return p, nil
-}
-
-// Close closes the default peer, if it was started.
-func Close() error {
-	defaultMu.Lock()
-	defer defaultMu.Unlock()
-	if defaultPeer == nil {
-		return nil
-	}
-	started.Store(nil)
-	err := defaultPeer.Close()
-	defaultPeer = nil
-	return err
-}
-
-// Registry returns the default registry: the connections and flags that
-// [Connect] and [Flag] register and that peers serve unless told
-// otherwise.
-func Registry() *peer.Registry { return registry }
-
-// Peers finds the other peers from the default peer: every peer but the
-// default peer itself. See [discovery.Discoverer.Peers].
-func Peers(ctx context.Context, opts ...PeersOption) (discovery.Peers, error) {
-	p, err := Default()
-	if err != nil {
-		return discovery.Peers{}, err
-	}
-	return p.Peers(ctx, opts...)
-}
-
-// Flag registers the caller-side handler of a flag in the default
-// registry: when a peer answers a call with the flag, the call returns
-// what fn returns.
-func Flag(name string, fn flags.Handler) error { return registry.Flag(name, fn) }
 
 // known returns how many peers of group this peer knows of, itself
 // included: the answers a scatter-gather waits for.
 func (p *Peer) known(group string) int {
 	n := p.disc.Known(group)
-	if p.Config().Group == group && !p.attached {
+	if p.p.Config().Group == group && !p.attached {
 		n++ // itself; an attached peer takes no group work
 	}
 	return n
 }
+
+func init() { lower.Of = func(p any) *peer.Peer { return p.(*Peer).p } }
+
+// Reconfigure changes the settings of a running peer that do not make its
+// ID or its security: whether it is a hub ([WithHub]), its values, how
+// many probes a scan runs, how long a probe waits and how often a hub
+// looks for other networks. The network hears of the change as an update.
+// An option that changes anything else (host, port range, group, secret,
+// TLS, deployment, limits) is refused with an error wrapping [ErrConfig]
+// that names it: start another peer instead.
+func (p *Peer) Reconfigure(opts ...Option) error { return p.p.Reconfigure(opts...) }
+
+// SetRole restarts the peer's server as a hub or as a leaf, on the same
+// port, and returns once the peer's connection is back with every
+// subscription. Calls in flight through the server fail; the ID does not
+// change. A client of a NATS deployment has no server and refuses. If the
+// server cannot restart (its port was taken meanwhile), the peer closes
+// and the error says why.
+func (p *Peer) SetRole(ctx context.Context, hub bool) error { return p.p.SetRole(ctx, hub) }
+
+// Impostors describes what the peer's server can see of others claiming
+// the peer's identity: a routed server with the peer's ID as its name, or
+// a connection that subscribes to the peer's own call subjects, so that
+// calls to the peer could reach it. It should be empty. A client of a
+// NATS deployment has no view of the cluster and gets none.
+func (p *Peer) Impostors() []string { return p.p.Impostors() }

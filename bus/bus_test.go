@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/flags"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 type greeting struct {
@@ -27,7 +25,7 @@ var (
 	literal  = bus.Connect("", func(context.Context, int) (int, error) { return 0, nil })
 	maybe    = bus.Connect("test.maybe", func(_ context.Context, n int) (int, error) {
 		if n < 0 {
-			return 0, flags.Raise("NEGATIVE")
+			return 0, bus.Raise("NEGATIVE")
 		}
 		return n, nil
 	})
@@ -36,7 +34,7 @@ var (
 func namedHandler(_ context.Context, s string) (string, error) { return "named " + s, nil }
 
 func init() {
-	if err := bus.Flag("NEGATIVE", func(_ context.Context, r flags.Request) (any, error) {
+	if err := bus.Flag("NEGATIVE", func(_ context.Context, r bus.FlagRequest) (any, error) {
 		return -1, nil
 	}); err != nil {
 		panic(err)
@@ -45,7 +43,7 @@ func init() {
 
 // startPeers starts n peers on one fresh loopback host, each joining the
 // network of the ones before it.
-func startPeers(t *testing.T, n int, opts ...peer.Option) []*bus.Peer {
+func startPeers(t *testing.T, n int, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	testnet.MustLoopback(t, host)
@@ -53,17 +51,18 @@ func startPeers(t *testing.T, n int, opts ...peer.Option) []*bus.Peer {
 }
 
 // startMore starts n more peers on the host and port range of p.
-func startMore(t *testing.T, p *bus.Peer, n int, opts ...peer.Option) []*bus.Peer {
+func startMore(t *testing.T, p *bus.Peer, n int, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	return startOn(t, p.Config().Host, p.Config().PortStart, n, opts...)
 }
 
-func startOn(t *testing.T, host string, port, n int, opts ...peer.Option) []*bus.Peer {
+func startOn(t *testing.T, host string, port, n int, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	var peers []*bus.Peer
 	for range n {
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart = host, port
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p, err := bus.Start(ctx, cfg, opts...)
 		cancel()
@@ -121,8 +120,9 @@ func TestFiltersAndCache(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string, hub bool) *bus.Peer {
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.Hub = host, port, bus.Registry(), group, hub
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Group, cfg.Hub = host, port, group, hub
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -162,9 +162,9 @@ func TestUnknownConnectionNamesPeerAndConnections(t *testing.T) {
 	t.Parallel()
 	ps := startPeers(t, 2)
 	ghost := bus.Connect("test.ghost", func(context.Context, int) (int, error) { return 0, nil })
-	cfg := peer.DefaultLocalConfig()
+	cfg := bus.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = ps[0].Config().Host, ps[0].Config().PortStart
-	bare, err := bus.Start(context.Background(), cfg, peer.WithRegistry(peer.NewRegistry()))
+	bare, err := bus.Start(context.Background(), cfg, bus.WithRegistry(bus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}

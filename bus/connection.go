@@ -9,8 +9,8 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/appnet-go/appnet/flags"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/flags"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // Connection is a function registered under a name: [Connection.Call] runs it here, [Connection.On] runs it on
@@ -32,7 +32,7 @@ type Connection[Req, Resp any] struct {
 func Connect[Req, Resp any](tag string, fn func(context.Context, Req) (Resp, error)) *Connection[Req, Resp] {
 	c := &Connection[Req, Resp]{name: tag}
 	if fn == nil {
-		c.err = fmt.Errorf("%w: connection %q: nil function", ErrInvalidName, tag)
+		c.err = fmt.Errorf("%w: connection %q: nil function", peer.ErrInvalidName, tag)
 	} else if tag == "" {
 		c.name, c.err = derivedName(fn)
 	}
@@ -55,7 +55,7 @@ func (c *Connection[Req, Resp]) Err() error { return c.err }
 // the argument and the result passed through the codec, so it returns
 // exactly what a remote call returns. Flags the function answers with are
 // resolved by the default registry's handlers. The handler sees the
-// default peer through [peer.FromContext] if it has been started.
+// default peer through [FromContext] if it has been started.
 func (c *Connection[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	var zero Resp
 	if c.err != nil {
@@ -67,7 +67,7 @@ func (c *Connection[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error)
 	}
 	if _, ok := peer.FromContext(ctx); !ok {
 		if p := started.Load(); p != nil {
-			ctx = peer.NewContext(ctx, p.Peer)
+			ctx = peer.NewContext(ctx, p.p)
 		}
 	}
 	out, err := registry.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), c.name, arg)
@@ -96,14 +96,26 @@ func (r Remote[Req, Resp]) Via(p *Peer) Remote[Req, Resp] {
 }
 
 // Call runs the connection on the target peer and returns its result.
-// The errors are those of [peer.Caller.Call].
+// Errors, to test with errors.Is:
+//   - [ErrInvalidID] or [ErrInvalidName]: the target or the connection name
+//     is malformed (checked before the default peer starts);
+//   - [ErrUnreachable]: nobody serves the target (it stopped, or is not in
+//     this network);
+//   - [ErrInvalidConnection]: the target has no such connection;
+//   - [ErrBadRequest], [ErrRemote], [ErrBusy]: the target answered with an
+//     error;
+//   - [ErrUnknownFlag]: the answer carries a flag with no handler;
+//   - the context's error when no answer came in time.
 func (r Remote[Req, Resp]) Call(ctx context.Context, req Req) (Resp, error) {
 	var zero Resp
-	from, arg, err := r.c.prepare(r.via, req)
+	from, arg, err := r.c.prepare(r.via, req, func() error {
+		_, err := peer.ParseID(string(r.target))
+		return err
+	})
 	if err != nil {
 		return zero, err
 	}
-	out, err := from.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), r.target, r.c.name, arg)
+	out, err := from.p.Call(flags.WithResult(ctx, reflect.TypeFor[Resp]()), r.target, r.c.name, arg)
 	if err != nil {
 		return zero, err
 	}
@@ -125,14 +137,14 @@ func derivedName(fn any) (string, error) {
 	full := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
 	full, _, _ = strings.Cut(full, "[") // generic instantiation
 	if closureName.MatchString(full) {
-		return "", fmt.Errorf("%w: %s is a function literal; give the connection a tag", ErrInvalidName, full)
+		return "", fmt.Errorf("%w: %s is a function literal; give the connection a tag", peer.ErrInvalidName, full)
 	}
 	name := full[strings.LastIndex(full, "/")+1:]
 	return name, peer.ValidateConnection(name)
 }
 
 // OnGroup returns the connection bound to a group: its Call runs on any
-// one peer of the group, chosen by NATS (a queue group).
+// one peer of the group, and its All on every peer of it.
 func (c *Connection[Req, Resp]) OnGroup(group string) Group[Req, Resp] {
 	return Group[Req, Resp]{c: c, group: group}
 }
@@ -152,12 +164,13 @@ func (g Group[Req, Resp]) Via(p *Peer) Group[Req, Resp] {
 
 // Call runs the connection on one peer of the group and returns its result
 // and the ID of the peer that gave it. Unlike [Remote.Call], the caller
-// did not choose that peer (NATS did), so the ID comes back: to say who
-// answered, or to call the same peer again with [Connection.On]. On an
-// error the ID is the peer that answered with it, or empty when none did.
+// did not choose that peer (it is picked at random among those that
+// serve the connection), so the ID comes back: to say who answered, or to
+// call the same peer again with [Connection.On]. On an error the ID is the
+// peer that answered with it, or empty when none did.
 func (g Group[Req, Resp]) Call(ctx context.Context, req Req) (Resp, ID, error) {
 	var zero Resp
-	from, arg, err := g.c.prepare(g.via, req)
+	from, arg, err := g.prepare(req)
 	if err != nil {
 		return zero, "", err
 	}
@@ -183,11 +196,11 @@ type Answer[Resp any] struct {
 // answered, else when ctx ends (without a deadline: after the call
 // timeout) with the answers that came.
 func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], error) {
-	from, arg, err := g.c.prepare(g.via, req)
+	from, arg, err := g.prepare(req)
 	if err != nil {
 		return nil, err
 	}
-	results, err := from.CallAll(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg, from.known(g.group))
+	results, err := from.p.CallAll(flags.WithResult(ctx, reflect.TypeFor[Resp]()), g.group, g.c.name, arg, from.known(g.group))
 	if err != nil {
 		return nil, err
 	}
@@ -202,18 +215,41 @@ func (g Group[Req, Resp]) All(ctx context.Context, req Req) ([]Answer[Resp], err
 	return answers, nil
 }
 
+// prepare is Connection.prepare that checks the group's name too, always:
+// the lower layer's refusal of a bad group does not say ErrInvalidName.
+func (g Group[Req, Resp]) prepare(req Req) (*Peer, []byte, error) {
+	if g.c.err == nil {
+		if err := peer.ValidateGroup(g.group); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrInvalidName, err)
+		}
+	}
+	return g.c.prepare(g.via, req, nil)
+}
+
 // prepare checks the connection, encodes req and picks the calling peer.
-func (c *Connection[Req, Resp]) prepare(via *Peer, req Req) (*Peer, []byte, error) {
+// Nothing starts for a call that cannot be made: when the call would
+// start the default peer, checkTarget (if any) runs first. A running peer
+// checks the target itself, so a call through one pays for no second
+// check.
+func (c *Connection[Req, Resp]) prepare(via *Peer, req Req, checkTarget func() error) (*Peer, []byte, error) {
 	if c.err != nil {
 		return nil, nil, c.err
+	}
+	from := via
+	if from == nil {
+		from = started.Load()
+	}
+	if from == nil && checkTarget != nil {
+		if err := checkTarget(); err != nil {
+			return nil, nil, err
+		}
 	}
 	arg, err := peer.Encode(req)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	if via != nil {
-		return via, arg, nil
+	if from == nil {
+		from, err = Default()
 	}
-	p, err := Default()
-	return p, arg, err
+	return from, arg, err
 }

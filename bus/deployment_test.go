@@ -7,10 +7,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/events"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // The same code runs against a NATS deployment: peers that are its
@@ -22,8 +19,9 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 	urls := testnet.Deployment(t, host, 2)
 	start := func(group, url string) *bus.Peer {
 		t.Helper()
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group, cfg.NATSURL = host, port, bus.Registry(), group, url
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Group, cfg.NATSURL = host, port, group, url
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -37,7 +35,7 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 
 	// Discovery asks the deployment. Its servers learn each other's
 	// subscriptions within milliseconds: ask until both workers answer.
-	var found discovery.Peers
+	var found bus.Network
 	for {
 		var err error
 		if found, err = c.Peers(ctx, bus.Groups("workers"), bus.Refresh()); err != nil {
@@ -72,7 +70,7 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 
 	// Events from b (on the other server) reach a subscriber on a, in order.
 	got := make(chan int, 200)
-	sub, err := events.Subscribe(a.Peer, "test.deployment", func(_ context.Context, d events.Delivery[int]) {
+	sub, err := bus.NewEvent[int]("test.deployment", nil).Via(a).Subscribe(func(_ context.Context, d bus.Delivery[int]) {
 		if d.From == b.ID() {
 			got <- d.Value
 		}
@@ -83,7 +81,7 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 	defer sub.Close()
 	tick := bus.NewEvent[int]("test.deployment", nil)
 	for first := false; !first; {
-		if err := tick.EmitFrom(b, -1); err != nil {
+		if err := tick.Via(b).Emit(-1); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -95,7 +93,7 @@ func TestTheSameCodeRunsOnADeployment(t *testing.T) {
 		}
 	}
 	for i := range 100 {
-		if err := tick.EmitFrom(b, i); err != nil {
+		if err := tick.Via(b).Emit(i); err != nil {
 			t.Fatal(err)
 		}
 	}

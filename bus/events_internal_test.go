@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // An event forgets the emitter it made for a peer once the peer closes,
@@ -23,7 +23,7 @@ func TestEventForgetsClosedPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := NewEvent[int]("test.forget", nil)
-	if err := ev.EmitFrom(p, 1); err != nil {
+	if err := ev.Via(p).Emit(1); err != nil {
 		t.Fatal(err)
 	}
 	if n := emitterCount(ev); n != 1 {
@@ -38,13 +38,13 @@ func TestEventForgetsClosedPeers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := ev.EmitFrom(p, 2); err == nil {
+	if err := ev.Via(p).Emit(2); err == nil {
 		t.Fatal("emitting from a closed peer succeeded")
 	}
 }
 
 func emitterCount[T any](e *Event[T]) int {
 	n := 0
-	e.emitters.Range(func(any, any) bool { n++; return true })
+	e.d.emitters.Range(func(any, any) bool { n++; return true })
 	return n
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // Greeting is an event of an application's shared contract; its
@@ -35,8 +33,8 @@ func ExampleNewEvent() {
 	}
 	defer listener.Close()
 
-	heard := make(chan events.Delivery[string], 1)
-	sub, err := events.Subscribe(listener.Peer, Greeting.Name(), func(_ context.Context, d events.Delivery[string]) {
+	heard := make(chan bus.Delivery[string], 1)
+	sub, err := Greeting.Via(listener).Subscribe(func(_ context.Context, d bus.Delivery[string]) {
 		heard <- d
 	})
 	if err != nil {
@@ -46,7 +44,7 @@ func ExampleNewEvent() {
 	defer sub.Close()
 	// Subscribe returns once the emitter's server knows of the
 	// subscription: an event emitted now reaches it.
-	if err := Greeting.EmitFrom(emitter, "  hello  "); err != nil {
+	if err := Greeting.Via(emitter).Emit("  hello  "); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -66,15 +64,15 @@ func ExampleNewEvent() {
 func ExampleSubscribe() {
 	ctx := context.Background()
 	cfg := exampleConfig()
-	if err := bus.Configure(peer.WithHost(cfg.Host), peer.WithPorts(cfg.PortStart, cfg.PortRange), peer.WithScan(cfg.Host)); err != nil {
+	if err := bus.Configure(bus.WithHost(cfg.Host), bus.WithPorts(cfg.PortStart, cfg.PortRange), bus.WithScan(cfg.Host)); err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer bus.Close()
 	heard := make(chan string, 2)
-	sub, err := bus.Subscribe("example.status", func(_ context.Context, d events.Delivery[string]) {
+	sub, err := bus.Subscribe("example.status", func(_ context.Context, d bus.Delivery[string]) {
 		heard <- d.Value
-	}, events.Groups("myApp"), events.HubsOnly())
+	}, bus.Groups("myApp"), bus.HubsOnly())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -88,15 +86,15 @@ func ExampleSubscribe() {
 		return
 	}
 	defer worker.Close()
-	hub, err := bus.Start(ctx, cfg, peer.WithHub(true))
+	hub, err := bus.Start(ctx, cfg, bus.WithHub(true))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer hub.Close()
 	status := bus.NewEvent[string]("example.status", nil)
-	_ = status.EmitFrom(worker, "from a worker")
-	_ = status.EmitFrom(hub, "from the hub")
+	_ = status.Via(worker).Emit("from a worker")
+	_ = status.Via(hub).Emit("from the hub")
 	select {
 	case v := <-heard:
 		fmt.Println(v)

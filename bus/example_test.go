@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/flags"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -20,10 +18,10 @@ var Echo = bus.Connect("example.echo", func(_ context.Context, msg string) (stri
 })
 
 // exampleConfig keeps the examples on a loopback address of their own.
-func exampleConfig() peer.Config {
-	cfg := peer.DefaultLocalConfig()
+func exampleConfig() bus.Config {
+	cfg := bus.DefaultLocalConfig()
 	cfg.Host, cfg.PortStart = testnet.RandomHost(), testnet.RandomPorts()
-	cfg.Registry = bus.Registry()
+	bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 	return cfg
 }
 
@@ -83,12 +81,12 @@ func ExamplePeer_Peers() {
 // A connection answers with a flag; the caller's handler for the flag
 // decides what the call returns.
 func ExampleFlag() {
-	_ = bus.Flag("EXAMPLE_MISSING", func(_ context.Context, r flags.Request) (any, error) {
+	_ = bus.Flag("EXAMPLE_MISSING", func(_ context.Context, r bus.FlagRequest) (any, error) {
 		return "", fmt.Errorf("%s: nothing under that key", r.Connection)
 	})
 	lookup := bus.Connect("example.lookup", func(_ context.Context, key string) (string, error) {
 		if key != "answer" {
-			return "", flags.Raise("EXAMPLE_MISSING")
+			return "", bus.Raise("EXAMPLE_MISSING")
 		}
 		return "42", nil
 	})
@@ -110,7 +108,12 @@ func ExampleRemote_Call() {
 		return
 	}
 	defer a.Close()
-	gone := peer.NewID(cfg.Host, cfg.PortStart+5, "None")
+	// "127.0.0.1:1 -> None", a peer that nobody runs.
+	gone, err := bus.ParseID("MTI3LjAuMC4xOjEgLT4gTm9uZQ")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	_, err = Echo.On(gone).Via(a).Call(ctx, "hello?")
 	fmt.Println(errors.Is(err, bus.ErrUnreachable))
 	// Output: true
@@ -151,6 +154,7 @@ func ExampleStart_deployment() {
 
 	found, _ := second.Peers(ctx, bus.Refresh())
 	out, err := Echo.On(first.ID()).Via(second).Call(ctx, "hi")
-	fmt.Println(first.Server() == nil, found.Group("None")[0] == first.ID(), out, err)
+	// A client of a deployment runs no server: it has no cluster URL.
+	fmt.Println(first.Info().Cluster == "", found.Group("None")[0] == first.ID(), out, err)
 	// Output: true true hi (echoed) <nil>
 }

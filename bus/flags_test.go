@@ -7,30 +7,28 @@ import (
 	"testing"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/flags"
-	"github.com/appnet-go/appnet/peer"
 )
 
 var (
 	nullInt = bus.Connect("test.null.int", func(context.Context, string) (int, error) {
-		return 0, flags.Raise(flags.Null)
+		return 0, bus.Raise(bus.FlagNull)
 	})
 	nullString = bus.Connect("test.null.string", func(context.Context, string) (string, error) {
-		return "", flags.Raise(flags.Null)
+		return "", bus.Raise(bus.FlagNull)
 	})
 	nullStruct = bus.Connect("test.null.struct", func(context.Context, string) (greeting, error) {
-		return greeting{}, flags.Raise(flags.Null)
+		return greeting{}, bus.Raise(bus.FlagNull)
 	})
 	wordy = bus.Connect("test.wordy", func(context.Context, string) (int, error) {
-		return 0, flags.Raise("WORDY")
+		return 0, bus.Raise("WORDY")
 	})
 	unregistered = bus.Connect("test.unregistered", func(context.Context, string) (int, error) {
-		return 0, flags.Raise("NOBODY_KNOWS")
+		return 0, bus.Raise("NOBODY_KNOWS")
 	})
 )
 
 func init() {
-	if err := bus.Flag("WORDY", func(context.Context, flags.Request) (any, error) { return "many words", nil }); err != nil {
+	if err := bus.Flag("WORDY", func(context.Context, bus.FlagRequest) (any, error) { return "many words", nil }); err != nil {
 		panic(err)
 	}
 }
@@ -86,7 +84,7 @@ func TestFlagsResolveToTheResultType(t *testing.T) {
 	// the handler's peer.
 	_, lerr := unregistered.Call(ctx, "x")
 	_, rerr := unregistered.On(ps[1].ID()).Via(ps[0]).Call(ctx, "x")
-	var l, r *peer.RemoteError
+	var l, r *bus.RemoteError
 	if !errors.As(lerr, &l) || !errors.As(rerr, &r) || l.Code != r.Code || l.Description != r.Description ||
 		!errors.Is(lerr, bus.ErrRemote) || !errors.Is(rerr, bus.ErrRemote) {
 		t.Errorf("an unregistered flag: local %v, remote %v; want the same 500", lerr, rerr)

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -25,8 +25,9 @@ func TestAForeignMemberOfADeploymentIsAMember(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	url := testnet.Deployment(t, host, 1)[0]
-	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry, cfg.NATSURL = host, port, bus.Registry(), url
+	cfg := bus.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.NATSURL = host, port, url
+	bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 	goPeer, err := bus.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -8,11 +8,10 @@ import (
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 var whoAmI = bus.Connect("test.whoami", func(ctx context.Context, _ struct{}) (string, error) {
-	p, _ := peer.FromContext(ctx)
+	p, _ := bus.FromContext(ctx)
 	return string(p.ID()), nil
 })
 
@@ -20,8 +19,9 @@ func TestGroupCallsAndScatterGather(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	start := func(group string) *bus.Peer {
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Group = host, port, bus.Registry(), group
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Group = host, port, group
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -10,21 +10,23 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
 // startLogged starts n peers on host's range from port, logging at debug
 // level into logs, with opts.
-func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBuffer, opts ...peer.Option) []*bus.Peer {
+func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBuffer, opts ...bus.Option) []*bus.Peer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var ps []*bus.Peer
 	for range n {
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger = host, port, bus.Registry(), log
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Logger = host, port, log
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -38,7 +40,7 @@ func startLogged(t *testing.T, n int, host string, port int, logs *testnet.LogBu
 // impostor runs a plain nats-server named id (a peer's ID) on host:port,
 // in the appnet cluster, routed to the given cluster URLs, with a client
 // that answers id's info as id, giving its own cluster URL.
-func impostor(t *testing.T, id peer.ID, host string, port int, routes ...string) *server.Server {
+func impostor(t *testing.T, id bus.ID, host string, port int, routes ...string) *server.Server {
 	t.Helper()
 	opts := &server.Options{
 		ServerName: string(id), Host: host, Port: port, NoLog: true, NoSigs: true, NoSystemAccount: true,
@@ -66,7 +68,7 @@ func impostor(t *testing.T, id peer.ID, host string, port int, routes ...string)
 	}
 	t.Cleanup(nc.Close)
 	a, _ := id.Decode()
-	info, _ := json.Marshal(peer.Info{ID: id, FriendlyID: peer.FriendlyID{Host: a.Host, Port: a.Port, Group: a.Group}, Cluster: "nats://" + ns.ClusterAddr().String()})
+	info, _ := json.Marshal(bus.Info{ID: id, FriendlyID: peer.FriendlyID{Host: a.Host, Port: a.Port, Group: a.Group}, Cluster: "nats://" + ns.ClusterAddr().String()})
 	if _, err := nc.Subscribe(peer.CallSubject(id, ">"), func(m *nats.Msg) { _ = m.Respond(info) }); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func TestScanRefusesAServerClaimingAPeersID(t *testing.T) {
 	if n := fake.NumRoutes(); n != 0 {
 		t.Errorf("the impostor has %d routes", n)
 	}
-	if _, err := a.Call(context.Background(), b.ID(), "info", nil); err != nil {
+	if _, err := lower.Peer(a).Call(context.Background(), b.ID(), "info", nil); err != nil {
 		t.Error(err)
 	}
 }
@@ -141,13 +143,13 @@ func TestClientAnsweringAnotherPeersCallsIsReported(t *testing.T) {
 	const secret = "identity-s3cret"
 	host, port := testnet.Host(t), testnet.Ports(t)
 	logs := &testnet.LogBuffer{}
-	ps := startLogged(t, 2, host, port, logs, peer.WithSecret(secret))
+	ps := startLogged(t, 2, host, port, logs, bus.WithSecret(secret))
 	a, b := ps[0], ps[1]
 	opts, err := a.Config().ClientOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(a.Server().ClientURL(), append(opts, nats.Name("impostor"))...)
+	nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), append(opts, nats.Name("impostor"))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -173,7 +174,7 @@ func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	nc, err := nats.Connect(hub.Server().ClientURL())
+	nc, err := nats.Connect(lower.Peer(hub).Server().ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestCallThroughTheClusterFailsFastWhenItsPeerDies(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow call never reached its handler")
 	}
-	target.Server().Close() // the peer's server dies, saying nothing
+	lower.Peer(target).Server().Close() // the peer's server dies, saying nothing
 	select {
 	case err := <-done:
 		if !errors.Is(err, bus.ErrUnreachable) {
@@ -229,7 +230,7 @@ func TestValuesAndRuntimeConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(t, changes) // the first resync
-	if err := b.Reconfigure(peer.WithHub(true), peer.WithThreadLimit(9)); err != nil {
+	if err := b.Reconfigure(bus.WithHub(true), bus.WithThreadLimit(9)); err != nil {
 		t.Fatal(err)
 	}
 	if ch := next(t, changes); ch.Kind != bus.Updated || !ch.Info.Hub {
@@ -239,17 +240,17 @@ func TestValuesAndRuntimeConfiguration(t *testing.T) {
 		t.Errorf("thread limit %d after Reconfigure, want 9", b.Config().ThreadLimit)
 	}
 	for _, o := range []struct {
-		opt  peer.Option
+		opt  bus.Option
 		name string
-	}{{peer.WithGroup("other"), "NET_GROUP"}, {peer.WithHost("127.0.0.9"), "NET_HOST"}, {peer.WithSecret("s"), "NET_SECRET"}} {
+	}{{bus.WithGroup("other"), "NET_GROUP"}, {bus.WithHost("127.0.0.9"), "NET_HOST"}, {bus.WithSecret("s"), "NET_SECRET"}} {
 		if err := b.Reconfigure(o.opt); !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), o.name) {
 			t.Errorf("Reconfigure changing %s: %v, want ErrConfig naming it", o.name, err)
 		}
 	}
-	if err := b.SetValue("has space", "x"); !errors.Is(err, peer.ErrInvalidValue) {
+	if err := b.SetValue("has space", "x"); !errors.Is(err, bus.ErrInvalidValue) {
 		t.Errorf("SetValue with a bad key: %v, want ErrInvalidValue", err)
 	}
-	if err := b.SetValue("k", strings.Repeat("v", peer.MaxValueLen+1)); !errors.Is(err, peer.ErrInvalidValue) {
+	if err := b.SetValue("k", strings.Repeat("v", peer.MaxValueLen+1)); !errors.Is(err, bus.ErrInvalidValue) {
 		t.Errorf("SetValue with a long value: %v, want ErrInvalidValue", err)
 	}
 	for i := range peer.MaxValues {
@@ -257,7 +258,7 @@ func TestValuesAndRuntimeConfiguration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.SetValue("one.too.many", "v"); !errors.Is(err, peer.ErrInvalidValue) {
+	if err := b.SetValue("one.too.many", "v"); !errors.Is(err, bus.ErrInvalidValue) {
 		t.Errorf("value %d: %v, want ErrInvalidValue", peer.MaxValues+1, err)
 	}
 	b.DeleteValue("k0")

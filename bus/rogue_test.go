@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/internal/embedded"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -72,7 +73,7 @@ func startRogue(t *testing.T, host string, port int) (*server.Server, *recorder)
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	info, _ := json.Marshal(peer.Info{ID: id, FriendlyID: peer.FriendlyID{Host: host, Port: port, Group: "None"}, Cluster: "nats://" + ns.ClusterAddr().String()})
+	info, _ := json.Marshal(bus.Info{ID: id, FriendlyID: peer.FriendlyID{Host: host, Port: port, Group: "None"}, Cluster: "nats://" + ns.ClusterAddr().String()})
 	if _, err := nc.Subscribe(peer.CallSubject(id, peer.ConnInfo), func(m *nats.Msg) { _ = m.Respond(info) }); err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +93,9 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: embedded.LevelServer})) // route attempts are server lines
 	var ps []*bus.Peer
 	for range 2 {
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Logger, cfg.Secret = host, port, bus.Registry(), log, secret
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Logger, cfg.Secret = host, port, log, secret
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +109,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rogueID := peer.ID(rogue.Name())
+	rogueID := bus.ID(rogue.Name())
 	if _, ok := found.Peers[rogueID]; ok {
 		t.Error("the rogue server is listed as a peer")
 	}
@@ -117,7 +119,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 	// A route to the rogue given by hand: a's server dials it, and must
 	// give up before it sends its password.
 	rogueCluster := rogue.ClusterAddr().String()
-	if err := a.Server().AddRoutes("nats://" + rogueCluster); err != nil {
+	if err := lower.Peer(a).Server().AddRoutes("nats://" + rogueCluster); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -127,7 +129,7 @@ func TestRogueServerCapturesNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := a.Call(ctx, b.ID(), "info", nil); err != nil {
+	if _, err := lower.Peer(a).Call(ctx, b.ID(), "info", nil); err != nil {
 		t.Errorf("a cannot call b: %v", err)
 	}
 	if got := rec.captured(); len(got) > 0 {
@@ -210,8 +212,8 @@ func TestEavesdropperSeesNoSecret(t *testing.T) {
 	const secret = "eavesdrop-s3cret"
 	host, port := testnet.Host(t), testnet.Ports(t)
 	logs := &testnet.LogBuffer{}
-	a := startLogged(t, 1, host, port, logs, peer.WithSecret(secret))[0]
-	addr, tap := startWiretap(t, host, net.JoinHostPort(host, strconv.Itoa(a.Server().Port())))
+	a := startLogged(t, 1, host, port, logs, bus.WithSecret(secret))[0]
+	addr, tap := startWiretap(t, host, net.JoinHostPort(host, strconv.Itoa(lower.Peer(a).Server().Port())))
 	opts, err := a.Config().ClientOptions()
 	if err != nil {
 		t.Fatal(err)

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
 	"github.com/appnet-go/appnet/internal/certs"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -26,9 +26,10 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	host, port := testnet.Host(t), testnet.Ports(t)
 	logs := &testnet.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	start := func(opts ...peer.Option) *bus.Peer {
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Dev, cfg.Logger = host, port, bus.Registry(), true, log
+	start := func(opts ...bus.Option) *bus.Peer {
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Dev, cfg.Logger = host, port, true, log
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
 		p, err := bus.Start(context.Background(), cfg, opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -36,15 +37,15 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 		t.Cleanup(func() { p.Close() })
 		return p
 	}
-	a := start(peer.WithSecret(secret))
-	b := start(peer.WithSecret(secret))
+	a := start(bus.WithSecret(secret))
+	b := start(bus.WithSecret(secret))
 	ctx := context.Background()
-	if _, err := a.Call(ctx, b.ID(), "info", nil); err != nil {
+	if _, err := lower.Peer(a).Call(ctx, b.ID(), "info", nil); err != nil {
 		t.Fatalf("peers sharing the secret: %v", err)
 	}
 
 	// A peer without the secret (or with another) neither lists nor reaches them.
-	for _, opts := range [][]peer.Option{nil, {peer.WithSecret("wrong")}} {
+	for _, opts := range [][]bus.Option{nil, {bus.WithSecret("wrong")}} {
 		stranger := start(opts...)
 		found, err := stranger.Peers(ctx, bus.OnHost(), bus.AllGroups(), bus.Refresh())
 		_, seesA := found.Peers[a.ID()]
@@ -53,13 +54,13 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 			t.Errorf("a stranger lists %v (%v)", found.IDs(), err)
 		}
 		c, cancel := context.WithTimeout(ctx, time.Second)
-		_, err = stranger.Call(c, a.ID(), "info", nil)
+		_, err = lower.Peer(stranger).Call(c, a.ID(), "info", nil)
 		cancel()
 		if !errors.Is(err, bus.ErrUnreachable) {
 			t.Errorf("a stranger's call: %v, want ErrUnreachable", err)
 		}
 		// Not even a route forced by hand gets in.
-		if err := stranger.Server().AddRoutes(a.Info().Cluster); err != nil {
+		if err := lower.Peer(stranger).Server().AddRoutes(a.Info().Cluster); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -69,7 +70,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	// The forced routes are refused: for as long as they keep retrying
 	// (every second), a's cluster never holds anyone but b.
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		for _, name := range a.Server().RemoteNames() {
+		for _, name := range lower.Peer(a).Server().RemoteNames() {
 			if name != string(b.ID()) {
 				t.Fatalf("a stranger joined a's cluster: %s", name)
 			}
@@ -87,17 +88,17 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(caFile)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(caFile)); err == nil {
 		nc.Close()
 		t.Error("a client without the secret was let in")
 	} else if !errors.Is(err, nats.ErrAuthorization) {
 		t.Errorf("refusal: %v, want an authorization error", err)
 	}
-	if nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), nats.Token(secret), nats.Timeout(time.Second)); err == nil {
 		nc.Close()
 		t.Error("a client that did not verify the server was let in")
 	}
-	nc, err := nats.Connect(a.Server().ClientURL(), nats.Token(secret), nats.RootCAs(caFile), nats.Timeout(time.Second))
+	nc, err := nats.Connect(lower.Peer(a).Server().ClientURL(), nats.Token(secret), nats.RootCAs(caFile), nats.Timeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestSecretGuardsClientsRoutesAndDiscovery(t *testing.T) {
 	if _, err := nc.Request(peer.CallSubject(b.ID(), "info"), nil, time.Second); err != nil {
 		t.Errorf("a client with the secret: %v", err)
 	}
-	if _, err := events.Subscribe(a.Peer, "x", func(context.Context, events.Delivery[int]) {}); err != nil {
+	if _, err := bus.NewEvent[int]("x", nil).Via(a).Subscribe(func(context.Context, bus.Delivery[int]) {}); err != nil {
 		t.Error(err)
 	}
 
@@ -141,9 +142,10 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 	}
 	var ps []*bus.Peer
 	for _, h := range hosts {
-		cfg := peer.DefaultLocalConfig()
-		cfg.Host, cfg.PortStart, cfg.Registry, cfg.Scan = h, port, bus.Registry(), cidr
-		p, err := bus.Start(context.Background(), cfg, peer.WithTLS(files.Cert, files.Key, files.CA))
+		cfg := bus.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Scan = h, port, cidr
+		bus.WithRegistry(bus.DefaultRegistry())(&cfg)
+		p, err := bus.Start(context.Background(), cfg, bus.WithTLS(files.Cert, files.Key, files.CA))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,15 +161,15 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 		}
 	}
 	// A plain-text client is refused; so is a TLS client without a certificate.
-	if nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(ps[0]).Server().ClientURL(), nats.Timeout(time.Second)); err == nil {
 		nc.Close()
 		t.Error("a plain-text client was let in")
 	}
-	if nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA)); err == nil {
+	if nc, err := nats.Connect(lower.Peer(ps[0]).Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA)); err == nil {
 		nc.Close()
 		t.Error("a client without a certificate was let in")
 	}
-	nc, err := nats.Connect(ps[0].Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key))
+	nc, err := nats.Connect(lower.Peer(ps[0]).Server().ClientURL(), nats.Timeout(time.Second), nats.RootCAs(files.CA), nats.ClientCert(files.Cert, files.Key))
 	if err != nil {
 		t.Fatalf("a client with the peer certificate: %v", err)
 	}
@@ -178,7 +180,7 @@ func TestTLSMeshRefusesPlainText(t *testing.T) {
 		t.Errorf("peers of a over TLS: %v, %v", found.IDs(), err)
 	}
 	// Bad TLS settings fail at start and name the variable.
-	_, err = bus.Start(context.Background(), peer.DefaultLocalConfig(), peer.WithHost(hosts[0]), peer.WithTLS(files.Cert, "", files.CA))
+	_, err = bus.Start(context.Background(), bus.DefaultLocalConfig(), bus.WithHost(hosts[0]), bus.WithTLS(files.Cert, "", files.CA))
 	if !errors.Is(err, bus.ErrConfig) || !strings.Contains(err.Error(), "NET_TLS_KEY") {
 		t.Errorf("half a TLS setup: %v", err)
 	}
@@ -210,9 +212,10 @@ func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry = host, port, bus.Registry()
-	p, err := bus.Start(context.Background(), cfg, peer.WithSecret(secret), peer.WithTLS(files.Cert, files.Key, files.CA))
+	cfg := bus.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart = host, port
+	bus.WithRegistry(bus.DefaultRegistry())(&cfg)
+	p, err := bus.Start(context.Background(), cfg, bus.WithSecret(secret), bus.WithTLS(files.Cert, files.Key, files.CA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +228,7 @@ func TestTLSFilesTakePrecedenceOverTheSecret(t *testing.T) {
 	if err := os.WriteFile(derived, caPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	url := p.Server().ClientURL()
+	url := lower.Peer(p).Server().ClientURL()
 	if nc, err := nats.Connect(url, nats.Token(secret), nats.RootCAs(derived), nats.ClientCert(files.Cert, files.Key), nats.Timeout(time.Second)); err == nil {
 		nc.Close()
 		t.Error("the server presented a certificate of the secret's CA despite NET_TLS_*")

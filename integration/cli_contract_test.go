@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // cliCase is one run of the CLI and what it must do.

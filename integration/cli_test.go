@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 func TestCLIServePeersInfoCall(t *testing.T) {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appnet-go/appnet/discovery"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go/micro"
 )
 

@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	internalproc "github.com/appnet-go/appnet/internal/proc"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // seqValue is an event of a numbered stream: {"n":k} with an optional pad.

@@ -16,9 +16,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // badEventNames are names every emit and subscribe must refuse with
@@ -68,7 +69,7 @@ func TestHostileEventNames(t *testing.T) {
 	p := startTestPeer(t, host, port)
 	// The observer's interest has reached p's server once a probe comes through.
 	for k := 0; ; k++ {
-		if err := events.Emit(p.Peer, "probe", k); err != nil {
+		if err := events.Emit(lower.Peer(p), "probe", k); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := heard.NextMsg(100 * time.Millisecond); err == nil {
@@ -91,14 +92,23 @@ func TestHostileEventNames(t *testing.T) {
 		}
 	}
 	for _, name := range badEventNames {
-		clear("events.Emit", name, events.Emit(p.Peer, name, 1))
-		sub, err := events.Subscribe(p.Peer, name, func(context.Context, events.Delivery[int]) {})
+		clear("events.Emit", name, events.Emit(lower.Peer(p), name, 1))
+		sub, err := events.Subscribe(lower.Peer(p), name, func(context.Context, events.Delivery[int]) {})
 		clear("events.Subscribe", name, err)
 		if sub != nil {
 			t.Errorf("events.Subscribe(%q) returned a subscription", name)
 			sub.Close()
 		}
-		clear("bus.NewEvent.EmitFrom", name, bus.NewEvent[int](name, nil).EmitFrom(p, 1))
+		clear("bus.NewEvent.Via.Emit", name, bus.NewEvent[int](name, nil).Via(p).Emit(1))
+		bsub, err := bus.NewEvent[int](name, nil).Via(p).Subscribe(func(context.Context, bus.Delivery[int]) {})
+		clear("bus.NewEvent.Via.Subscribe", name, err)
+		if !errors.Is(err, bus.ErrInvalidName) {
+			t.Errorf("bus.NewEvent(%q).Via(p).Subscribe = %v; want an error matching bus.ErrInvalidName", name, err)
+		}
+		if bsub != nil {
+			t.Errorf("bus.NewEvent(%q).Via(p).Subscribe returned a subscription", name)
+			bsub.Close()
+		}
 	}
 
 	// The CLI: refused before a peer starts, a usage error (exit code 2),
@@ -127,7 +137,7 @@ func TestHostileEventNames(t *testing.T) {
 	// emits once its scan is done: on a busy machine a probe of the scan
 	// can time out and the event leave before the route to the observer
 	// is up (delivery is at most once), so it is tried up to five times.
-	if err := events.Emit(p.Peer, "after.api", "end"); err != nil {
+	if err := events.Emit(lower.Peer(p), "after.api", "end"); err != nil {
 		t.Fatal(err)
 	}
 	expectNext := func(want string, within time.Duration) bool {
@@ -156,7 +166,7 @@ func TestHostileEventNames(t *testing.T) {
 		}
 		t.Logf("attempt %d: the observer did not hear appnet emit's good event", attempt)
 	}
-	if _, err := p.Call(context.Background(), peer.ID(observerID), peer.ConnPassThrough, []byte(`"still here"`)); err != nil {
+	if _, err := lower.Peer(p).Call(context.Background(), peer.ID(observerID), peer.ConnPassThrough, []byte(`"still here"`)); err != nil {
 		t.Errorf("the peer that was given the bad names no longer calls: %v", err)
 	}
 }
@@ -171,19 +181,19 @@ func TestHostileEventNameTooLong(t *testing.T) {
 	var bugs []string
 	t.Run("events.Emit", func(t *testing.T) {
 		p := startTestPeer(t, host, port)
-		err := events.Emit(p.Peer, long, 1)
+		err := events.Emit(lower.Peer(p), long, 1)
 		if err == nil {
 			err = p.Conn().Flush()
 		}
-		_, callErr := p.Call(context.Background(), p.ID(), peer.ConnPassThrough, []byte(`1`))
+		_, callErr := lower.Peer(p).Call(context.Background(), p.ID(), peer.ConnPassThrough, []byte(`1`))
 		if !errors.Is(err, events.ErrInvalidEvent) || callErr != nil {
 			bugs = append(bugs, fmt.Sprintf("events.Emit(4100-byte name) = %v, and then a call to itself: %v", err, callErr))
 		}
 	})
 	t.Run("events.Subscribe", func(t *testing.T) {
 		p := startTestPeer(t, host, port)
-		_, err := events.Subscribe(p.Peer, long, func(context.Context, events.Delivery[int]) {})
-		_, callErr := p.Call(context.Background(), p.ID(), peer.ConnPassThrough, []byte(`1`))
+		_, err := events.Subscribe(lower.Peer(p), long, func(context.Context, events.Delivery[int]) {})
+		_, callErr := lower.Peer(p).Call(context.Background(), p.ID(), peer.ConnPassThrough, []byte(`1`))
 		if !errors.Is(err, events.ErrInvalidEvent) || callErr != nil {
 			bugs = append(bugs, fmt.Sprintf("events.Subscribe(4100-byte name) = %v, and then a call to itself: %v", err, callErr))
 		}
@@ -263,7 +273,7 @@ func TestHostileEventPayloads(t *testing.T) {
 			N int `json:"n"`
 		}
 		outcomes := make(chan string, 100)
-		sub, err := events.Subscribe(p.Peer, "typed", func(_ context.Context, d events.Delivery[reading]) {
+		sub, err := events.Subscribe(lower.Peer(p), "typed", func(_ context.Context, d events.Delivery[reading]) {
 			if d.Value.N < 0 {
 				panic(fmt.Sprintf("negative reading %d", d.Value.N))
 			}

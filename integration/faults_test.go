@@ -47,8 +47,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -149,7 +150,7 @@ func helperCaller() int {
 			if !ok {
 				return 0
 			}
-			running.Go(func() { runCommand(ctx, p.Peer, line, say) })
+			running.Go(func() { runCommand(ctx, lower.Peer(p), line, say) })
 		}
 	}
 }

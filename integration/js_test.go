@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // TestJavaScriptExample runs examples/js/example.js, a program using only
@@ -51,7 +52,7 @@ func TestJavaScriptExample(t *testing.T) {
 
 	// The Go side listens for the example's events before it starts.
 	heard := make(chan events.Delivery[map[string]any], 16)
-	if _, err := events.Subscribe(b.Peer, "js.heard", func(_ context.Context, d events.Delivery[map[string]any]) { heard <- d },
+	if _, err := events.Subscribe(lower.Peer(b), "js.heard", func(_ context.Context, d events.Delivery[map[string]any]) { heard <- d },
 		events.Groups("jsWorkers")); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestJavaScriptExample(t *testing.T) {
 	cmd := exec.Command(node, "example.js")
 	cmd.Dir = dir
 	js := startCmd(t, "node", cmd, []string{
-		"APPNET_URL=" + a.Server().ClientURL(), "APPNET_HOST=" + host, "APPNET_GROUP=jsWorkers",
+		"APPNET_URL=" + lower.Peer(a).Server().ClientURL(), "APPNET_HOST=" + host, "APPNET_GROUP=jsWorkers",
 	})
 	ready := strings.Fields(js.waitLine("ready ", 30*time.Second))
 	if len(ready) == 0 {
@@ -88,22 +89,22 @@ func TestJavaScriptExample(t *testing.T) {
 	// ID, on every member, and one it does not serve.
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, from, err := b.CallGroup(ctx, "jsWorkers", "shout", []byte(`"hello from go"`))
+	out, from, err := lower.Peer(b).CallGroup(ctx, "jsWorkers", "shout", []byte(`"hello from go"`))
 	if err != nil || string(out) != `"HELLO FROM GO"` || from != jsID {
 		t.Errorf("group call: %s from %s, %v; want \"HELLO FROM GO\" from %s", out, from, err, jsID)
 	}
-	if out, err := b.Call(ctx, jsID, "shout", []byte(`"direct"`)); err != nil || string(out) != `"DIRECT"` {
+	if out, err := lower.Peer(b).Call(ctx, jsID, "shout", []byte(`"direct"`)); err != nil || string(out) != `"DIRECT"` {
 		t.Errorf("call by ID: %s, %v", out, err)
 	}
-	results, err := b.CallAll(ctx, "jsWorkers", "shout", []byte(`"all"`), 1)
+	results, err := lower.Peer(b).CallAll(ctx, "jsWorkers", "shout", []byte(`"all"`), 1)
 	if err != nil || len(results) != 1 || string(results[0].Value) != `"ALL"` || results[0].Peer != jsID {
 		t.Errorf("scatter-gather: %+v, %v", results, err)
 	}
-	if _, err := b.Call(ctx, jsID, "whisper", nil); !errors.Is(err, bus.ErrInvalidConnection) {
+	if _, err := lower.Peer(b).Call(ctx, jsID, "whisper", nil); !errors.Is(err, bus.ErrInvalidConnection) {
 		t.Errorf("an unknown connection of the example: %v, want ErrInvalidConnection", err)
 	}
 	var re *peer.RemoteError
-	if _, err := b.Call(ctx, jsID, "shout", []byte(`42`)); !errors.As(err, &re) || re.Code != peer.CodeHandler {
+	if _, err := lower.Peer(b).Call(ctx, jsID, "shout", []byte(`42`)); !errors.As(err, &re) || re.Code != peer.CodeHandler {
 		t.Errorf("a failing handler of the example: %v, want a 500 RemoteError", err)
 	}
 
@@ -113,7 +114,7 @@ func TestJavaScriptExample(t *testing.T) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if err := greeting.EmitFrom(b, "hi from go"); err != nil {
+		if err := greeting.Via(b).Emit("hi from go"); err != nil {
 			t.Fatal(err)
 		}
 		select {

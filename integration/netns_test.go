@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // netnsLab is a small network of its own: one namespace holding a bridge,

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // hubNet is a network of `appnet serve` processes over several loopback

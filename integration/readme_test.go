@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // TestREADME walks the README's quick start as a newcomer would, running

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 func TestSecretRefusesCLIsWithoutIt(t *testing.T) {

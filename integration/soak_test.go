@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // Soak settings. APPNET_SOAK is how long the measured phase runs (a Go
@@ -180,13 +181,13 @@ func TestSoak(t *testing.T) {
 	})
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := caller.Call(ctx, id, peer.ConnPassThrough, []byte(`1`))
+		_, err := lower.Peer(caller).Call(ctx, id, peer.ConnPassThrough, []byte(`1`))
 		cancel()
 		if err != nil {
 			t.Fatalf("the caller does not reach %s after meshing: %v", id, err)
 		}
 	}
-	warmUp(t, func(k int) error { return events.Emit(caller.Peer, soakEvent, warmValue{Warm: k}) }, listeners...)
+	warmUp(t, func(k int) error { return events.Emit(lower.Peer(caller), soakEvent, warmValue{Warm: k}) }, listeners...)
 	// The first calls to a target go through the cluster while a direct
 	// connection to its server is dialled, and the first call on that
 	// connection adds its reply subscription: the baseline is taken once
@@ -196,7 +197,7 @@ func TestSoak(t *testing.T) {
 	for round := 0; round < 250 && steady < 10; round++ {
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err := caller.Call(ctx, id, peer.ConnPassThrough, []byte(`1`))
+			_, err := lower.Peer(caller).Call(ctx, id, peer.ConnPassThrough, []byte(`1`))
 			cancel()
 			if err != nil {
 				t.Fatalf("call to %s before the soak: %v", id, err)
@@ -241,7 +242,7 @@ func TestSoak(t *testing.T) {
 				measured := measuring.Load()
 				ctx, cancel := context.WithTimeout(context.Background(), soakTimeout)
 				t0 := time.Now()
-				_, err := caller.Call(ctx, ids[k%int64(len(ids))], peer.ConnPassThrough, arg)
+				_, err := lower.Peer(caller).Call(ctx, ids[k%int64(len(ids))], peer.ConnPassThrough, arg)
 				d := time.Since(t0)
 				cancel()
 				if err != nil {
@@ -281,7 +282,7 @@ func TestSoak(t *testing.T) {
 			due := min(int64(time.Since(begin).Seconds()*float64(eventRate))+1, maxEvents)
 			for ; k < due; k++ {
 				t0 := time.Now()
-				err := events.Emit(caller.Peer, soakEvent, seqValue{N: int(k)})
+				err := events.Emit(lower.Peer(caller), soakEvent, seqValue{N: int(k)})
 				d := time.Since(t0)
 				if d > time.Duration(emitMax.Load()) {
 					emitMax.Store(int64(d))

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/internal/embedded"
 	"github.com/appnet-go/appnet/internal/loopback"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // childArg is the hidden first argument that makes the binary a child.

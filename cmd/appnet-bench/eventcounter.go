@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/nats-io/nats.go"
 )
 
@@ -77,13 +78,13 @@ func (c *eventCounter) report(ctx context.Context, expect int, out *lineWriter) 
 // proves the interest in event has reached the emitter's server too.
 func countEvents(p *bus.Peer, event string, expect int, out *lineWriter) (*eventCounter, error) {
 	c := newCounter(expect)
-	sub, err := events.Subscribe(p.Peer, event, func(context.Context, events.Delivery[string]) { c.add() },
+	sub, err := events.Subscribe(lower.Peer(p), event, func(context.Context, events.Delivery[string]) { c.add() },
 		events.OnError(func(error) { c.errs.Add(1) }))
 	if err != nil {
 		return nil, err
 	}
 	c.dropped = sub.Dropped
-	_, err = events.Subscribe(p.Peer, event+".warm", func(context.Context, events.Delivery[string]) {
+	_, err = events.Subscribe(lower.Peer(p), event+".warm", func(context.Context, events.Delivery[string]) {
 		c.warm.Do(func() { out.printf("warm") })
 	})
 	return c, err

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -28,7 +28,7 @@ const (
 	eventsRawIn   = "raw-inprocess" // raw nats.go, in-process clients of routed servers: appnet's topology
 	eventsRawSubj = "raw-subject"   // raw-inprocess with appnet's subject, no headers
 	eventsRawHdr  = "raw-headers"   // raw-subject with the two optional headers: what asking for them costs
-	eventsAppnet  = "appnet"        // bus.Event.EmitFrom to events.Subscribe
+	eventsAppnet  = "appnet"        // bus Event.Via(p).Emit to events.Subscribe
 )
 
 var eventsKinds = []string{eventsRawTCP, eventsRawIn, eventsRawSubj, eventsRawHdr, eventsAppnet}
@@ -139,10 +139,10 @@ func appnetEmitter(ctx context.Context, exe string, o options, subs int, cs *chi
 	if err != nil {
 		return emitter{}, err
 	}
-	ev, wev := bus.NewEvent[string](eventName, nil), bus.NewEvent[string](eventName+".warm", nil)
+	ev, wev := bus.NewEvent[string](eventName, nil).Via(p), bus.NewEvent[string](eventName+".warm", nil).Via(p)
 	return emitter{
-		emit:  func() error { return ev.EmitFrom(p, eventValue) },
-		warm:  func() error { return wev.EmitFrom(p, eventValue) },
+		emit:  func() error { return ev.Emit(eventValue) },
+		warm:  func() error { return wev.Emit(eventValue) },
 		flush: p.Conn().Flush,
 		close: func() { _ = p.Close() },
 	}, nil

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/embedded"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/embedded"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -129,7 +130,7 @@ func groupAppnet(ctx context.Context, exe string, o options, x map[string][]samp
 	}
 	defer p.Close()
 	call := bounded(func(ctx context.Context) error {
-		out, _, err := p.CallGroup(ctx, benchGroup, peer.ConnPassThrough, payload)
+		out, _, err := lower.Peer(p).CallGroup(ctx, benchGroup, peer.ConnPassThrough, payload)
 		if err != nil {
 			return err
 		}
@@ -154,7 +155,7 @@ func waitGroupAnswers(ctx context.Context, p *bus.Peer) error {
 			return errors.New("3 responders never all answered a scatter-gather")
 		}
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		rs, err := p.CallAll(c, benchGroup, peer.ConnPassThrough, payload, 3)
+		rs, err := lower.Peer(p).CallAll(c, benchGroup, peer.ConnPassThrough, payload, 3)
 		cancel()
 		if err == nil && len(rs) == 3 {
 			return nil
@@ -165,7 +166,7 @@ func waitGroupAnswers(ctx context.Context, p *bus.Peer) error {
 // appnetGather is a CallAll of the group expecting 5 answers.
 func appnetGather(p *bus.Peer) callFunc {
 	return bounded(func(ctx context.Context) error {
-		rs, err := p.CallAll(ctx, benchGroup, peer.ConnPassThrough, payload, 5)
+		rs, err := lower.Peer(p).CallAll(ctx, benchGroup, peer.ConnPassThrough, payload, 5)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 

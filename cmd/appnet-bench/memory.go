@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // The memory scenario: the RSS of one idle peer, and of 30 idle peers

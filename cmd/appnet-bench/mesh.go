@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // The mesh scenario: 10 peer processes on one host and an 11-port range
@@ -190,7 +191,7 @@ func watchMesh(ctx context.Context, p *bus.Peer, x childFlags, out *lineWriter) 
 		pending = still
 		if answered >= x.mesh-1 {
 			out.printf("meshed %d %d %d %d", time.Now().UnixNano(), answered,
-				len(p.Server().RemoteNames()), p.Server().NATS().NumRoutes())
+				len(lower.Peer(p).Server().RemoteNames()), lower.Peer(p).Server().NATS().NumRoutes())
 			return
 		}
 		if time.Now().After(deadline) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/appnet-go/appnet/embedded"
+	"github.com/appnet-go/appnet/internal/embedded"
 	"github.com/appnet-go/appnet/internal/loopback"
 	"github.com/nats-io/nats.go"
 )

@@ -14,7 +14,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // watchScale is a peer of the scale scenario in a network of n peers. It
@@ -106,8 +107,8 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 				break
 			}
 			if os.Getenv("APPNET_BENCH_DEBUG") != "" && time.Until(deadline) < time.Second {
-				sz, _ := p.Server().NATS().Subsz(&server.SubszOptions{Test: peer.CallSubject(id, peer.ConnInfo)})
-				hub, conn := p.Server().Attachment()
+				sz, _ := lower.Peer(p).Server().NATS().Subsz(&server.SubszOptions{Test: peer.CallSubject(id, peer.ConnInfo)})
+				hub, conn := lower.Peer(p).Server().Attachment()
 				out.printf("debug-unreach %s %s %v matches %d myhub %s/%d", id, view[id].Role, err, sz.NumMatches, hub, conn)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -118,7 +119,7 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 
 // printStats prints the peer server's message counts and connections.
 func printStats(p *bus.Peer, out *lineWriter) {
-	v, err := p.Server().NATS().Varz(nil)
+	v, err := lower.Peer(p).Server().NATS().Varz(nil)
 	if err != nil {
 		return
 	}
@@ -128,7 +129,7 @@ func printStats(p *bus.Peer, out *lineWriter) {
 
 // printDiag prints what the peer's server is attached to (debug).
 func printDiag(p *bus.Peer, out *lineWriter) {
-	srv := p.Server().NATS()
+	srv := lower.Peer(p).Server().NATS()
 	lz, _ := srv.Leafz(&server.LeafzOptions{Subscriptions: false})
 	var leafs []string
 	for _, l := range lz.Leafs {

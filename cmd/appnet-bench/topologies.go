@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -161,7 +162,7 @@ func (a *appnetSetup) caller(ctx context.Context, deadline bool) (callFunc, erro
 		if !deadline {
 			ctx = context.Background()
 		}
-		out, err := a.p.Call(ctx, a.target, peer.ConnPassThrough, payload)
+		out, err := lower.Peer(a.p).Call(ctx, a.target, peer.ConnPassThrough, payload)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/certs"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // certsCmd writes a throwaway CA and peer certificate for trying TLS.

@@ -18,10 +18,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/flags"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/proc"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // demoPeerCommand is the hidden command the demo starts its peers with.
@@ -39,6 +38,8 @@ type contract struct {
 // newsEvent is the event the announce connection emits.
 const newsEvent = "demo.news"
 
+var news = bus.NewEvent[string](newsEvent, nil)
+
 var ages = map[string]int{"ada": 36, "alan": 41}
 
 // shout is registered without a tag: its name is derived, "main.shout".
@@ -47,7 +48,7 @@ func shout(_ context.Context, s string) (string, error) { return strings.ToUpper
 func newContract(version int) (contract, error) {
 	// A flag is part of the contract: the answering peer checks that it
 	// exists, the caller resolves it.
-	err := bus.Flag("NOT_FOUND", func(_ context.Context, r flags.Request) (any, error) {
+	err := bus.Flag("NOT_FOUND", func(_ context.Context, r bus.FlagRequest) (any, error) {
 		return -1, nil
 	})
 	return contract{
@@ -58,17 +59,17 @@ func newContract(version int) (contract, error) {
 		lookup: bus.Connect("demo.lookup", func(_ context.Context, name string) (int, error) {
 			age, ok := ages[strings.ToLower(name)]
 			if !ok {
-				return 0, flags.Raise("NOT_FOUND")
+				return 0, bus.Raise("NOT_FOUND")
 			}
 			return age, nil
 		}),
 		// announce emits an event from the peer that runs it.
 		announce: bus.Connect("demo.announce", func(ctx context.Context, text string) (bool, error) {
-			p, ok := peer.FromContext(ctx)
+			p, ok := bus.FromContext(ctx)
 			if !ok {
 				return false, fmt.Errorf("announce: no peer runs here")
 			}
-			return true, events.Emit(p, newsEvent, text)
+			return true, news.Via(p).Emit(text)
 		}),
 	}, err
 }
@@ -151,7 +152,6 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Registry = bus.Registry()
 	first, _ := children[0].id.Decode()
 	me, err := bus.Attach(ctx, cfg, net.JoinHostPort(first.Host, strconv.Itoa(first.Port)))
 	if err != nil {
@@ -191,7 +191,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	report(say, "peer3  lookup(\"Alan\")", age, err)
 	age, err = c.lookup.On(children[2].id).Via(me).Call(ctx, "Grace")
 	report(say, "peer3  lookup(\"Grace\") -> flag NOT_FOUND -> caller's handler", age, err)
-	raw, err := me.Call(ctx, children[0].id, peer.ConnNull, nil)
+	raw, err := lower.Peer(me).Call(ctx, children[0].id, peer.ConnNull, nil)
 	var null string
 	if err == nil {
 		null, err = peer.Decode[string](raw)
@@ -199,8 +199,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	report(say, "peer1  null -> flag NULL", null, err)
 
 	say("\n== events: the demo subscribes to %q; peer2 emits it", newsEvent)
-	heard := make(chan events.Delivery[string], 1)
-	sub, err := events.Subscribe(me.Peer, newsEvent, func(_ context.Context, d events.Delivery[string]) {
+	heard := make(chan bus.Delivery[string], 1)
+	sub, err := news.Via(me).Subscribe(func(_ context.Context, d bus.Delivery[string]) {
 		select {
 		case heard <- d:
 		default:
@@ -232,7 +232,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	say("\n== an unknown connection: the INVALID_CONNECTION flag becomes a clear error")
-	_, err = me.Call(ctx, children[0].id, "no.such.connection", nil)
+	_, err = lower.Peer(me).Call(ctx, children[0].id, "no.such.connection", nil)
 	report(say, "peer1  no.such.connection", nil, err)
 	if !errors.Is(err, bus.ErrInvalidConnection) {
 		return fmt.Errorf("unknown connection: got %v, want ErrInvalidConnection", err)
@@ -243,7 +243,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		children[i].stop()
 		say("   peer%d stopped (%s)", i+1, children[i].exit())
 	}
-	_, err = me.Call(ctx, children[1].id, peer.ConnInfo, nil)
+	_, err = lower.Peer(me).Call(ctx, children[1].id, peer.ConnInfo, nil)
 	report(say, "a call to a stopped peer (peer2)", nil, err)
 	if !errors.Is(err, bus.ErrUnreachable) {
 		return fmt.Errorf("a call to the stopped peer2: got %v, want ErrUnreachable", err)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/events"
+	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // emitScanTimeout is the probe timeout of a started peer's scan unless

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -69,24 +69,18 @@ func peers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	infos := make([]peer.Info, len(hits))
-	errs := make([]error, len(hits))
-	var wg sync.WaitGroup
+	infos, errs := discovery.FetchInfos(ctx, hits, cfg.ThreadLimit, 4*cfg.ScanTimeout, clientOpts...)
 	for i, h := range hits {
-		wg.Go(func() {
-			info, err := discovery.FetchInfo(ctx, h, 4*cfg.ScanTimeout, clientOpts...)
-			if err != nil {
-				errs[i] = explain(err)
-				info = peer.Info{ID: h.ID}
-				info.Host, info.Port = h.Host, h.Port
-				if a, err := h.ID.Decode(); err == nil {
-					info.Group = a.Group
-				}
-			}
-			infos[i] = info
-		})
+		if errs[i] == nil {
+			continue
+		}
+		errs[i] = explain(errs[i])
+		infos[i] = peer.Info{ID: h.ID} // what the scan knows
+		infos[i].Host, infos[i].Port = h.Host, h.Port
+		if a, err := h.ID.Decode(); err == nil {
+			infos[i].Group = a.Group
+		}
 	}
-	wg.Wait()
 	if err := printPeers(stdout, infos, *asJSON, *graph); err != nil {
 		return err
 	}

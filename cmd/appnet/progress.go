@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/schollz/progressbar/v3"
 )
 

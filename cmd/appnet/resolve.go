@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/discovery"
-	"github.com/appnet-go/appnet/peer"
+	"github.com/appnet-go/appnet/internal/discovery"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -148,7 +149,7 @@ func (n *network) join(ctx context.Context, via string, opts ...peer.Option) (p 
 	if err != nil {
 		return nil, nil, err
 	}
-	return bp.Peer, close, nil
+	return lower.Peer(bp), close, nil
 }
 
 // joinBus is join with the peer's view of the network: an attached peer

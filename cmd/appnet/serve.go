@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
 )
 
 // serve runs a peer from the environment until ctx ends (an interrupt).
@@ -25,7 +26,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // serverURL is where the nats CLI reaches the peer: its own server, or the
 // deployment's server it is connected to (never with credentials).
 func serverURL(p *bus.Peer) string {
-	if s := p.Server(); s != nil {
+	if s := lower.Peer(p).Server(); s != nil {
 		return s.ClientURL()
 	}
 	scheme := "nats"

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/appnet-go/appnet/bus"
-	"github.com/appnet-go/appnet/events"
-	"github.com/appnet-go/appnet/peer"
 )
 
 // Group is the group every peer of this application joins.
@@ -25,7 +23,7 @@ var Message = bus.NewEvent("message", func(line string) (any, error) {
 // Join makes the default peer a member of the application's group, a hub
 // or not. Call it first.
 func Join(hub bool) error {
-	return bus.Configure(peer.WithGroup(Group), peer.WithHub(hub))
+	return bus.Configure(bus.WithGroup(Group), bus.WithHub(hub))
 }
 
 // Listening is the value a peer sets once it listens to Message, so that
@@ -35,10 +33,10 @@ const Listening = "listening"
 
 // Listen prints every message a hub of the group emits, and then says so
 // in the peer's values.
-func Listen() (*events.Subscription, error) {
-	sub, err := bus.Subscribe(Message.Name(), func(_ context.Context, d events.Delivery[string]) {
+func Listen() (*bus.Subscription, error) {
+	sub, err := Message.Subscribe(func(_ context.Context, d bus.Delivery[string]) {
 		fmt.Println(d.Value)
-	}, events.HubsOnly())
+	}, bus.HubsOnly())
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,187 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// FindNetwork finds the network p joins, once p's server is up (as a
+// leaf, unattached, unless p is a hub by configuration): it scans p's
+// host, then the hosts of NET_SCAN if set (never the neighbour table: that
+// takes a network discovery asked for), and asks the peers it finds for
+// the network's hubs, which it returns for [Discoverer.Join]; none when p
+// is to start the network. hub says that p must be a hub: when configured
+// so (NET_IS_HUB), and when there is no network. When the peers found know no hub either (they are
+// starting too), the one at the lowest address of them and p is to be the
+// hub and the others wait for it, so that peers started together make one
+// network, not one each.
+func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bool, err error) {
+	cfg := p.Config()
+	if cfg.External() {
+		return nil, false, nil
+	}
+	var found []Hit
+	for _, onHost := range []bool{true, false} {
+		if !onHost && cfg.Scan == "" {
+			break
+		}
+		hosts, err := Targets(cfg, onHost)
+		if err != nil {
+			return nil, false, err
+		}
+		if !onHost {
+			hosts = slices.DeleteFunc(hosts, func(h string) bool { return h == cfg.Host })
+		}
+		hits, hubs, err := lookAround(ctx, p, hosts)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(hubs) > 0 {
+			return hubs, cfg.Hub || fillsQuota(p, hits, hubs), nil
+		}
+		found = append(found, hits...)
+	}
+	hubs = awaitFirst(ctx, p, found)
+	return hubs, len(hubs) == 0 || cfg.Hub || rank(p, found) < AutoHubs, nil
+}
+
+// fillsQuota says whether p, joining a network of hubs, becomes a hub at
+// once: when the network has fewer than AutoHubs and none by
+// configuration, and p is at the lowest address of the peers found that
+// are not hubs, so that of newcomers that start together only one does
+// (the network would otherwise promote its oldest leaf a second later,
+// restarting that peer's server).
+func fillsQuota(p *peer.Peer, found []Hit, hubs []peer.HubAddr) bool {
+	if len(hubs) >= AutoHubs || slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Fixed }) {
+		return false
+	}
+	isHub := map[peer.ID]bool{}
+	for _, h := range hubs {
+		isHub[h.ID] = true
+	}
+	host, port := p.Config().Host, p.Server().Port()
+	return !slices.ContainsFunc(found, func(h Hit) bool {
+		return !isHub[h.ID] && compareAddr(h.Host, h.Port, host, port) < 0
+	})
+}
+
+// rank is p's place, by address, among the peers found and itself: of
+// peers that start together, the AutoHubs lowest become the hubs, which
+// each can tell from its own scan, so that no more do (a newcomer that
+// finds a network with fewer hubs stays a leaf: the network promotes its
+// oldest leaf, once).
+func rank(p *peer.Peer, found []Hit) int {
+	host, port := p.Config().Host, p.Server().Port()
+	n := 0
+	for _, h := range found {
+		if compareAddr(h.Host, h.Port, host, port) < 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// lookAround scans hosts (but p's own address) and returns the peers
+// found, in address order, and the hubs the first of them to know any
+// knows. It asks the hubs it finds (their greeting says so) and at most
+// lookInfos others for their info, and stops the scan as soon as one knows
+// the hubs: a mass start of N peers must not make N² connections.
+func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []peer.HubAddr, error) {
+	if len(hosts) == 0 {
+		return nil, nil, nil
+	}
+	cfg := p.Config()
+	self := net.JoinHostPort(cfg.Host, strconv.Itoa(p.Server().Port()))
+	allow, err := cfg.ScanAllowed()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		hubs  []peer.HubAddr
+		asked int
+		wg    sync.WaitGroup
+	)
+	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Allow: allow,
+		Skip: func(addr string) bool { return addr == self },
+		OnHit: func(h Hit) {
+			mu.Lock()
+			defer mu.Unlock()
+			// A hub's greeting says so: ask it whatever the count.
+			if !joinable(cfg, h) || hubs != nil || asked >= lookInfos && !h.Hub {
+				return
+			}
+			asked++
+			wg.Go(func() {
+				info, err := FetchInfo(ctx, h, 4*cfg.ScanTimeout, p.ClientOptions()...)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil && len(info.Hubs) > 0 && hubs == nil {
+					hubs = info.Hubs
+					cancel() // one peer of the network is enough
+				}
+			})
+		}}
+	hits, err := scanner.Scan(ctx, hosts, cfg.Ports())
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if hubs != nil {
+		return hits, hubs, nil
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return nil, nil, err
+	}
+	if len(hits) > 0 && asked == 0 {
+		// Every peer found was one p may not join (no secret, say).
+		return nil, nil, nil
+	}
+	return slices.DeleteFunc(hits, func(h Hit) bool { return !joinable(cfg, h) }), nil, nil
+}
+
+// lookInfos is how many of the peers found a starting peer asks for the
+// network's hubs.
+const lookInfos = 3
+
+// bootWait bounds how long a starting peer waits for another, which
+// started at the same moment, to become the network's first hub.
+const bootWait = 2 * time.Second
+
+// awaitFirst handles peers found that know no hub: peers starting at the
+// same moment. The one at the lowest address (host, then port) becomes
+// the first hub, which every one of them can tell from the scan alone:
+// when that is p it returns no hubs; else it waits for that peer to become
+// a hub and returns the hubs it then knows, or none after bootWait.
+func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
+	if len(found) == 0 || p.Config().Hub {
+		return nil
+	}
+	first := slices.MinFunc(found, func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) })
+	if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, bootWait)
+	defer cancel()
+	for {
+		info, err := FetchInfo(ctx, first, 4*p.Config().ScanTimeout, p.ClientOptions()...)
+		if err == nil && len(info.Hubs) > 0 {
+			return info.Hubs
+		}
+		select {
+		case <-ctx.Done():
+			return nil // it never did: this peer starts a network, merged later
+		case <-time.After(100*time.Millisecond + rand.N(200*time.Millisecond)):
+			// Jittered: every peer of a mass start asks the same one.
+		}
+	}
+}

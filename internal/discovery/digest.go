@@ -1,0 +1,114 @@
+package discovery
+
+import (
+	"context"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// A hub publishes its view's digest every digestEvery, and digestSoon
+// after its view changed, so that a peer that missed a change catches up
+// within a few seconds of it, not at the next idle digest.
+const (
+	digestEvery = 5 * time.Second
+	digestSoon  = time.Second
+)
+
+// compareDigest counts the digests of a hub that differ from this peer's
+// view; at the second in a row it asks the loop to load the view again.
+func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
+	var self *peer.Info
+	if d.p.Server() != nil {
+		info := d.selfRef()
+		info.Values = d.p.Values()
+		self = &info
+	}
+	n, sum := d.view.digest(self)
+	d.digestMu.Lock()
+	defer d.digestMu.Unlock()
+	if n == dg.Peers && sum == dg.Sum {
+		delete(d.digestMiss, dg.Hub)
+		return
+	}
+	d.digestMiss[dg.Hub]++
+	if d.digestMiss[dg.Hub] >= 2 {
+		delete(d.digestMiss, dg.Hub)
+		select {
+		case d.net.resync <- dg.Hub:
+		default:
+		}
+	}
+}
+
+// publishDigest sends this hub's digest, when it is due.
+func (d *Discoverer) publishDigest() {
+	n := &d.net
+	if time.Now().Before(n.nextDigest) {
+		return
+	}
+	n.nextDigest = time.Now().Add(digestEvery)
+	// A hub sees its own leaves go; the members it cannot see (leaves of
+	// the other hubs, which may have gone with their hub, and members
+	// without a server of their own: foreign programs, clients of a
+	// peer's server) are asked whether they still answer, each by one
+	// hub (the members are shared out by their ID's hash), at every
+	// digest: a request and an answer per member every 5 s.
+	hubs := d.hubs()
+	me := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.ID == d.p.ID() })
+	mine := setOf(d.p.Server().Leaves())
+	for id, info := range d.view.snapshot() {
+		if info.Role == peer.RoleHub || mine[string(id)] || me < 0 || shareOf(id, len(hubs)) != me {
+			continue
+		}
+		if _, due := n.suspects[id]; !due {
+			n.suspects[id] = time.Now()
+		}
+	}
+	self := d.selfRef()
+	self.Values = d.p.Values()
+	count, sum := d.view.digest(&self)
+	if data, err := peer.Encode(peer.MemberDigest{Hub: d.p.ID(), Peers: count, Sum: sum}); err == nil {
+		_ = d.p.Conn().Publish(peer.MemberDigestSubject, data)
+	}
+}
+
+// resyncFrom loads the view again after digests disagreed: a leaf takes
+// its hub's view; a hub adds what the other hub knows and it does not,
+// and probes what it knows and the other does not.
+func (d *Discoverer) resyncFrom(ctx context.Context, hub peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if !d.isHub() {
+		if snap, err := d.sync(ctx, peer.MemberSyncSubject); err == nil {
+			d.applySnapshot(snap)
+		}
+		return
+	}
+	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub))
+	if err != nil {
+		return
+	}
+	theirs := map[peer.ID]bool{}
+	for _, info := range snap.Members {
+		theirs[info.ID] = true
+		if info.ID != d.p.ID() {
+			d.view.join(info)
+		}
+	}
+	for id := range d.view.snapshot() {
+		if !theirs[id] {
+			d.net.suspects[id] = time.Now()
+		}
+	}
+	d.refreshHubs()
+}
+
+// shareOf is which of n hubs (oldest first) checks on the member id.
+func shareOf(id peer.ID, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % uint32(max(n, 1)))
+}

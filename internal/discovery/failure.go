@@ -1,0 +1,186 @@
+package discovery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// watchHubConnections notes the leaves and routes that went (suspects, to
+// probe after a grace period) and the hubs newly routed that the view
+// does not know (a network merged with ours: exchange views).
+func (d *Discoverer) watchHubConnections(ctx context.Context) {
+	n := &d.net
+	srv := d.p.Server()
+	now := time.Now()
+	leaves := setOf(srv.Leaves())
+	routes := setOf(srv.RemoteNames())
+	for name := range n.leaves {
+		if !leaves[name] {
+			n.suspects[peer.ID(name)] = now.Add(suspectGrace)
+			n.sawGo[peer.ID(name)] = true
+		}
+	}
+	for name := range n.routes {
+		if routes[name] {
+			continue
+		}
+		// A hub went: its leaves move to other hubs, or went with it.
+		n.suspects[peer.ID(name)] = now.Add(suspectGrace)
+		n.sawGo[peer.ID(name)] = true
+		for id, info := range d.view.snapshot() {
+			if info.Role == peer.RoleLeaf && !leaves[string(id)] {
+				n.suspects[id] = now.Add(time.Second) // its leaves move to another hub first
+			}
+		}
+	}
+	for name := range routes {
+		if !n.routes[name] {
+			if _, known := d.view.get(peer.ID(name)); !known {
+				go d.merge(ctx, peer.ID(name))
+			}
+		}
+	}
+	n.leaves, n.routes = leaves, routes
+}
+
+func setOf(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// merge loads the view of hub, newly routed from another network, and
+// tells this side of the network about the peers it did not know.
+func (d *Discoverer) merge(ctx context.Context, hub peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub))
+	if err != nil {
+		d.p.Logger().Debug("appnet: merging with another network: no view from its hub", "hub", hub, "err", err)
+		return
+	}
+	for _, info := range snap.Members {
+		if _, known := d.view.get(info.ID); known || info.ID == d.p.ID() {
+			continue
+		}
+		if data, err := peer.Encode(info); err == nil {
+			_ = d.p.Conn().Publish(peer.MemberJoinSubject, data)
+		}
+	}
+}
+
+// checkSuspects probes the suspects whose grace period is over: a peer
+// that nobody serves is reported failed to the whole network.
+func (d *Discoverer) checkSuspects(ctx context.Context) {
+	n := &d.net
+	now := time.Now()
+	var due []peer.ID
+	for id, at := range n.suspects {
+		if !now.After(at) {
+			continue
+		}
+		if learned := d.view.learnedAt(id); !n.sawGo[id] && now.Sub(learned) < newcomerGrace {
+			// Its server's interest may not have reached this hub yet
+			// (a join outruns it through a busy network): a probe would
+			// hear no responders from a peer that is fine. A peer whose
+			// connection this hub saw go is another matter.
+			n.suspects[id] = learned.Add(newcomerGrace)
+			continue
+		}
+		due = append(due, id)
+		delete(n.suspects, id)
+		delete(n.sawGo, id)
+	}
+	if len(due) == 0 {
+		return
+	}
+	go func() {
+		limit := make(chan struct{}, 16)
+		var wg sync.WaitGroup
+		for _, id := range due {
+			if _, known := d.view.get(id); !known {
+				continue // left, or already reported
+			}
+			wg.Go(func() {
+				limit <- struct{}{}
+				defer func() { <-limit }()
+				if !d.answers(ctx, id) && ctx.Err() == nil {
+					d.view.remove(id, Failed)
+					d.refreshHubs()
+					d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: id, By: d.p.ID()})
+				}
+			})
+		}
+		wg.Wait()
+	}()
+}
+
+// answers reports whether id answers a call through the network, asking
+// up to three times, 0.5 s and then 1 s apart: a peer moving to another
+// hub, or restarting its server for a new role, is away for a moment,
+// and a busy peer answers late.
+func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
+	for try, pause := range []time.Duration{0, probeTimeout, 2 * probeTimeout} {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(pause):
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		_, err := d.p.Conn().RequestWithContext(rctx, peer.CallSubject(id, peer.ConnInfo), nil)
+		cancel()
+		if err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// watchLeafConnection follows a leaf's connection to its hub: after every
+// (re)attachment it loads the view again, since it heard nothing while
+// away; when detached for long, it asks the peers that should be hubs
+// directly, so that it finds hubs elected while it could hear nothing.
+func (d *Discoverer) watchLeafConnection(ctx context.Context) {
+	n := &d.net
+	hub, conn := d.p.Server().Attachment()
+	switch {
+	case conn != 0 && conn != n.attachedConn:
+		n.attachedTo, n.attachedConn = hub, conn
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		snap, err := d.sync(sctx, peer.MemberSyncSubject)
+		cancel()
+		if err == nil {
+			d.applySnapshot(snap)
+		} else {
+			n.attachedConn = 0 // try again at the next look
+		}
+	case conn == 0 && n.attachedTo != "":
+		n.attachedTo, n.attachedConn, n.detachedAt = "", 0, time.Now()
+	case conn == 0 && time.Since(n.detachedAt) > time.Second && time.Since(n.lastFetch) > time.Second:
+		n.lastFetch = time.Now()
+		d.askElected(ctx)
+	}
+}
+
+// askElected asks the peers that the view says should be hubs for their
+// info directly, over their own servers.
+func (d *Discoverer) askElected(ctx context.Context) {
+	opts := d.p.ClientOptions()
+	for _, info := range d.elected() {
+		if info.ID == d.p.ID() {
+			continue
+		}
+		got, err := FetchInfo(ctx, Hit{Host: info.Host, Port: info.Port, ID: info.ID}, 4*d.p.Config().ScanTimeout, opts...)
+		if err == nil {
+			d.view.join(got)
+			d.refreshHubs()
+		}
+	}
+}

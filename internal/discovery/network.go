@@ -1,0 +1,523 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/nats-io/nats.go"
+)
+
+// AutoHubs is how many hubs a network elects when no peer is a hub by
+// configuration (NET_IS_HUB): enough that one may die while the other
+// carries the network until another is elected. Peers that start at the
+// same instant may all become hubs; up to MaxAutoHubs of them stay hubs
+// (a role change restarts a peer's server, which its callers and leaves
+// feel), and the youngest of any more become leaves again.
+const (
+	AutoHubs    = 2
+	MaxAutoHubs = 4
+)
+
+// Timing of the membership layer.
+const (
+	// hubTick and leafTick are how often a peer looks at its own
+	// server's connections (in process: no traffic).
+	hubTick  = 250 * time.Millisecond
+	leafTick = 500 * time.Millisecond
+	// suspectGrace is how long a hub waits after a peer's connection
+	// went before it asks whether the peer still answers elsewhere; the
+	// question is asked up to three times over 1.5 s (a leaf moving to
+	// another hub takes a few hundred milliseconds), and not before the
+	// peer has been a member for newcomerGrace (unless this hub saw its
+	// connection go).
+	suspectGrace = 100 * time.Millisecond
+	// probeTimeout bounds that question; no responders answers at once.
+	probeTimeout = 500 * time.Millisecond
+	// newcomerGrace is how long after a peer joined (or updated) a hub
+	// waits before it takes no answer from it for a failure.
+	newcomerGrace = 3 * time.Second
+	// settle is how long the topology loop lets a burst of changes run
+	// before it looks at the view.
+	settle = 20 * time.Millisecond
+	// roleCalm is how long the view must want another role for a peer
+	// before it changes (and how long it keeps a new one), so that views
+	// can agree first.
+	roleCalm = time.Second
+)
+
+// joinable reports whether a peer of cfg may join the network of the
+// peer of h, or merge with it: a peer with a secret or TLS never hands its
+// credentials to a server that does not demand them (it knows no secret).
+func joinable(cfg peer.Config, h Hit) bool {
+	guarded := cfg.Secret != "" || cfg.TLSCert != ""
+	return h.Guarded || !guarded
+}
+
+// network is the membership and topology state of a Discoverer.
+type network struct {
+	subs     []*nats.Subscription
+	syncSubs []*nats.Subscription // while a hub
+	stop     chan struct{}
+	done     chan struct{}
+
+	// Kept by the loop goroutine only.
+	leaves, routes map[string]bool       // the server's connections at the last look
+	suspects       map[peer.ID]time.Time // peers to probe, and when
+	sawGo          map[peer.ID]bool      // the suspects whose connection to this hub went
+	roleSince      time.Time             // the last role change
+	wantSince      time.Time             // since when the view has wanted another role
+	attachedTo     string                // a leaf's hub, "" while detached
+	attachedConn   uint64                // its connection, which changes when the leaf reconnects
+	detachedAt     time.Time
+	lastFetch      time.Time
+	nextScan       time.Time
+	scanEvery      time.Duration
+	seenUnrouted   map[peer.ID]bool           // hubs of another network found by the last scan
+	routeAdded     map[string]time.Time       // when each explicit route was added
+	nextDigest     time.Time                  // a hub's next digest
+	changesSeen    uint64                     // the view's change count at the last look
+	resync         chan peer.ID               // a hub whose digests differ from the view
+	outside        chan map[peer.ID]peer.Info // peers a Refresh found outside the network
+	inbox          chan *nats.Msg             // every membership message, in order
+	syncs          chan *nats.Msg             // the sync requests of the inbox, to answer
+	synced         bool                       // a hub's view was loaded since Join (see sync.go)
+	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
+	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
+	reattached     time.Time
+	wasLive        map[string]bool // the hubs' cluster URLs at the last look
+}
+
+// Join makes p a member of the network whose hubs are given (none: p is
+// the network's first hub): it attaches p's server to them, loads the
+// network's view from a hub, tells every peer that p joined, and keeps
+// the view and the topology current until [Discoverer.Leave].
+func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
+	n := &d.net
+	n.stop, n.done = make(chan struct{}), make(chan struct{})
+	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
+	n.sawGo = map[peer.ID]bool{}
+	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
+	n.resync = make(chan peer.ID, 1)
+	n.outside = make(chan map[peer.ID]peer.Info, 1)
+	n.nextDigest = time.Now().Add(digestEvery)
+	n.roleSince, n.scanEvery = time.Now(), 50*time.Millisecond
+	n.nextScan = time.Now().Add(n.scanEvery)
+	hubs = slices.DeleteFunc(slices.Clone(hubs), func(h peer.HubAddr) bool { return h.ID == d.p.ID() })
+	d.p.SetKnownHubs(hubs)
+	if err := d.subscribe(); err != nil {
+		return err
+	}
+	if len(hubs) > 0 {
+		if err := d.attach(ctx, hubs); err != nil {
+			return err
+		}
+	}
+	d.p.OnChange(d.announceUpdate)
+	d.p.SetMembers(d.memberIDs)
+	d.announce(peer.MemberJoinSubject)
+	d.checkIdentity()
+	go d.loop()
+	return nil
+}
+
+// Follow keeps the view of a peer that is a client of another peer's
+// server (peer.Attach) without making it a member: it loads the view from
+// the hubs, applies the changes the network publishes, and loads it again
+// when the hubs' digests say it is behind, until [Discoverer.Leave]. On a
+// NATS deployment, where no hub answers, the view fills from the changes
+// alone.
+func (d *Discoverer) Follow(ctx context.Context) error {
+	n := &d.net
+	n.stop, n.done = make(chan struct{}), make(chan struct{})
+	n.resync = make(chan peer.ID, 1)
+	if err := d.subscribeChanges(); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	if snap, err := d.sync(sctx, peer.MemberSyncSubject); err == nil {
+		d.applySnapshot(snap)
+	}
+	cancel()
+	go func() {
+		defer close(n.done)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		for {
+			select {
+			case <-n.stop:
+				return
+			case <-n.resync:
+				if snap, err := d.sync(ctx, peer.MemberSyncSubject); err == nil {
+					d.applySnapshot(snap)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// subscribe listens to every membership change, and, on a hub, answers
+// for the view.
+func (d *Discoverer) subscribe() error {
+	if err := d.subscribeChanges(); err != nil {
+		return err
+	}
+	return d.serveSync()
+}
+
+// inboxSize bounds the membership messages waiting to be applied; beyond
+// it NATS drops them, and the digests make up for it.
+const inboxSize = 8192
+
+// subscribeChanges subscribes to the membership changes, and starts the
+// goroutine that applies them. Every membership message this peer gets,
+// changes and sync requests alike, goes through one channel, filled in
+// the order the server sent them: a hub answers a sync request with a
+// view that holds every change it received before the request (its
+// subscriptions' own goroutines would not keep that order).
+func (d *Discoverer) subscribeChanges() error {
+	n := &d.net
+	n.inbox = make(chan *nats.Msg, inboxSize)
+	n.syncs = make(chan *nats.Msg, syncBacklog)
+	for _, subject := range []string{peer.MemberJoinSubject, peer.MemberUpdateSubject, peer.MemberLeaveSubject,
+		peer.MemberFailSubject, peer.MemberDigestSubject} {
+		sub, err := d.p.Conn().ChanSubscribe(subject, n.inbox)
+		if err != nil {
+			return fmt.Errorf("subscribing to membership: %w", err)
+		}
+		n.subs = append(n.subs, sub)
+	}
+	go d.process(n.inbox, n.stop)
+	go d.answerSyncs(n.syncs, n.stop)
+	return nil
+}
+
+// process applies the membership messages in the order they came, until
+// stop.
+func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case m := <-inbox:
+			if strings.HasPrefix(m.Subject, peer.MemberSyncSubject) {
+				d.queueSync(m)
+			} else {
+				d.onMember(m)
+			}
+		}
+	}
+}
+
+// serveSync answers sync requests while this peer is a hub (any hub's,
+// in their queue group, and its own), and stops when it is not: a leaf in
+// the group would take requests (NATS prefers a local member) that only
+// hubs can answer, and a leaf's own subject would be one more subscription
+// every server of the network learns of.
+func (d *Discoverer) serveSync() error {
+	n := &d.net
+	switch hub := d.isHub(); {
+	case hub && n.syncSubs == nil:
+		nc := d.p.Conn()
+		shared, err := nc.ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
+		if err != nil {
+			return fmt.Errorf("subscribing to membership sync: %w", err)
+		}
+		own, err := nc.ChanSubscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), n.inbox)
+		if err != nil {
+			_ = shared.Unsubscribe()
+			return fmt.Errorf("subscribing to membership sync: %w", err)
+		}
+		n.syncSubs = []*nats.Subscription{shared, own}
+	case !hub && n.syncSubs != nil:
+		for _, sub := range n.syncSubs {
+			_ = sub.Unsubscribe()
+		}
+		n.syncSubs = nil
+	}
+	return nil
+}
+
+// attach connects p's server to the hubs (a leaf's leaf node connection,
+// a hub's routes) and loads the view from one of them.
+func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
+	srv := d.p.Server()
+	subject := peer.MemberSyncSubject
+	if srv.Hub() {
+		var urls []string
+		for _, h := range hubs {
+			if dialable(d.p.Config(), h.Cluster) {
+				urls = append(urls, h.Cluster)
+			}
+		}
+		now := time.Now()
+		for _, u := range urls {
+			d.net.routeAdded[u], d.net.wasLive[u] = now, true
+		}
+		if err := srv.AddRoutes(urls...); err != nil {
+			return err
+		}
+		subject += "." + string(hubs[0].ID)
+		// The view comes from one hub, but what this hub sends must reach
+		// every peer of it: wait (a little) for the routes to all of them.
+		awaitRoutes(ctx, srv, hubs)
+	} else {
+		var urls []string
+		for _, h := range hubs {
+			if dialable(d.p.Config(), h.Leaf) {
+				urls = append(urls, h.Leaf)
+			}
+		}
+		if err := srv.SetHubs(urls); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	snap, err := d.sync(ctx, subject)
+	if !srv.Hub() {
+		// The view below is this connection's: no second load for it.
+		d.net.attachedTo, d.net.attachedConn = srv.Attachment()
+	}
+	if err != nil {
+		// The network will tell us of changes, and the loop asks again
+		// for the view (a leaf at its next look at its connection).
+		d.p.Logger().Debug("appnet: joined the network; its view comes later", "err", err)
+		d.net.attachedConn = 0
+		return nil
+	}
+	d.applySnapshot(snap)
+	return nil
+}
+
+// onMember applies a membership change heard on the network.
+func (d *Discoverer) onMember(m *nats.Msg) {
+	switch m.Subject {
+	case peer.MemberJoinSubject, peer.MemberUpdateSubject:
+		info, err := peer.Decode[peer.Info](m.Data)
+		if err != nil || checkInfo(info) != nil {
+			d.warnBadMember(m.Subject, err)
+			return
+		}
+		if d.view.join(info) {
+			d.refreshHubs()
+		}
+	case peer.MemberDigestSubject:
+		dg, err := peer.Decode[peer.MemberDigest](m.Data)
+		if err != nil || dg.Hub == d.p.ID() {
+			return
+		}
+		d.compareDigest(dg)
+	case peer.MemberLeaveSubject, peer.MemberFailSubject:
+		gone, err := peer.Decode[peer.MemberGone](m.Data)
+		if err != nil {
+			d.warnBadMember(m.Subject, err)
+			return
+		}
+		if gone.ID == d.p.ID() {
+			if m.Subject == peer.MemberFailSubject {
+				// A hub took us for dead (we were moving between hubs):
+				// say we are here.
+				d.announce(peer.MemberJoinSubject)
+			}
+			return
+		}
+		kind := Left
+		if m.Subject == peer.MemberFailSubject {
+			kind = Failed
+		}
+		if d.view.remove(gone.ID, kind) {
+			d.refreshHubs()
+		}
+	}
+}
+
+// checkInfo refuses an Info whose ID does not say what it does.
+func checkInfo(info peer.Info) error {
+	if !consistent(info) {
+		return fmt.Errorf("info of %s names %s:%d in %s", info.ID, info.Host, info.Port, info.Group)
+	}
+	return nil
+}
+
+// warnBadMember notes a membership message that does not decode, once a
+// minute at most: anyone can publish on the subject.
+func (d *Discoverer) warnBadMember(subject string, err error) {
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	if time.Since(d.badMemberAt) < time.Minute {
+		return
+	}
+	d.badMemberAt = time.Now()
+	d.p.Logger().Warn("appnet: a membership message was refused (more in the next minute are not logged)", "subject", subject, "err", err)
+}
+
+// announce publishes this peer's Info on subject.
+func (d *Discoverer) announce(subject string) {
+	data, err := peer.Encode(d.p.Info())
+	if err == nil {
+		err = d.p.Conn().Publish(subject, data)
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.p.Logger().Warn("appnet: announcing this peer failed", "subject", subject, "err", err)
+	}
+}
+
+func (d *Discoverer) announceUpdate() { d.announce(peer.MemberUpdateSubject) }
+
+// publishGone tells the network that id left or failed.
+func (d *Discoverer) publishGone(subject string, gone peer.MemberGone) {
+	data, _ := peer.Encode(gone)
+	if err := d.p.Conn().Publish(subject, data); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.p.Logger().Warn("appnet: publishing a membership change failed", "subject", subject, "err", err)
+	}
+}
+
+// Leave tells the network that this peer is closing, and stops keeping
+// the view. Every peer drops it from its view at once.
+func (d *Discoverer) Leave() {
+	n := &d.net
+	if n.stop == nil {
+		return
+	}
+	select {
+	case <-n.stop:
+		return
+	default:
+	}
+	close(n.stop)
+	<-n.done
+	if d.p.Server() == nil {
+		for _, s := range n.subs {
+			_ = s.Unsubscribe()
+		}
+		return // a follower was never a member
+	}
+	d.sayGoodbye()
+	for _, s := range append(n.subs, n.syncSubs...) {
+		if s != nil {
+			_ = s.Unsubscribe()
+		}
+	}
+}
+
+// loop keeps the topology and the failure detection going until Leave.
+func (d *Discoverer) loop() {
+	n := &d.net
+	defer close(n.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-n.stop; cancel() }()
+	for {
+		tick := leafTick
+		if d.isHub() {
+			tick = hubTick
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(tick):
+		case <-d.view.wait():
+			// Changes come in bursts (a mass start, a hub's leaves moving):
+			// look once at the end of one, not once per change.
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(settle):
+			}
+		case hub := <-n.resync:
+			d.resyncFrom(ctx, hub)
+		case found := <-n.outside:
+			if d.isHub() {
+				d.routeOutside(found)
+			}
+		}
+		if count := d.view.changes(); count != n.changesSeen {
+			n.changesSeen = count
+			if soon := time.Now().Add(digestSoon); soon.Before(n.nextDigest) {
+				n.nextDigest = soon
+			}
+		}
+		if d.isHub() {
+			d.watchHubConnections(ctx)
+			d.checkSuspects(ctx)
+			d.rescanIfDue(ctx)
+			d.publishDigest()
+		} else {
+			d.watchLeafConnection(ctx)
+			d.checkInterest()
+		}
+		d.rebalance(ctx)
+	}
+}
+
+// awaitRoutes waits up to two seconds until srv has routes to the hubs.
+func awaitRoutes(ctx context.Context, srv interface{ RemoteNames() []string }, hubs []peer.HubAddr) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		routed := setOf(srv.RemoteNames())
+		if !slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Cluster != "" && !routed[string(h.ID)] }) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sayGoodbye publishes this peer's leave so that it reaches the network
+// before the server goes: a leaf waits (up to a second) to be attached,
+// and a round trip through a hub proves the message got past it.
+func (d *Discoverer) sayGoodbye() {
+	deadline := time.Now().Add(time.Second)
+	srv := d.p.Server()
+	hub := ""
+	for {
+		if srv.Hub() {
+			for _, h := range d.hubs() {
+				if h.ID != d.p.ID() {
+					hub = string(h.ID)
+					break
+				}
+			}
+			break
+		}
+		if hub, _ = srv.Attachment(); hub != "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.publishGone(peer.MemberLeaveSubject, peer.MemberGone{ID: d.p.ID()})
+	if hub == "" {
+		_ = d.p.Conn().FlushTimeout(time.Second)
+		return
+	}
+	_, _ = d.p.Conn().Request(peer.CallSubject(peer.ID(hub), peer.ConnNull), nil, time.Second)
+}
+
+// ownInfo is this peer's Info for the snapshots it answers: computed at
+// most every 100 ms, since a hub with many leaves answers many syncs at
+// once and its Info lists its connections.
+func (d *Discoverer) ownInfo() peer.Info {
+	d.ownMu.Lock()
+	defer d.ownMu.Unlock()
+	if time.Since(d.ownAt) > 100*time.Millisecond {
+		d.own, d.ownAt = d.p.Info(), time.Now()
+	}
+	return d.own
+}
+
+// memberIDs names the members of the view that run a server (what Sync
+// waits for).
+func (d *Discoverer) memberIDs() []string {
+	var ids []string
+	for id, info := range d.view.snapshot() {
+		if info.Role == peer.RoleHub || info.Role == peer.RoleLeaf {
+			ids = append(ids, string(id))
+		}
+	}
+	return ids
+}

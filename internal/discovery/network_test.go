@@ -1,0 +1,187 @@
+package discovery_test
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/lower"
+	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/appnet-go/appnet/internal/testnet"
+)
+
+// TestNetworkOfLoopbackHosts runs ten peers on five "hosts" of a loopback
+// /27 (Linux routes all of 127.0.0.0/8 to loopback), with a silent listener
+// inside the scanned range, and checks the scan, the mesh, a leave and a
+// return.
+func TestNetworkOfLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	cidr, hosts := testnet.Subnet(t, 5)
+	testnet.MustLoopback(t, cidr)
+	port := testnet.Ports(t)
+	silent, err := net.Listen("tcp", net.JoinHostPort(hosts[4], strconv.Itoa(port+5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	start := func(host string) *bus.Peer {
+		cfg := peer.DefaultLocalConfig()
+		cfg.Host, cfg.PortStart, cfg.Scan, cfg.Registry = host, port, cidr, peer.NewRegistry()
+		cfg.ScanTimeout = 200 * time.Millisecond
+		p, err := bus.Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	var ps []*bus.Peer
+	for i := range 10 {
+		ps = append(ps, start(hosts[i%5]))
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	found, err := ps[0].Peers(ctx, bus.Refresh())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("full scan of %s × 6 ports: %s", cidr, time.Since(t0))
+	if len(found.Peers) != 9 {
+		t.Fatalf("found %d peers, want 9: %v", len(found.Peers), found.IDs())
+	}
+	// Every peer can call every other: one cluster, completed by gossip.
+	for _, from := range ps {
+		for _, to := range ps {
+			if from != to {
+				callOK(t, from, to.ID())
+			}
+		}
+	}
+	t1 := time.Now()
+	if again, err := ps[0].Peers(ctx, bus.Refresh()); err != nil || len(again.Peers) != 9 {
+		t.Fatalf("refresh: %d peers, %v", len(again.Peers), err)
+	}
+	t.Logf("refresh once meshed: %s", time.Since(t1))
+
+	// A peer leaves: gone after a refresh. It comes back: found again.
+	gone := ps[9]
+	goneCfg := gone.Config()
+	gone.Close()
+	waitFor(t, func() bool {
+		f, err := ps[0].Peers(ctx, bus.Refresh())
+		_, still := f.Peers[gone.ID()]
+		return err == nil && !still && len(f.Peers) == 8
+	})
+	back, err := bus.Start(ctx, goneCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	if back.ID() != gone.ID() {
+		t.Fatalf("restarted as %s, want %s", back.ID(), gone.ID())
+	}
+	waitFor(t, func() bool {
+		f, err := ps[0].Peers(ctx, bus.Refresh())
+		_, there := f.Peers[back.ID()]
+		return err == nil && there
+	})
+	callOK(t, ps[0], back.ID())
+}
+
+// callOK waits until from reaches to through the cluster (its own server
+// and the routes), not only over a direct connection.
+func callOK(t *testing.T, from *bus.Peer, to peer.ID) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := from.Conn().Request(peer.CallSubject(to, peer.ConnInfo), nil, time.Second)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s cannot call %s: %v", from.ID(), to, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A peer restarted on its port keeps its ID but gets a new cluster port:
+// the route to the old one must go, or the server redials it forever.
+func TestRestartedPeerLeavesNoStaleRoute(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry, cfg.ScanInterval = host, port, peer.NewRegistry(), 0
+	b, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := bus.Start(context.Background(), cfg, peer.WithHub(true)) // a hub: it routes to b
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	old := b.Info().Cluster
+	if got := lower.Peer(a).Server().Routes(); len(got) != 1 || got[0] != old {
+		t.Fatalf("a's routes = %v, want [%s]", got, old)
+	}
+	b.Close()
+	b2, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if b2.ID() != b.ID() || b2.Info().Cluster == old {
+		t.Fatalf("restart: ID %s cluster %s", b2.ID(), b2.Info().Cluster)
+	}
+	if _, err := a.Peers(context.Background(), bus.OnHost(), bus.Refresh()); err != nil {
+		t.Fatal(err)
+	}
+	// a's topology loop drops the route at its next look at the view.
+	deadline := time.Now().Add(10 * time.Second)
+	for slices.Contains(lower.Peer(a).Server().Routes(), old) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stale route to %s kept: %v", old, lower.Peer(a).Server().Routes())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	callOK(t, a, b2.ID())
+}
+
+// The cached answer notices a peer that joined since.
+func TestCacheSeesNewRoutes(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry, cfg.ScanInterval = host, port, peer.NewRegistry(), 0
+	a, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := bus.Start(context.Background(), cfg) // routes to a
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	waitFor(t, func() bool {
+		found, err := a.Peers(context.Background(), bus.OnHost())
+		return err == nil && len(found.Peers) == 1
+	})
+}

@@ -1,0 +1,183 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// A sync is how a peer loads the network's view: it asks the hubs
+// (net.member.sync, their queue group) or one hub (net.member.sync.<ID>)
+// and a hub answers with its whole view. When many peers start at once,
+// the hubs get a sync request from each while their views change with
+// every join: a hub encodes its view once per change for all the requests
+// waiting (snapshotCache), off the goroutine that applies the changes, and
+// a peer asks again only when the hubs cannot have heard it (no
+// responders, or the very first request through a new connection), not
+// every time a busy hub is slow, which would multiply the load that made
+// it slow.
+
+// syncBacklog bounds the sync requests a hub has yet to answer; beyond it
+// a request is dropped, and its peer asks again.
+const syncBacklog = 1024
+
+// syncWaits are how long a peer waits for an answer before it asks
+// again: briefly at first (a connection just made may not carry the
+// answer back yet), then patiently; the last repeats. An answer to an
+// earlier request still counts: a busy hub answers late, not never.
+var syncWaits = []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond,
+	time.Second, 2 * time.Second}
+
+// syncAsks bounds the requests of one sync waiting for their answers.
+const syncAsks = 6
+
+// sync asks subject for a hub's view until one answers or ctx ends.
+func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnapshot, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		m     *nats.Msg
+		asked time.Time
+		err   error
+	}
+	answers := make(chan answer)
+	waiting := 0
+	ask := func() {
+		waiting++
+		asked := time.Now()
+		go func() {
+			m, err := d.p.Conn().RequestWithContext(ctx, subject, nil)
+			select {
+			case answers <- answer{m, asked, err}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	ask()
+	tries := 0
+	next := time.NewTimer(syncWaits[0])
+	defer next.Stop()
+	err := context.DeadlineExceeded
+	for {
+		select {
+		case a := <-answers:
+			waiting--
+			if a.err == nil {
+				snap, err := peer.Decode[peer.MemberSnapshot](a.m.Data)
+				snap.Asked = a.asked
+				return snap, err
+			}
+			err = a.err
+			if errors.Is(a.err, nats.ErrNoResponders) && waiting == 0 {
+				// No hub is reachable yet (the leaf node connection, or
+				// the hubs' interest, is on its way): cheap to ask again.
+				next.Reset(10*time.Millisecond + rand.N(20*time.Millisecond))
+				tries = -1 // the next request is the first through a new connection
+			}
+		case <-next.C:
+			if waiting < syncAsks {
+				ask()
+			}
+			tries++
+			next.Reset(syncWaits[min(tries, len(syncWaits)-1)])
+		case <-ctx.Done():
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				err = ctx.Err()
+			}
+			return peer.MemberSnapshot{}, fmt.Errorf("asking the hubs for the view: %w", err)
+		}
+	}
+}
+
+// applySnapshot makes a hub's view this peer's, as changes.
+func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
+	members := make(map[peer.ID]peer.Info, len(snap.Members))
+	self := false
+	for _, info := range snap.Members {
+		if info.ID == d.p.ID() {
+			self = true
+			continue
+		}
+		members[info.ID] = info
+	}
+	d.view.replace(members, snap.Asked)
+	d.net.synced = true
+	d.refreshHubs()
+	if !self && d.net.stop != nil && d.p.Server() != nil {
+		// The network lost us while we were away (or never heard of us).
+		d.announce(peer.MemberJoinSubject)
+	}
+}
+
+// queueSync hands a sync request to answerSyncs, from the goroutine that
+// applies the changes: every change received before the request is in
+// the view by then, so the answer holds them (and perhaps later ones).
+func (d *Discoverer) queueSync(m *nats.Msg) {
+	if m.Reply == "" || !d.isHub() {
+		return
+	}
+	select {
+	case d.net.syncs <- m:
+	default: // the peer asks again
+	}
+}
+
+// answerSyncs answers the sync requests queued, until stop.
+func (d *Discoverer) answerSyncs(syncs <-chan *nats.Msg, stop <-chan struct{}) {
+	var cache snapshotCache
+	for {
+		select {
+		case <-stop:
+			return
+		case m := <-syncs:
+			data, err := cache.get(d)
+			if err == nil {
+				err = m.Respond(data)
+			}
+			if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				d.p.Logger().Warn("appnet: answering a membership sync failed", "err", err)
+			}
+		}
+	}
+}
+
+// snapshotCache is a hub's view, this peer included, encoded for sync
+// answers, as of a count of the view's changes.
+type snapshotCache struct {
+	mu    sync.Mutex
+	count uint64
+	at    time.Time
+	data  []byte
+}
+
+// snapshotFresh is how long an encoded view serves while the view has not
+// changed: the hub's own Info (its leaves, its values) changes without a
+// change of the view.
+const snapshotFresh = 100 * time.Millisecond
+
+// get returns the view encoded, again only when it changed.
+func (c *snapshotCache) get(d *Discoverer) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	count := d.view.changes()
+	if c.data != nil && c.count == count && time.Since(c.at) < snapshotFresh {
+		return c.data, nil
+	}
+	snap := peer.MemberSnapshot{Members: []peer.Info{d.ownInfo()}}
+	for _, info := range d.view.snapshot() {
+		snap.Members = append(snap.Members, info)
+	}
+	data, err := peer.Encode(snap)
+	if err != nil {
+		return nil, err
+	}
+	c.count, c.at, c.data = count, time.Now(), data
+	return data, nil
+}

@@ -1,0 +1,311 @@
+package discovery
+
+import (
+	"hash/fnv"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// Kind says what happened to a peer.
+type Kind int
+
+// The kinds of [Change].
+const (
+	// Joined: a peer entered the network (or this peer's view of it).
+	Joined Kind = iota + 1
+	// Left: a peer closed gracefully.
+	Left
+	// Failed: a peer stopped answering: it crashed, or its host or link
+	// went away.
+	Failed
+	// Updated: a peer's Info changed (its values, role, connections).
+	Updated
+	// Resync: the watcher fell behind and missed changes; Peers holds the
+	// whole current view (through the watch's filters), which replaces
+	// whatever the watcher knew.
+	Resync
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Joined:
+		return "joined"
+	case Left:
+		return "left"
+	case Failed:
+		return "failed"
+	case Updated:
+		return "updated"
+	case Resync:
+		return "resync"
+	}
+	return "unknown"
+}
+
+// MarshalText writes the kind's name, for JSON.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Change is one change of the membership view.
+type Change struct {
+	Kind Kind      `json:"kind"`
+	ID   peer.ID   `json:"id"`
+	Info peer.Info `json:"info"`
+	// Peers is the whole view, for a Resync only.
+	Peers Peers `json:"peers,omitzero"`
+}
+
+// view is the membership view of one peer: every other peer it knows of,
+// kept current by changes, and the watchers told of each.
+type view struct {
+	mu       sync.Mutex
+	self     peer.ID
+	members  map[peer.ID]peer.Info
+	learned  map[peer.ID]time.Time // when each member last joined or updated
+	watchers map[*watcher]struct{}
+	// changed is closed and replaced on every change, for Wait and the
+	// topology loop; count counts them.
+	changed chan struct{}
+	count   uint64
+	// sum is the digest's sum over the members, kept as they change.
+	sum uint64
+}
+
+// changes returns how many changes the view has had.
+func (v *view) changes() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.count
+}
+
+func newView(self peer.ID) *view {
+	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{},
+		watchers: map[*watcher]struct{}{}, changed: make(chan struct{})}
+}
+
+// snapshot returns a copy of the members.
+func (v *view) snapshot() map[peer.ID]peer.Info {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return maps.Clone(v.members)
+}
+
+// hubs returns the members whose role is hub, without copying the rest:
+// it runs at every change, and views hold every peer of the network.
+func (v *view) hubs() []peer.Info {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []peer.Info
+	for _, info := range v.members {
+		if info.Role == peer.RoleHub {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
+// electable returns what an election needs of the members, without
+// copying the rest: the hubs, and the k oldest that are neither hubs nor
+// hubs by configuration (which the election passes over when they run as
+// leaves), each oldest first.
+func (v *view) electable(k int) (hubs, oldest []peer.Info) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, info := range v.members {
+		switch {
+		case info.Role == peer.RoleHub:
+			hubs = append(hubs, info)
+		case !info.Hub:
+			oldest = keepOldest(oldest, info, k)
+		}
+	}
+	slices.SortFunc(hubs, byAge)
+	return hubs, oldest
+}
+
+// keepOldest adds info to oldest, which is sorted oldest first, and keeps
+// at most k.
+func keepOldest(oldest []peer.Info, info peer.Info, k int) []peer.Info {
+	i, _ := slices.BinarySearchFunc(oldest, info, byAge)
+	if i >= k {
+		return oldest
+	}
+	oldest = slices.Insert(oldest, i, info)
+	return oldest[:min(len(oldest), k)]
+}
+
+// ids returns the IDs of the members q matches, without copying them.
+func (v *view) ids(q query) []peer.ID {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []peer.ID
+	for id, info := range v.members {
+		if q.match(info) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// get returns one member.
+func (v *view) get(id peer.ID) (peer.Info, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	info, ok := v.members[id]
+	return info, ok
+}
+
+// servers returns the members that run a server of their own (not the
+// clients of another peer's) and that were learned before t.
+func (v *view) servers(before time.Time) []peer.ID {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []peer.ID
+	for id, info := range v.members {
+		if (info.Role == peer.RoleHub || info.Role == peer.RoleLeaf) && v.learned[id].Before(before) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// learnedAt returns when the member last joined or updated (zero if
+// unknown).
+func (v *view) learnedAt(id peer.ID) time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.learned[id]
+}
+
+// wait returns a channel closed at the next change.
+func (v *view) wait() <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.changed
+}
+
+// join records info as present: a Joined change for a new member, an
+// Updated one for a known member whose info differs, none otherwise.
+// It reports whether the view changed.
+func (v *view) join(info peer.Info) bool {
+	if info.ID == v.self || info.ID == "" {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old, known := v.members[info.ID]
+	v.learned[info.ID] = time.Now()
+	if known && sameInfo(old, info) {
+		v.members[info.ID] = info // the newer connections, quietly
+		return false
+	}
+	v.members[info.ID] = info
+	v.sum += memberHash(info)
+	kind := Joined
+	if known {
+		kind = Updated
+		v.sum -= memberHash(old)
+	}
+	v.notify(Change{Kind: kind, ID: info.ID, Info: info}, old)
+	return true
+}
+
+// sameInfo compares two infos, ignoring what changes without the peer
+// doing anything: its dropped-event count, and its server's connections
+// and the hubs it knows, which move whenever the network does. An update
+// is what the peer itself changed: values, connections, role.
+func sameInfo(a, b peer.Info) bool {
+	for _, i := range []*peer.Info{&a, &b} {
+		i.EventsDropped, i.Routes, i.Leaves, i.Hubs = 0, nil, nil, nil
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// remove drops a member, with a Left or Failed change; it reports whether
+// the member was known.
+func (v *view) remove(id peer.ID, kind Kind) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	old, ok := v.members[id]
+	if !ok {
+		return false
+	}
+	delete(v.members, id)
+	delete(v.learned, id)
+	v.sum -= memberHash(old)
+	v.notify(Change{Kind: kind, ID: id, Info: old}, old)
+	return true
+}
+
+// replace makes members, a view as it was at asked, the whole view, as
+// changes: what is new joins, what differs updates, and what is missing
+// is reported as failed (it went while this peer was not listening),
+// unless this peer learned of it after asked: it joined since.
+func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
+	for _, info := range members {
+		v.join(info)
+	}
+	v.mu.Lock()
+	var gone []peer.ID
+	for id := range v.members {
+		if _, ok := members[id]; !ok && v.learned[id].Before(asked) {
+			gone = append(gone, id)
+		}
+	}
+	v.mu.Unlock()
+	for _, id := range gone {
+		v.remove(id, Failed)
+	}
+}
+
+// notify hands a change to every watcher whose filter the member matches
+// (before or after), and wakes the waiters. v.mu is held.
+func (v *view) notify(c Change, old peer.Info) {
+	for w := range v.watchers {
+		if w.q.match(c.Info) || (old.ID != "" && w.q.match(old)) {
+			w.push(c)
+		}
+	}
+	close(v.changed)
+	v.changed = make(chan struct{})
+	v.count++
+}
+
+// digest is what a hub's digest says of a view with self (when not nil):
+// how many peers, and the sum of their memberHash (mod 2^64, in hex),
+// which the view keeps as it changes: a digest costs no walk of the view.
+func (v *view) digest(self *peer.Info) (int, string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n, sum := len(v.members), v.sum
+	if self != nil {
+		n, sum = n+1, sum+memberHash(*self)
+	}
+	return n, strconv.FormatUint(sum, 16)
+}
+
+// memberHash is FNV-1a 64 over what a digest compares of a member: its ID,
+// role, leaf node URL and values.
+func memberHash(info peer.Info) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(string(info.ID) + "|" + info.Role + "|" + info.Leaf + "|"))
+	for _, k := range slices.Sorted(maps.Keys(info.Values)) {
+		h.Write([]byte(k + "=" + info.Values[k] + ","))
+	}
+	return h.Sum64()
+}
+
+func compareIDs(a, b peer.ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,148 @@
+package embedded_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/embedded"
+	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/nats-io/nats.go"
+)
+
+// TestAClientGivenOneURLFailsOver: on an open network a server lists the
+// cluster's other client URLs, so a plain NATS client given one server
+// rides out that server's stop.
+func TestAClientGivenOneURLFailsOver(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	a := start(t, host, port, 5)
+	b := start(t, host, port, 5)
+	if err := b.AddRoutes(a.ClusterURL()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(a.RemoteNames()) == 1 })
+
+	served, err := nats.Connect(b.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Close()
+	if _, err := served.Subscribe("svc", func(m *nats.Msg) { _ = m.Respond([]byte("from b")) }); err != nil {
+		t.Fatal(err)
+	}
+	must(t, served.Flush())
+
+	reconnected := make(chan string, 1)
+	nc, err := nats.Connect(a.ClientURL(), nats.ReconnectWait(10*time.Millisecond), nats.MaxReconnects(100),
+		nats.ReconnectHandler(func(nc *nats.Conn) { reconnected <- nc.ConnectedUrl() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitFor(t, func() bool { return slices.Contains(nc.DiscoveredServers(), b.ClientURL()) })
+
+	a.Close()
+	select {
+	case url := <-reconnected:
+		if url != b.ClientURL() {
+			t.Fatalf("reconnected to %s, want %s", url, b.ClientURL())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no fail-over to %s within 5s; known servers %v", b.ClientURL(), nc.Servers())
+	}
+	reply, err := nc.Request("svc", nil, 2*time.Second)
+	if err != nil || string(reply.Data) != "from b" {
+		t.Fatalf("request after fail-over: %v, %v", reply, err)
+	}
+}
+
+// TestASecretHidesTheOtherServers: nats-server greets before any
+// authentication, so a server that checks who connects lists no other
+// server, neither in its greeting nor later.
+func TestASecretHidesTheOtherServers(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret"
+	host, port := testnet.Host(t), testnet.Ports(t)
+	var servers []*embedded.Server
+	for range 2 {
+		s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Hub: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		servers = append(servers, s)
+	}
+	a, b := servers[0], servers[1]
+	if err := b.AddRoutes(a.ClusterURL()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(a.RemoteNames()) == 1 })
+
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(a.ClientURL(), "nats://"), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	greeting, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(greeting, "connect_urls") || strings.Contains(greeting, b.ClientURL()[len("nats://"):]) {
+		t.Errorf("the greeting, sent before authentication, lists other servers: %s", greeting)
+	}
+
+	nc, err := nats.Connect(a.ClientURL(), nats.Token(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	must(t, nc.Flush()) // the server's INFO after the first PING has come
+	if got := nc.DiscoveredServers(); len(got) != 0 {
+		t.Errorf("an authenticated client was told of %v", got)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A leaf that attaches again gets a new connection to its hub, and hears
+// the network's interest through it as before.
+func TestReattachResendsInterest(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	hub := start(t, host, port, 5)
+	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
+		Name: func(p int) string { return "leaf" + strings.Repeat("x", p%2) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaf.Close()
+	must(t, leaf.SetHubs([]string{hub.LeafURL()}))
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 })
+	_, first := leaf.Attachment()
+
+	nc, err := nats.Connect(hub.ClientURL())
+	must(t, err)
+	defer nc.Close()
+	_, err = nc.Subscribe("net.peer.x.call.>", func(*nats.Msg) {})
+	must(t, err)
+	must(t, nc.Flush())
+	waitFor(t, func() bool { return leaf.Interest("net.peer.x.call.info") })
+	if leaf.Interest("net.peer.y.call.info") {
+		t.Fatal("interest for a subject nobody subscribed")
+	}
+
+	must(t, leaf.Reattach())
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 && conn != first })
+	waitFor(t, func() bool { return leaf.Interest("net.peer.x.call.info") })
+}
