@@ -270,3 +270,32 @@ func TestValuesAndRuntimeConfiguration(t *testing.T) {
 		t.Errorf("micro info metadata lacks the values: %s", m.Data)
 	}
 }
+
+// A call to a peer that has just left ends at once with ErrUnreachable,
+// even when the request is already on its way through a route that has not
+// yet heard the peer's interest go (which drops it silently): about one
+// round in seven took the call's whole 10 s deadline before.
+func TestCallToAPeerThatJustLeftEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	for round := range 5 {
+		ps := startPeers(t, 3) // two hubs and a leaf
+		caller, target := lower.Peer(ps[0]), ps[2]
+		if _, err := caller.Call(context.Background(), target.ID(), peer.ConnInfo, nil); err != nil {
+			t.Fatalf("round %d: a first call: %v", round, err)
+		}
+		if err := target.Close(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err := caller.Call(context.Background(), target.ID(), peer.ConnInfo, nil)
+		if !errors.Is(err, bus.ErrUnreachable) {
+			t.Fatalf("round %d: the call to the peer that left: %v, want ErrUnreachable", round, err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("round %d: the call took %s to fail, want well under a second", round, took)
+		}
+		for _, p := range ps[:2] {
+			p.Close()
+		}
+	}
+}

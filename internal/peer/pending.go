@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -21,7 +22,17 @@ type pending struct {
 	on    atomic.Bool // set by WatchGone: tracking costs nothing until then
 	mu    sync.Mutex
 	calls map[ID]map[*context.CancelCauseFunc]struct{}
+	left  map[ID]time.Time // targets gone (and not back) lately, and when
 }
+
+// A call to a target the network said went less than goneMemory ago
+// (and has not said came back) gets goneWait to answer: a request through
+// a route that has not yet heard the target's interest go is dropped
+// silently, and would otherwise wait for its deadline.
+const (
+	goneMemory = 30 * time.Second
+	goneWait   = 250 * time.Millisecond
+)
 
 // track returns ctx made to end when target goes, and the function that
 // stops tracking it.
@@ -32,6 +43,13 @@ func (p *pending) track(ctx context.Context, target ID) (context.Context, func()
 	ctx, cancel := context.WithCancelCause(ctx)
 	key := &cancel
 	p.mu.Lock()
+	if at, ok := p.left[target]; ok && time.Since(at) < goneMemory {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, goneWait, errPeerGone)
+		outer := cancel
+		cancel = func(cause error) { stop(); outer(cause) }
+		key = &cancel
+	}
 	if p.calls == nil {
 		p.calls = map[ID]map[*context.CancelCauseFunc]struct{}{}
 	}
@@ -51,13 +69,38 @@ func (p *pending) track(ctx context.Context, target ID) (context.Context, func()
 	}
 }
 
-// gone ends every call in flight to target.
+// gone ends every call in flight to target, and remembers that it went.
 func (p *pending) gone(target ID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for cancel := range p.calls[target] {
 		(*cancel)(errPeerGone)
 	}
+	if p.left == nil || len(p.left) >= maxLeft {
+		p.left = forget(p.left)
+	}
+	p.left[target] = time.Now()
+}
+
+// back forgets that target went: the network says it is here.
+func (p *pending) back(target ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.left, target)
+}
+
+// maxLeft bounds the targets remembered as gone.
+const maxLeft = 4096
+
+// forget returns left without the targets that went long ago.
+func forget(left map[ID]time.Time) map[ID]time.Time {
+	out := make(map[ID]time.Time, len(left))
+	for id, at := range left {
+		if time.Since(at) < goneMemory {
+			out[id] = at
+		}
+	}
+	return out
 }
 
 // WatchGone makes calls through the cluster end at once, with
@@ -73,6 +116,17 @@ func (c *Caller) WatchGone() error {
 		if _, err := c.nc.Subscribe(subject, func(m *nats.Msg) {
 			if g, err := Decode[MemberGone](m.Data); err == nil {
 				c.pend.gone(g.ID)
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	for _, subject := range []string{MemberJoinSubject, MemberUpdateSubject} {
+		if _, err := c.nc.Subscribe(subject, func(m *nats.Msg) {
+			if who, err := Decode[struct {
+				ID ID `json:"id"`
+			}](m.Data); err == nil {
+				c.pend.back(who.ID)
 			}
 		}); err != nil {
 			return err
