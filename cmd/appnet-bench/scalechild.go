@@ -107,9 +107,9 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 				break
 			}
 			if os.Getenv("APPNET_BENCH_DEBUG") != "" && time.Until(deadline) < time.Second {
-				sz, _ := lower.Peer(p).Server().NATS().Subsz(&server.SubszOptions{Test: peer.CallSubject(id, peer.ConnInfo)})
-				hub, conn := lower.Peer(p).Server().Attachment()
-				out.printf("debug-unreach %s %s %v matches %d myhub %s/%d", id, view[id].Role, err, sz.NumMatches, hub, conn)
+				srv := lower.Peer(p).Server()
+				hub, conn := srv.Attachment()
+				out.printf("debug-unreach %s %s %v interest %v myhub %s/%d", id, view[id].Role, err, srv.Interest(peer.CallSubject(id, peer.ConnInfo)), hub, conn)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

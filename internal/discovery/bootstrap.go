@@ -19,10 +19,13 @@ import (
 // takes a network discovery asked for), and asks the peers it finds for
 // the network's hubs, which it returns for [Discoverer.Join]; none when p
 // is to start the network. hub says that p must be a hub: when configured
-// so (NET_IS_HUB), and when there is no network. When the peers found know no hub either (they are
-// starting too), the one at the lowest address of them and p is to be the
-// hub and the others wait for it, so that peers started together make one
-// network, not one each.
+// so (NET_IS_HUB), and when there is no network. When the peers found
+// know no hub either (they are starting too), the one at the lowest
+// address of them and p is to be the hub and the others wait for it, so
+// that peers started together make one network, not one each; of those,
+// the lowest that is not a hub makes the second (see fillsQuota). A peer
+// whose scan missed some of the others may take itself for one of these
+// two: the network demotes the youngest of more than MaxAutoHubs.
 func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bool, err error) {
 	cfg := p.Config()
 	if cfg.External() {
@@ -50,7 +53,7 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 		found = append(found, hits...)
 	}
 	hubs = awaitFirst(ctx, p, found)
-	return hubs, len(hubs) == 0 || cfg.Hub || rank(p, found) < AutoHubs, nil
+	return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs), nil
 }
 
 // fillsQuota says whether p, joining a network of hubs, becomes a hub at
@@ -71,22 +74,6 @@ func fillsQuota(p *peer.Peer, found []Hit, hubs []peer.HubAddr) bool {
 	return !slices.ContainsFunc(found, func(h Hit) bool {
 		return !isHub[h.ID] && compareAddr(h.Host, h.Port, host, port) < 0
 	})
-}
-
-// rank is p's place, by address, among the peers found and itself: of
-// peers that start together, the AutoHubs lowest become the hubs, which
-// each can tell from its own scan, so that no more do (a newcomer that
-// finds a network with fewer hubs stays a leaf: the network promotes its
-// oldest leaf, once).
-func rank(p *peer.Peer, found []Hit) int {
-	host, port := p.Config().Host, p.Server().Port()
-	n := 0
-	for _, h := range found {
-		if compareAddr(h.Host, h.Port, host, port) < 0 {
-			n++
-		}
-	}
-	return n
 }
 
 // lookAround scans hosts (but p's own address) and returns the peers
