@@ -27,6 +27,10 @@ const (
 	OpenSystemPassword = "sys"
 )
 
+// leafSystemUser is the user a leaf's system account connection presents
+// to its hub, with the system user's password.
+const leafSystemUser = "appnet-sys"
+
 // openUser is the user a client without credentials becomes on a network
 // without a secret (no_auth_user): the global account, no password.
 const openUser = "appnet"
@@ -75,6 +79,25 @@ func systemPermissions() *server.Permissions {
 		"$SYS.ACCOUNT.*.CLAIMS.>",
 		"$SYS.REQ.CLAIMS.>",
 	}}}
+}
+
+// leafSystemPermissions are a leaf's system account connection's, as a
+// hub applies them (from the leaf's side: what it may send, what it may
+// take). A hub tells a leaf of the interest it holds only in subjects the
+// leaf may send, so the leaf may send only what the nats CLI's network-wide
+// requests need: the requests to every server (PING), and answers to
+// clients' inboxes. Otherwise every leaf would hear of every other
+// server's own request subjects ($SYS.REQ.SERVER.<id>.*, its internal
+// inboxes): interest that grows with the network in every leaf and, on a
+// hub, with its square. A leaf takes no broadcast (see systemBroadcasts),
+// as it asks itself too.
+func leafSystemPermissions() *server.Permissions {
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			"$SYS.REQ.SERVER.PING", "$SYS.REQ.SERVER.PING.>", "$SYS.REQ.ACCOUNT.PING.>", "_INBOX.>",
+		}},
+		Subscribe: &server.SubjectPermission{Deny: systemDenyImports()},
+	}
 }
 
 // systemBroadcasts are the subjects on which every server tells every
@@ -128,12 +151,15 @@ func hubRemotes(urls []*url.URL) []*server.RemoteLeafOpts {
 //   - without a secret, a client with no credentials (or the user
 //     appnet, no password) gets the global account, as before; the user
 //     sys with [OpenSystemPassword] the system account. Leaf node
-//     connections of other servers are authenticated as clients are.
+//     connections of other servers are authenticated as clients are; a
+//     leaf's system account connection is the user appnet-sys, with that
+//     password and leafSystemPermissions.
 //   - with a secret, a client presenting the secret as its token gets the
 //     global account, and the user sys with the password derived from the
 //     secret the system account ([secretAuth]); anything else is refused.
 //     Leaf node connections present the user appnet with the secret as
-//     password (global account) or the user sys with its password.
+//     password (global account), or the user appnet-sys with the system
+//     user's password (the system account, with leafSystemPermissions).
 //
 // secure calls it; it returns the system user's password.
 func (cfg Config) accounts(opts *server.Options) string {
@@ -142,8 +168,9 @@ func (cfg Config) accounts(opts *server.Options) string {
 	opts.SystemAccount = SystemAccount
 	opts.Accounts = []*server.Account{server.NewAccount(SystemAccount)}
 	sysUser := &server.User{Username: SystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: systemPermissions()}
+	leafUser := &server.User{Username: leafSystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: leafSystemPermissions()}
 	if cfg.Secret == "" {
-		opts.Users = []*server.User{{Username: openUser}, sysUser}
+		opts.Users = []*server.User{{Username: openUser}, sysUser, leafUser}
 		opts.NoAuthUser = openUser
 		return sysPass
 	}
@@ -154,7 +181,7 @@ func (cfg Config) accounts(opts *server.Options) string {
 	}
 	if opts.LeafNode.Port != 0 {
 		opts.LeafNode.Username, opts.LeafNode.Password = "", ""
-		opts.LeafNode.Users = []*server.User{{Username: routeUser, Password: cfg.Secret}, sysUser}
+		opts.LeafNode.Users = []*server.User{{Username: routeUser, Password: cfg.Secret}, leafUser}
 	}
 	return sysPass
 }

@@ -101,7 +101,7 @@ func (cfg Config) secure(opts *server.Options) {
 		for _, u := range r.URLs {
 			switch {
 			case r.LocalAccount == SystemAccount:
-				u.User = url.UserPassword(SystemUser, sysPass)
+				u.User = url.UserPassword(leafSystemUser, sysPass)
 			case cfg.Secret != "":
 				u.User = url.UserPassword(routeUser, cfg.Secret)
 			default:

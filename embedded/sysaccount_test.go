@@ -13,6 +13,7 @@ import (
 
 	"github.com/appnet-go/appnet/embedded"
 	"github.com/appnet-go/appnet/internal/testnet"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -236,5 +237,44 @@ func TestLeavesTakeNoSystemBroadcasts(t *testing.T) {
 	}
 	if got := atHub(); !slices.Contains(got, hubStats) {
 		t.Errorf("the hub's own stats never came (%v): the test sees nothing", got)
+	}
+}
+
+// TestLeafSystemInterestIsFlat: what a leaf hears of the system account's
+// interest does not grow with the number of leaves (every server has
+// request subjects of its own; a leaf hears of none but the network-wide
+// ones). NATS's loop detection subjects ($LDS.<leaf>), one per leaf, are
+// the exception, on the global account's leaf connections as here.
+func TestLeafSystemInterestIsFlat(t *testing.T) {
+	t.Parallel()
+	n := startSysNet(t, "")
+	host, port := testnet.Host(t), testnet.Ports(t)
+	heard := func(s *embedded.Server) []string {
+		lz, err := s.NATS().Leafz(&server.LeafzOptions{Account: embedded.SystemAccount, Subscriptions: true})
+		if err != nil || len(lz.Leafs) != 1 {
+			t.Fatalf("system account leaf connections of %s: %v, %v", s.NATS().Name(), lz, err)
+		}
+		subs := slices.DeleteFunc(lz.Leafs[0].Subs, func(s string) bool { return strings.HasPrefix(s, "$LDS.") })
+		slices.Sort(subs)
+		return subs
+	}
+	time.Sleep(200 * time.Millisecond)
+	alone := heard(n.leaf)
+	for range 4 {
+		l, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5,
+			Name: func(p int) string { return "l" + strconv.Itoa(p) }})
+		must(t, err)
+		t.Cleanup(l.Close)
+		must(t, l.SetHubs([]string{n.hub.LeafURL()}))
+	}
+	waitFor(t, func() bool { return n.hub.NATS().NumLeafNodes() == 10 })
+	time.Sleep(200 * time.Millisecond)
+	if with := heard(n.leaf); !slices.Equal(with, alone) {
+		t.Errorf("with 5 leaves a leaf hears of %d system subscriptions, alone of %d:\n%v\n%v", len(with), len(alone), with, alone)
+	}
+	for _, sub := range alone {
+		if strings.HasPrefix(sub, "$SYS.REQ.SERVER.") && !strings.HasPrefix(sub, "$SYS.REQ.SERVER.PING") {
+			t.Errorf("a leaf hears of another server's own subject %s", sub)
+		}
 	}
 }
