@@ -141,6 +141,11 @@ func hubRemotes(urls []*url.URL) []*server.RemoteLeafOpts {
 			LocalAccount: SystemAccount,
 			DenyImports:  systemDenyImports(),
 			DenyExports:  append([]string{}, systemBroadcasts...),
+			// NATS compresses leaf node connections with S2 unless told
+			// not to; each end of each connection then holds S2's
+			// buffers (a few MB), a hub one per leaf, for the few
+			// bytes a monitor asks.
+			Compression: server.CompressionOpts{Mode: server.CompressionOff},
 		},
 	}
 }
