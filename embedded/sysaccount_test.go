@@ -37,8 +37,8 @@ func TestSystemPassword(t *testing.T) {
 
 // sysNet is a hub and a leaf of it, with or without a secret.
 type sysNet struct {
-	hub, leaf *embedded.Server
-	secret    string
+	hub, leaf    *embedded.Server
+	host, secret string
 }
 
 func startSysNet(t *testing.T, secret string) sysNet {
@@ -62,7 +62,7 @@ func startSysNet(t *testing.T, secret string) sysNet {
 	// Both of the leaf's connections are up: the global account's, and
 	// the system account's.
 	waitFor(t, func() bool { return hub.NATS().NumLeafNodes() == 2 && leaf.NATS().NumLeafNodes() == 2 })
-	return sysNet{hub: hub, leaf: leaf, secret: secret}
+	return sysNet{hub: hub, leaf: leaf, host: host, secret: secret}
 }
 
 func (n sysNet) connect(t *testing.T, s *embedded.Server, opts ...nats.Option) (*nats.Conn, error) {
@@ -276,5 +276,45 @@ func TestLeafSystemInterestIsFlat(t *testing.T) {
 		if strings.HasPrefix(sub, "$SYS.REQ.SERVER.") && !strings.HasPrefix(sub, "$SYS.REQ.SERVER.PING") {
 			t.Errorf("a leaf hears of another server's own subject %s", sub)
 		}
+	}
+}
+
+// TestClientsSurviveAReload: pointing a leaf at other hubs reloads its
+// configuration, accounts and users included; the global account's
+// clients (a peer's own connection among them) stay connected.
+func TestClientsSurviveAReload(t *testing.T) {
+	for _, secret := range []string{"", "reload-s3cret"} {
+		t.Run("secret="+strconv.FormatBool(secret != ""), func(t *testing.T) {
+			t.Parallel()
+			n := startSysNet(t, secret)
+			var opts []nats.Option
+			if secret != "" {
+				opts = append(opts, nats.Token(secret))
+			}
+			dropped := make(chan error, 4)
+			opts = append(opts, nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { dropped <- err }))
+			nc, err := n.connect(t, n.leaf, opts...)
+			must(t, err)
+			defer nc.Close()
+			in, err := nats.Connect("", append(opts[:len(opts)-1:len(opts)-1], nats.InProcessServer(n.leaf),
+				nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { dropped <- err }))...)
+			must(t, err)
+			defer in.Close()
+			other, err := embedded.Start(context.Background(), embedded.Config{Host: n.host, PortStart: n.hub.Port() + 1, PortRange: 5,
+				Secret: secret, Hub: true})
+			must(t, err)
+			defer other.Close()
+			must(t, other.AddRoutes(n.hub.ClusterURL()))
+			must(t, n.leaf.SetHubs([]string{n.hub.LeafURL(), other.LeafURL()}))
+			must(t, n.leaf.SetHubs([]string{other.LeafURL()}))
+			waitFor(t, func() bool { return other.NATS().NumLeafNodes() == 2 })
+			must(t, nc.Flush())
+			must(t, in.Flush())
+			select {
+			case err := <-dropped:
+				t.Errorf("a client of the global account was disconnected by the reload: %v", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+		})
 	}
 }
