@@ -45,7 +45,8 @@ type Config struct {
 	// names are left to NATS.
 	Name func(port int) string
 	// Secret, if set, is required of every client (as its token) and of
-	// every route (as its password).
+	// every route (as its password); the system account's password is
+	// derived from it ([SystemPassword]).
 	Secret string
 	// TLS, if set, is required on the client and cluster ports (it must
 	// carry a certificate, ClientCAs and RootCAs). Routes are verified both
@@ -75,7 +76,7 @@ type Config struct {
 	// Hub starts the server as a hub: it routes to the other hubs and
 	// accepts the other servers as leaf nodes. Otherwise it is a leaf: no
 	// cluster listener, and one leaf node connection to the hubs that
-	// [Server.SetHubs] names.
+	// [Server.SetHubs] names (and a second one, for the system account).
 	Hub bool
 }
 

@@ -12,7 +12,8 @@ import (
 )
 
 // SetHubs points a leaf at the hubs' leaf node URLs: one leaf node
-// connection to one of them, and the others as fail-over. An empty list
+// connection to one of them, and the others as fail-over (and one more
+// for the system account, see hubRemotes). An empty list
 // detaches the leaf. Calling it again with the same hubs, in any order,
 // changes nothing; with other hubs the leaf reconnects. A hub refuses.
 func (s *Server) SetHubs(leafURLs []string) error {
