@@ -23,8 +23,9 @@ type hubNet struct {
 }
 
 // startHubNet starts n peers over the hosts of a fresh /27, the first two
-// as hubs when hubs is set, and waits until each has started.
-func startHubNet(t *testing.T, n, hosts int, hubs bool) *hubNet {
+// as hubs when hubs is set, with the extra environment variables given,
+// and waits until each has started.
+func startHubNet(t *testing.T, n, hosts int, hubs bool, extra ...string) *hubNet {
 	t.Helper()
 	cidr, hs := testnet.Subnet(t, hosts)
 	port := testnet.Ports(t)
@@ -38,6 +39,7 @@ func startHubNet(t *testing.T, n, hosts int, hubs bool) *hubNet {
 			"NET_SCAN_ALLOW=127.0.0.0/8",
 			"NET_NATS_URL=",
 		}
+		env = append(env, extra...)
 		if hubs && i < 2 {
 			env = append(env, "NET_IS_HUB=true")
 		}

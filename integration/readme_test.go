@@ -98,6 +98,8 @@ func TestREADME(t *testing.T) {
 		"/tmp/nats --no-context -s $S micro stats None":                                               "pass_through",
 		"/tmp/nats --no-context -s $S request 'net.peer.MTI3LjAuMC4xOjMwMTAgLT4gTm9uZQ.call.info' ''": `"group":"None"`,
 		"/tmp/nats --no-context -s $S request 'net.group.None.call.info' ''":                          `"group":"None"`,
+		"/tmp/nats --no-context -s $S --user sys --password sys server list":                          id,
+		"/tmp/nats --no-context -s $S --user sys --password sys server report connections 1":          id,
 	} {
 		if out := nats(cmd); !strings.Contains(out, want) {
 			t.Errorf("%s printed\n%s\nwithout %q", cmd, out, want)

@@ -124,7 +124,7 @@ func printStats(p *bus.Peer, out *lineWriter) {
 		return
 	}
 	info := p.Info()
-	out.printf("stats %d %d %d %d %d %s", time.Now().UnixNano(), v.InMsgs, v.OutMsgs, len(info.Routes), len(info.Leaves), info.Role)
+	out.printf("stats %d %d %d %d %d %s", time.Now().UnixNano(), v.InMsgs, v.OutMsgs, v.Routes, v.Leafs, info.Role) // every account's connections
 }
 
 // printDiag prints what the peer's server is attached to (debug).

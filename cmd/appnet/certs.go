@@ -62,3 +62,23 @@ func caCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "the CA of NET_SECRET is in %s; use it with the secret:\nnats --tlsca %s --token \"$NET_SECRET\" ...\n", c.arg(0), c.arg(0))
 	return nil
 }
+
+// sysPassCmd prints the password of the system user (sys), which opens
+// the system account of every peer's server to the nats CLI's server
+// commands: derived from NET_SECRET, or the fixed open one without.
+func sysPassCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("syspass", stderr)
+	if err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	cfg, err := peer.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	pass, err := cfg.SystemPassword()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, pass)
+	return err
+}

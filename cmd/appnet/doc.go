@@ -22,6 +22,7 @@
 //	  appnet certs [--hosts a,b] [--days n] <dir>
 //	                                             write a throwaway CA and peer certificate for NET_TLS_*
 //	  appnet ca [file]                           write the CA certificate NET_SECRET derives (for nats --tlsca)
+//	  appnet syspass                             print the system user's password (for nats server list)
 //	  appnet demo                                three peer processes on loopback: discovery, calls,
 //	                                             flags, an event, group calls
 //	  appnet help                                print this text

@@ -33,6 +33,7 @@ const usage = `usage: appnet <command> [flags] [arguments]
   appnet certs [--hosts a,b] [--days n] <dir>
                                              write a throwaway CA and peer certificate for NET_TLS_*
   appnet ca [file]                           write the CA certificate NET_SECRET derives (for nats --tlsca)
+  appnet syspass                             print the system user's password (for nats server list)
   appnet demo                                three peer processes on loopback: discovery, calls,
                                              flags, an event, group calls
   appnet help                                print this text
@@ -112,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return certsCmd(ctx, args, stdout, stderr)
 	case "ca":
 		return caCmd(ctx, args, stdout, stderr)
+	case "syspass":
+		return sysPassCmd(ctx, args, stdout, stderr)
 	case "demo":
 		return demo(ctx, args, stdout, stderr)
 	case demoPeerCommand:

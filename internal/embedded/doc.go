@@ -11,6 +11,11 @@
 // a client of a NATS deployment instead. Who may connect (the secret as
 // token and route password, TLS, client certificates) is set in one place
 // for every listener, from [Config]'s Secret, TLS and VerifyClients.
+// Every server has a system account beside the global one, for NATS's own
+// monitoring (nats server list): the user [SystemUser] with
+// [SystemPassword] opens it, and a leaf reaches it on its hubs through a
+// second leaf node connection that carries requests and their answers but
+// not the servers' periodic broadcasts.
 // [Server.DuplicateNames] and [Server.Subscribers] show what the server
 // sees of others claiming a name or a subject.
 //

@@ -45,7 +45,8 @@ type Config struct {
 	// names are left to NATS.
 	Name func(port int) string
 	// Secret, if set, is required of every client (as its token) and of
-	// every route (as its password).
+	// every route (as its password); the system account's password is
+	// derived from it ([SystemPassword]).
 	Secret string
 	// TLS, if set, is required on the client and cluster ports (it must
 	// carry a certificate, ClientCAs and RootCAs). Routes are verified both
@@ -75,7 +76,7 @@ type Config struct {
 	// Hub starts the server as a hub: it routes to the other hubs and
 	// accepts the other servers as leaf nodes. Otherwise it is a leaf: no
 	// cluster listener, and one leaf node connection to the hubs that
-	// [Server.SetHubs] names.
+	// [Server.SetHubs] names (and a second one, for the system account).
 	Hub bool
 }
 
@@ -88,23 +89,29 @@ const tlsTimeout = 2
 
 // secure applies every authentication and TLS setting of cfg to opts, so
 // that one place says who may connect: the client port (the secret as
-// token, TLS, client certificates when VerifyClients), the cluster port
-// (the secret as password, TLS verified both ways), and, when opts has
-// them, the leaf node listener and remotes, as routes are (the secret as
-// the user appnet's password, TLS verified both ways). Call it after
-// adding a listener or remote; the URLs of remotes get the credentials.
+// token, or the system user; TLS, client certificates when
+// VerifyClients), the cluster port (the secret as password, TLS verified
+// both ways), and, when opts has them, the leaf node listener and remotes,
+// as routes are (the secret as the user appnet's password, or the system
+// user for the system account's remote; TLS verified both ways). See
+// [Config.accounts] for who gets which account. Call it after adding a
+// listener or remote; the URLs of remotes get the credentials.
 func (cfg Config) secure(opts *server.Options) {
-	if cfg.Secret != "" {
-		opts.Authorization = cfg.Secret
-		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
-		if opts.LeafNode.Port != 0 {
-			opts.LeafNode.Username, opts.LeafNode.Password = routeUser, cfg.Secret
-		}
-		for _, r := range opts.LeafNode.Remotes {
-			for _, u := range r.URLs {
+	sysPass := cfg.accounts(opts)
+	for _, r := range opts.LeafNode.Remotes {
+		for _, u := range r.URLs {
+			switch {
+			case r.LocalAccount == SystemAccount:
+				u.User = url.UserPassword(leafSystemUser, sysPass)
+			case cfg.Secret != "":
 				u.User = url.UserPassword(routeUser, cfg.Secret)
+			default:
+				u.User = nil
 			}
 		}
+	}
+	if cfg.Secret != "" {
+		opts.Cluster.Username, opts.Cluster.Password = routeUser, cfg.Secret
 	}
 	if cfg.TLS == nil {
 		return
@@ -284,6 +291,7 @@ func (s *Server) launch(ctx context.Context, remotes []*server.RemoteLeafOpts) e
 	if err != nil {
 		return fmt.Errorf("embedded: configuring nats-server: %w", err)
 	}
+	bind(opts, ns)
 	ns.Start() // binds the client listener before it returns
 	if ns.Addr() == nil {
 		ns.Shutdown()
@@ -314,12 +322,11 @@ func (s *Server) options() *server.Options {
 		name = cfg.Name(s.port)
 	}
 	opts := &server.Options{
-		ServerName:      name,
-		Host:            cfg.Host,
-		Port:            s.port,
-		NoLog:           true,
-		NoSigs:          true,
-		NoSystemAccount: true,
+		ServerName: name,
+		Host:       cfg.Host,
+		Port:       s.port,
+		NoLog:      true,
+		NoSigs:     true,
 		// A route, leaf node or client that vanishes without closing (a
 		// cut cable, a frozen host) is dropped after about 3 × 2s, not
 		// the NATS default of 4 minutes, so its subjects lose their

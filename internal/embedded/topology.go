@@ -12,7 +12,8 @@ import (
 )
 
 // SetHubs points a leaf at the hubs' leaf node URLs: one leaf node
-// connection to one of them, and the others as fail-over. An empty list
+// connection to one of them, and the others as fail-over (and one more
+// for the system account, see hubRemotes). An empty list
 // detaches the leaf. Calling it again with the same hubs, in any order,
 // changes nothing; with other hubs the leaf reconnects. A hub refuses.
 func (s *Server) SetHubs(leafURLs []string) error {
@@ -37,7 +38,7 @@ func (s *Server) SetHubs(leafURLs []string) error {
 	next := s.opts.Clone()
 	next.LeafNode.Remotes = nil
 	if len(urls) > 0 {
-		next.LeafNode.Remotes = []*server.RemoteLeafOpts{{URLs: urls, Compression: noCompression}}
+		next.LeafNode.Remotes = hubRemotes(urls)
 	}
 	s.cfg.secure(next) // the remote's credentials and TLS
 	if err := s.ns.ReloadOptions(next); err != nil {
@@ -57,12 +58,13 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
-// sameRemotes reports whether the one remote configured has exactly urls.
+// sameRemotes reports whether the remotes configured (see hubRemotes) go
+// to exactly urls.
 func sameRemotes(remotes []*server.RemoteLeafOpts, urls []*url.URL) bool {
 	if len(urls) == 0 {
 		return len(remotes) == 0
 	}
-	if len(remotes) != 1 || len(remotes[0].URLs) != len(urls) {
+	if len(remotes) == 0 || len(remotes[0].URLs) != len(urls) {
 		return false
 	}
 	for i, u := range remotes[0].URLs {
@@ -79,8 +81,8 @@ func (s *Server) Hubs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for _, r := range s.opts.LeafNode.Remotes {
-		for _, u := range r.URLs {
+	if len(s.opts.LeafNode.Remotes) > 0 { // the system account's remote goes to the same hubs
+		for _, u := range s.opts.LeafNode.Remotes[0].URLs {
 			out = append(out, withoutUser(u))
 		}
 	}
@@ -89,9 +91,10 @@ func (s *Server) Hubs() []string {
 
 // Leaves returns the names of the servers connected to this one as leaf
 // nodes, for a hub; for a leaf, the name of the hub it is attached to (at
-// most one). Sorted.
+// most one). Sorted. The system account's leaf node connections, which
+// follow these, are not counted.
 func (s *Server) Leaves() []string {
-	lz, err := s.NATS().Leafz(nil)
+	lz, err := s.NATS().Leafz(globalLeaves)
 	if err != nil {
 		return nil
 	}
@@ -107,7 +110,7 @@ func (s *Server) Leaves() []string {
 // and a number that changes with every new connection; "" and 0 while
 // detached. A hub has none.
 func (s *Server) Attachment() (hub string, conn uint64) {
-	lz, err := s.NATS().Leafz(nil)
+	lz, err := s.NATS().Leafz(globalLeaves)
 	if err != nil || len(lz.Leafs) == 0 || s.Hub() {
 		return "", 0
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/embedded"
 	"github.com/appnet-go/appnet/internal/secretca"
 	"github.com/nats-io/nats.go"
 )
@@ -136,6 +137,24 @@ func (c Config) SecretCA() ([]byte, error) {
 		return nil, fmt.Errorf("%w: NET_SECRET: %v", ErrConfig, err)
 	}
 	return ca.PEM(), nil
+}
+
+// SystemPassword returns the password of the user sys
+// ([embedded.SystemUser]), which opens the system account of every
+// peer's server: what NATS's own monitoring (nats server list, nats server
+// report connections) asks. With a secret it is derived from it (only its
+// holders, and those they give the password to, know it; it does not
+// reveal the secret), and used inside the TLS of the secret's CA, as the
+// token is; without one it is the fixed [embedded.OpenSystemPassword], as
+// anyone who can connect may call any peer. A client of a deployment
+// (NET_NATS_URL) has no use for it: the deployment's system account is
+// its own.
+func (c Config) SystemPassword() (string, error) {
+	p, err := embedded.SystemPassword(c.Secret.reveal())
+	if err != nil {
+		return "", fmt.Errorf("%w: NET_SECRET: %v", ErrConfig, err)
+	}
+	return p, nil
 }
 
 // ClientOptions returns the nats.go options a client needs to talk to

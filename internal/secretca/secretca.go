@@ -2,10 +2,13 @@ package secretca
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -93,6 +96,18 @@ func Derive(secret string) (*CA, error) {
 // PEM returns the CA certificate, PEM-encoded: what a NATS client needs to
 // verify a peer's server (nats --tlsca).
 func (ca *CA) PEM() []byte { return ca.pem }
+
+// Password returns a password for purpose that only holders of the
+// secret can compute: the HMAC-SHA256 of purpose keyed with the CA's
+// private key, base64url without padding (43 characters). It reveals
+// neither the secret nor the CA's key, and a guess of the secret tested
+// against it costs the scrypt of [Derive], as one tested against a
+// certificate does.
+func (ca *CA) Password(purpose string) string {
+	mac := hmac.New(sha256.New, ca.key.Seed())
+	mac.Write([]byte(purpose))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
 
 // Pool returns a pool holding the CA certificate alone.
 func (ca *CA) Pool() *x509.CertPool { return ca.pool }

@@ -51,3 +51,26 @@ func TestSameSecretSameCA(t *testing.T) {
 		t.Error("an empty secret derived a CA")
 	}
 }
+
+// A password is fixed by the secret and the purpose, differs for another
+// of either, and does not contain the secret.
+func TestPassword(t *testing.T) {
+	a, err := secretca.Derive("one secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := secretca.Derive("another secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := a.Password("purpose")
+	if len(p) != 43 || p != a.Password("purpose") {
+		t.Fatalf("Password = %q, want 43 characters, the same every time", p)
+	}
+	if p == a.Password("another purpose") || p == b.Password("purpose") {
+		t.Error("another purpose or another secret gave the same password")
+	}
+	if bytes.Contains([]byte(p), []byte("one secret")) {
+		t.Error("the password contains the secret")
+	}
+}
