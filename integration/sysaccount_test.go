@@ -24,7 +24,7 @@ func TestNATSCLIServerListSeesTheNetwork(t *testing.T) {
 		t.Run("secret="+strconv.FormatBool(secret != ""), func(t *testing.T) {
 			t.Parallel()
 			const n = 8
-			var extra []string
+			extra := []string{"NET_SYSTEM_ACCOUNT=true"} // leaves join the system account
 			if secret != "" {
 				extra = append(extra, "NET_SECRET="+secret)
 			}

@@ -125,17 +125,21 @@ func systemDenyImports() []string {
 var globalLeaves = &server.LeafzOptions{Account: server.DEFAULT_GLOBAL_ACCOUNT}
 
 // hubRemotes are a leaf's leaf node remotes for the hubs at urls: one for
-// the global account, one for the system account, both with every hub
-// (NATS picks one and fails over to the others). [Config.secure] gives
-// them their credentials and TLS.
-func hubRemotes(urls []*url.URL) []*server.RemoteLeafOpts {
+// the global account and, with system, one for the system account, each
+// with every hub (NATS picks one and fails over to the others).
+// [Config.secure] gives them their credentials and TLS.
+func hubRemotes(urls []*url.URL, system bool) []*server.RemoteLeafOpts {
+	global := &server.RemoteLeafOpts{URLs: urls, Compression: noCompression}
+	if !system {
+		return []*server.RemoteLeafOpts{global}
+	}
 	sys := make([]*url.URL, len(urls))
 	for i, u := range urls {
 		c := *u
 		sys[i] = &c
 	}
 	return []*server.RemoteLeafOpts{
-		{URLs: urls, Compression: noCompression},
+		global,
 		{
 			URLs:         sys,
 			LocalAccount: SystemAccount,

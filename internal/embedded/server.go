@@ -76,8 +76,14 @@ type Config struct {
 	// Hub starts the server as a hub: it routes to the other hubs and
 	// accepts the other servers as leaf nodes. Otherwise it is a leaf: no
 	// cluster listener, and one leaf node connection to the hubs that
-	// [Server.SetHubs] names (and a second one, for the system account).
+	// [Server.SetHubs] names (and a second one, for the system account,
+	// with SystemLeaf).
 	Hub bool
+	// SystemLeaf makes a leaf join its hubs' system account too, through
+	// a second leaf node connection, so that a monitor on any server sees
+	// every server of the network (nats server list); without it, it sees
+	// the hubs and the server it asks.
+	SystemLeaf bool
 }
 
 // routeUser is the user name routes authenticate as; the secret is the

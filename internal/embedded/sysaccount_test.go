@@ -45,7 +45,7 @@ func startSysNet(t *testing.T, secret string) sysNet {
 	t.Helper()
 	host, port := testnet.Host(t), testnet.Ports(t)
 	cfg := func(hub bool) embedded.Config {
-		return embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Hub: hub,
+		return embedded.Config{Host: host, PortStart: port, PortRange: 5, Secret: secret, Hub: hub, SystemLeaf: true,
 			Name: func(p int) string { return "s" + strconv.Itoa(p) }}
 	}
 	hub, err := embedded.Start(context.Background(), cfg(true))
@@ -261,7 +261,7 @@ func TestLeafSystemInterestIsFlat(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	alone := heard(n.leaf)
 	for range 4 {
-		l, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5,
+		l, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 5, SystemLeaf: true,
 			Name: func(p int) string { return "l" + strconv.Itoa(p) }})
 		must(t, err)
 		t.Cleanup(l.Close)
@@ -316,5 +316,24 @@ func TestClientsSurviveAReload(t *testing.T) {
 			case <-time.After(300 * time.Millisecond):
 			}
 		})
+	}
+}
+
+// Without SystemLeaf a leaf holds one leaf node connection (the
+// application's account) and its server lists only itself and the hubs.
+func TestALeafJoinsTheSystemAccountOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	hub := start(t, host, port, 5)
+	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
+		Name: func(p int) string { return "plain" + strconv.Itoa(p) }})
+	must(t, err)
+	defer leaf.Close()
+	must(t, leaf.SetHubs([]string{hub.LeafURL()}))
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 })
+	v, err := leaf.NATS().Varz(nil)
+	must(t, err)
+	if v.Leafs != 1 {
+		t.Fatalf("a leaf without SystemLeaf holds %d leaf node connections, want 1", v.Leafs)
 	}
 }

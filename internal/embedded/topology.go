@@ -38,7 +38,7 @@ func (s *Server) SetHubs(leafURLs []string) error {
 	next := s.opts.Clone()
 	next.LeafNode.Remotes = nil
 	if len(urls) > 0 {
-		next.LeafNode.Remotes = hubRemotes(urls)
+		next.LeafNode.Remotes = hubRemotes(urls, s.cfg.SystemLeaf)
 	}
 	s.cfg.secure(next) // the remote's credentials and TLS
 	if err := s.ns.ReloadOptions(next); err != nil {

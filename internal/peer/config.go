@@ -37,6 +37,12 @@ type Config struct {
 	Hub bool
 	// Dev logs every local and remote call at debug level (NET_DEV).
 	Dev bool
+	// SystemAccount makes a leaf join its hubs' NATS system account
+	// through a second leaf node connection (NET_SYSTEM_ACCOUNT), so that
+	// `nats server list` on any server lists every server of the network,
+	// not only the hubs and itself. It costs each leaf a connection (about
+	// 1 MB) and each hub one per leaf; set it on every peer, or on none.
+	SystemAccount bool
 	// ThreadLimit is how many hosts × ports a scan probes at once
 	// (NET_THREAD_LIMIT). Default 5.
 	ThreadLimit int

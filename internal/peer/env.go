@@ -65,6 +65,7 @@ var envVars = []envVar{
 	{"NET_GROUP", func(c *Config, v string) error { c.Group = v; return nil }},
 	{"NET_IS_HUB", func(c *Config, v string) error { return boolean(&c.Hub)(v) }},
 	{"NET_DEV", func(c *Config, v string) error { return boolean(&c.Dev)(v) }},
+	{"NET_SYSTEM_ACCOUNT", func(c *Config, v string) error { return boolean(&c.SystemAccount)(v) }},
 	{"NET_THREAD_LIMIT", func(c *Config, v string) error { return decimal(&c.ThreadLimit)(v) }},
 	{"NET_SCAN", func(c *Config, v string) error { c.Scan = v; return nil }},
 	{"NET_SCAN_ALLOW", func(c *Config, v string) error { c.ScanAllow = v; return nil }},

@@ -175,6 +175,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (*Peer, error) {
 			MaxPending:    cfg.MaxPending,
 			Logger:        p.log,
 			Hub:           !cfg.leaf,
+			SystemLeaf:    cfg.SystemAccount,
 		})
 		if err == nil {
 			port = p.srv.Port()

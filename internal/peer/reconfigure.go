@@ -64,6 +64,7 @@ func fixed(cur, next Config) error {
 		{"NET_MAX_PENDING", cur.MaxPending, next.MaxPending},
 		{"NET_CALL_TIMEOUT", cur.CallTimeout, next.CallTimeout},
 		{"NET_SERVE_TIMEOUT", cur.ServeTimeout, next.ServeTimeout},
+		{"NET_SYSTEM_ACCOUNT", cur.SystemAccount, next.SystemAccount},
 		{"NET_SCAN", cur.Scan, next.Scan},
 		{"NET_SCAN_ALLOW", cur.ScanAllow, next.ScanAllow},
 		{"NET_DEV", cur.Dev, next.Dev},
