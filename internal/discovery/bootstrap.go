@@ -31,29 +31,61 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 	if cfg.External() {
 		return nil, false, nil
 	}
-	var found []Hit
+	for again := 0; ; again++ {
+		found, busy, hubs, err := scanForHubs(ctx, p)
+		if err != nil || len(hubs) > 0 {
+			return hubs, err == nil && (cfg.Hub || fillsQuota(p, found, hubs)), err
+		}
+		if len(found) == 0 && busy > 0 && again < busyRescans {
+			// Servers accepted and did not greet in time: peers too busy
+			// (a mass start) to be found, not the absence of a network.
+			// Starting one here would make another network to merge.
+			select {
+			case <-ctx.Done():
+				return nil, false, ctx.Err()
+			case <-time.After(busyPause + rand.N(busyPause)):
+			}
+			continue
+		}
+		hubs = awaitFirst(ctx, p, found)
+		return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs), nil
+	}
+}
+
+// A starting peer that found nobody but listeners too busy to greet scans
+// again, at most busyRescans times, busyPause to twice that apart.
+const (
+	busyRescans = 3
+	busyPause   = 250 * time.Millisecond
+)
+
+// scanForHubs scans p's host, then the hosts of NET_SCAN, and returns the
+// peers found, how many listeners accepted without greeting in time, and
+// the network's hubs as soon as a peer found knows them.
+func scanForHubs(ctx context.Context, p *peer.Peer) (found []Hit, busy int, hubs []peer.HubAddr, err error) {
+	cfg := p.Config()
 	for _, onHost := range []bool{true, false} {
 		if !onHost && cfg.Scan == "" {
 			break
 		}
 		hosts, err := Targets(cfg, onHost)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, nil, err
 		}
 		if !onHost {
 			hosts = slices.DeleteFunc(hosts, func(h string) bool { return h == cfg.Host })
 		}
-		hits, hubs, err := lookAround(ctx, p, hosts)
+		hits, silent, hubs, err := lookAround(ctx, p, hosts)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, nil, err
 		}
+		busy += silent
 		if len(hubs) > 0 {
-			return hubs, cfg.Hub || fillsQuota(p, hits, hubs), nil
+			return hits, busy, hubs, nil
 		}
 		found = append(found, hits...)
 	}
-	hubs = awaitFirst(ctx, p, found)
-	return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs), nil
+	return found, busy, nil, nil
 }
 
 // fillsQuota says whether p, joining a network of hubs, becomes a hub at
@@ -77,30 +109,38 @@ func fillsQuota(p *peer.Peer, found []Hit, hubs []peer.HubAddr) bool {
 }
 
 // lookAround scans hosts (but p's own address) and returns the peers
-// found, in address order, and the hubs the first of them to know any
-// knows. It asks the hubs it finds (their greeting says so) and at most
+// found, in address order, how many listeners accepted but did not greet
+// within NET_SCAN_TIMEOUT, and the hubs the first peer to know any knows. It asks the hubs it finds (their greeting says so) and at most
 // lookInfos others for their info, and stops the scan as soon as one knows
 // the hubs: a mass start of N peers must not make N² connections.
-func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []peer.HubAddr, error) {
+func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, int, []peer.HubAddr, error) {
 	if len(hosts) == 0 {
-		return nil, nil, nil
+		return nil, 0, nil, nil
 	}
 	cfg := p.Config()
 	self := net.JoinHostPort(cfg.Host, strconv.Itoa(p.Server().Port()))
 	allow, err := cfg.ScanAllowed()
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		mu    sync.Mutex
-		hubs  []peer.HubAddr
-		asked int
-		wg    sync.WaitGroup
+		mu     sync.Mutex
+		hubs   []peer.HubAddr
+		asked  int
+		silent int // listeners that accepted and did not greet in time
+		wg     sync.WaitGroup
 	)
 	scanner := Scanner{Workers: cfg.ThreadLimit, Timeout: cfg.ScanTimeout, Allow: allow,
 		Skip: func(addr string) bool { return addr == self },
+		OnSilent: func(_ string, connected bool) {
+			if connected {
+				mu.Lock()
+				silent++
+				mu.Unlock()
+			}
+		},
 		OnHit: func(h Hit) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -124,16 +164,16 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, []pee
 	mu.Lock()
 	defer mu.Unlock()
 	if hubs != nil {
-		return hits, hubs, nil
+		return hits, silent, hubs, nil
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	if len(hits) > 0 && asked == 0 {
 		// Every peer found was one p may not join (no secret, say).
-		return nil, nil, nil
+		return nil, silent, nil, nil
 	}
-	return slices.DeleteFunc(hits, func(h Hit) bool { return !joinable(cfg, h) }), nil, nil
+	return slices.DeleteFunc(hits, func(h Hit) bool { return !joinable(cfg, h) }), silent, nil, nil
 }
 
 // lookInfos is how many of the peers found a starting peer asks for the
