@@ -185,3 +185,45 @@ func TestCacheSeesNewRoutes(t *testing.T) {
 		return err == nil && len(found.Peers) == 1
 	})
 }
+
+// A peer that finds no peer but a listener that accepts and never greets
+// (a server too busy to, in a mass start) scans again, three times,
+// before it starts a network of its own.
+func TestAStarterRescansBusyListenersBeforeItStartsANetwork(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	testnet.MustLoopback(t, host)
+	silent, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never greeted
+		}
+	}()
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
+	cfg.ScanTimeout, cfg.ScanInterval = 50*time.Millisecond, 0 // no rescans once it runs
+	p, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if role := p.Info().Role; role != peer.RoleHub {
+		t.Fatalf("the lone peer is a %s, want the hub of its own network", role)
+	}
+	waitFor(t, func() bool { return len(accepted) >= 4 })
+	if n := len(accepted); n != 4 {
+		t.Fatalf("the busy listener was probed %d times, want 4 (a scan and three more)", n)
+	}
+	for range len(accepted) {
+		(<-accepted).Close()
+	}
+}
