@@ -46,10 +46,10 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 	n.leaves, n.routes = leaves, routes
 }
 
-func setOf(names []string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
+func setOf[K comparable](keys []K) map[K]bool {
+	m := make(map[K]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
 	}
 	return m
 }

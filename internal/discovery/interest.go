@@ -41,7 +41,7 @@ func (d *Discoverer) checkInterest() {
 		}
 	}
 	again := slices.DeleteFunc(missing, func(id peer.ID) bool { return !n.uninterested[id] })
-	n.uninterested = setOfIDs(missing)
+	n.uninterested = setOf(missing)
 	if len(again) == 0 || now.Sub(n.reattached) < reattachAtMost {
 		return
 	}
@@ -51,12 +51,4 @@ func (d *Discoverer) checkInterest() {
 	if err := srv.Reattach(); err != nil {
 		d.p.Logger().Warn("appnet: attaching to the hub again", "err", err)
 	}
-}
-
-func setOfIDs(ids []peer.ID) map[peer.ID]bool {
-	m := make(map[peer.ID]bool, len(ids))
-	for _, id := range ids {
-		m[id] = true
-	}
-	return m
 }

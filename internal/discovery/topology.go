@@ -67,15 +67,12 @@ func (d *Discoverer) refreshHubs() {
 // configuration and fewer than AutoHubs, the oldest of the rest to make up
 // the number.
 func (d *Discoverer) elected() []peer.Info {
-	hubs, rest := d.view.electable(AutoHubs)
-	switch self := d.selfRef(); {
-	case self.Role == peer.RoleHub:
-		hubs = slices.Insert(hubs, insertAt(hubs, self), self)
-	case !self.Hub:
+	rest := d.view.oldest(AutoHubs)
+	if self := d.selfRef(); self.Role != peer.RoleHub && !self.Hub {
 		rest = keepOldest(rest, self, AutoHubs)
 	}
 	var fixed, auto []peer.Info
-	for _, info := range hubs {
+	for _, info := range d.hubs() {
 		if info.Hub {
 			fixed = append(fixed, info)
 		} else {
@@ -87,12 +84,6 @@ func (d *Discoverer) elected() []peer.Info {
 		return elected
 	}
 	return append(elected, rest[:min(len(rest), AutoHubs-len(elected))]...)
-}
-
-// insertAt is where info goes in infos, sorted oldest first.
-func insertAt(infos []peer.Info, info peer.Info) int {
-	i, _ := slices.BinarySearchFunc(infos, info, byAge)
-	return i
 }
 
 // rebalance makes this peer's role and attachments match the view: it

@@ -109,23 +109,19 @@ func (v *view) hubs() []peer.Info {
 	return out
 }
 
-// electable returns what an election needs of the members, without
-// copying the rest: the hubs, and the k oldest that are neither hubs nor
-// hubs by configuration (which the election passes over when they run as
-// leaves), each oldest first.
-func (v *view) electable(k int) (hubs, oldest []peer.Info) {
+// oldest returns the k oldest members that are neither hubs nor hubs by
+// configuration (which an election passes over when they run as leaves),
+// oldest first, without copying the rest: it runs at every change.
+func (v *view) oldest(k int) []peer.Info {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	var out []peer.Info
 	for _, info := range v.members {
-		switch {
-		case info.Role == peer.RoleHub:
-			hubs = append(hubs, info)
-		case !info.Hub:
-			oldest = keepOldest(oldest, info, k)
+		if info.Role != peer.RoleHub && !info.Hub {
+			out = keepOldest(out, info, k)
 		}
 	}
-	slices.SortFunc(hubs, byAge)
-	return hubs, oldest
+	return out
 }
 
 // keepOldest adds info to oldest, which is sorted oldest first, and keeps
