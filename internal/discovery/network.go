@@ -167,6 +167,7 @@ func (d *Discoverer) subscribe() error {
 	if err := d.subscribeChanges(); err != nil {
 		return err
 	}
+	go d.answerSyncs(d.net.syncs, d.net.stop) // a follower answers none
 	return d.serveSync()
 }
 
@@ -193,7 +194,6 @@ func (d *Discoverer) subscribeChanges() error {
 		n.subs = append(n.subs, sub)
 	}
 	go d.process(n.inbox, n.stop)
-	go d.answerSyncs(n.syncs, n.stop)
 	return nil
 }
 
