@@ -43,13 +43,7 @@ func (p *pending) track(ctx context.Context, target ID) (context.Context, func()
 	ctx, cancel := context.WithCancelCause(ctx)
 	key := &cancel
 	p.mu.Lock()
-	if at, ok := p.left[target]; ok && time.Since(at) < goneMemory {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, goneWait, errPeerGone)
-		outer := cancel
-		cancel = func(cause error) { stop(); outer(cause) }
-		key = &cancel
-	}
+	at, left := p.left[target]
 	if p.calls == nil {
 		p.calls = map[ID]map[*context.CancelCauseFunc]struct{}{}
 	}
@@ -58,7 +52,7 @@ func (p *pending) track(ctx context.Context, target ID) (context.Context, func()
 	}
 	p.calls[target][key] = struct{}{}
 	p.mu.Unlock()
-	return ctx, func() {
+	done := func() {
 		p.mu.Lock()
 		delete(p.calls[target], key)
 		if len(p.calls[target]) == 0 {
@@ -67,6 +61,11 @@ func (p *pending) track(ctx context.Context, target ID) (context.Context, func()
 		p.mu.Unlock()
 		cancel(nil)
 	}
+	if !left || time.Since(at) >= goneMemory {
+		return ctx, done
+	}
+	ctx, stop := context.WithTimeoutCause(ctx, goneWait, errPeerGone)
+	return ctx, func() { stop(); done() }
 }
 
 // gone ends every call in flight to target, and remembers that it went.
