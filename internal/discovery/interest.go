@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"slices"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
@@ -40,7 +39,7 @@ func (d *Discoverer) checkInterest() {
 			missing = append(missing, id)
 		}
 	}
-	again := slices.DeleteFunc(missing, func(id peer.ID) bool { return !n.uninterested[id] })
+	again := missingAgain(n.uninterested, missing)
 	n.uninterested = setOf(missing)
 	if len(again) == 0 || now.Sub(n.reattached) < reattachAtMost {
 		return
@@ -51,4 +50,16 @@ func (d *Discoverer) checkInterest() {
 	if err := srv.Reattach(); err != nil {
 		d.p.Logger().Warn("appnet: attaching to the hub again", "err", err)
 	}
+}
+
+// missingAgain returns the members of missing that were missing at the
+// last check too (before), leaving missing as it is.
+func missingAgain(before map[peer.ID]bool, missing []peer.ID) []peer.ID {
+	var again []peer.ID
+	for _, id := range missing {
+		if before[id] {
+			again = append(again, id)
+		}
+	}
+	return again
 }
