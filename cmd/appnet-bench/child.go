@@ -33,21 +33,22 @@ var mainStarted = time.Now()
 
 // childFlags are a child's flags, those of both roles.
 type childFlags struct {
-	role       string
-	profile    string
-	profileFor time.Duration // how long the profile runs, 0 until exit
-	host       string        // raw: address of the server
-	port       int           // raw: client port of the server
-	inProcess  bool          // raw: the client talks to its server in-process
-	queue      string        // raw: queue group of the responder
-	at         int64         // peer: Unix ns to call bus.New at
-	mesh       int           // peer: peers to wait for (watchMesh)
-	meshHosts  string        // peer: hosts of the mesh
-	poll       time.Duration // peer: interval of the mesh checks
-	scale      int           // peer: network size of the scale scenario
-	standalone int           // peer: port of a standalone server to run first
-	count      string        // event or subject to count
-	expect     int           // events or messages expected by count
+	role         string
+	profile      string
+	profileFor   time.Duration // how long the profile runs, 0 until exit
+	profileAfter time.Duration // how long after the start the profile starts
+	host         string        // raw: address of the server
+	port         int           // raw: client port of the server
+	inProcess    bool          // raw: the client talks to its server in-process
+	queue        string        // raw: queue group of the responder
+	at           int64         // peer: Unix ns to call bus.New at
+	mesh         int           // peer: peers to wait for (watchMesh)
+	meshHosts    string        // peer: hosts of the mesh
+	poll         time.Duration // peer: interval of the mesh checks
+	scale        int           // peer: network size of the scale scenario
+	standalone   int           // peer: port of a standalone server to run first
+	count        string        // event or subject to count
+	expect       int           // events or messages expected by count
 }
 
 // flagSet returns the flag set that fills x.
@@ -56,6 +57,7 @@ func (x *childFlags) flagSet() *flag.FlagSet {
 	fs.StringVar(&x.role, "role", "", "peer or raw")
 	fs.StringVar(&x.profile, "cpuprofile", "", "write a CPU profile to this file")
 	fs.DurationVar(&x.profileFor, "cpuprofile-for", 0, "stop the CPU profile after this long (0: at exit)")
+	fs.DurationVar(&x.profileAfter, "cpuprofile-after", 0, "start the CPU profile this long after the process (0: at once)")
 	fs.StringVar(&x.host, "host", "", "raw: address of the server")
 	fs.IntVar(&x.port, "port", 0, "raw: client port of the server")
 	fs.BoolVar(&x.inProcess, "inprocess", false, "raw: the client talks to its server in-process")
@@ -80,15 +82,11 @@ func runChild(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if x.profile != "" {
-		stop, err := startProfile(x.profile)
+		stop, err := x.startProfile()
 		if err != nil {
 			return err
 		}
-		if x.profileFor > 0 {
-			time.AfterFunc(x.profileFor, stop)
-		} else {
-			defer stop()
-		}
+		defer stop()
 	}
 	ctx, cancel := context.WithTimeout(ctx, childLifetime)
 	defer cancel()
@@ -104,6 +102,42 @@ func runChild(ctx context.Context, args []string, stdout io.Writer) error {
 		return childRaw(ctx, out, x)
 	}
 	return fmt.Errorf("unknown role %q", x.role)
+}
+
+// startProfile starts the CPU profile of -cpuprofile, now or after
+// -cpuprofile-after, for -cpuprofile-for; stop ends it if still running.
+func (x *childFlags) startProfile() (stop func(), err error) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		end     = func() {}
+	)
+	begin := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return nil
+		}
+		e, err := startProfile(x.profile)
+		end = e
+		if err == nil && x.profileFor > 0 {
+			time.AfterFunc(x.profileFor, func() { stop() })
+		}
+		return err
+	}
+	stop = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			stopped = true
+			end()
+		}
+	}
+	if x.profileAfter > 0 {
+		time.AfterFunc(x.profileAfter, func() { _ = begin() })
+		return stop, nil
+	}
+	return stop, begin()
 }
 
 // lineWriter writes whole lines from several goroutines.

@@ -161,10 +161,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // scaleFlags are the flags of the scale scenario, which runs alone.
 type scaleFlags struct {
-	sizes    string
-	base     int
-	idle     time.Duration
-	topology string
+	sizes      string
+	base       int
+	idle       time.Duration
+	topology   string
+	profileFor time.Duration
+	profileAt  time.Duration
 }
 
 // parseFlags parses and checks the command's flags.
@@ -191,6 +193,8 @@ func parseFlags(args []string, stderr io.Writer) (options, scaleFlags, error) {
 	fs.DurationVar(&scale.idle, "scale-idle", 30*time.Second, "how long the scale scenario measures the idle network")
 	fs.StringVar(&scale.topology, "scale-topology", "both", "the scale scenario's topologies: hubs (two by configuration), nohub, or both")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles of the bench process and of every child into this directory")
+	fs.DurationVar(&scale.profileAt, "scale-profile-after", 0, "with -cpuprofile, how long after its start each peer of the scale scenario starts profiling itself (to profile the idle network)")
+	fs.DurationVar(&scale.profileFor, "scale-profile-for", 30*time.Second, "with -cpuprofile, how long each peer of the scale scenario profiles itself from its start")
 	if err := fs.Parse(args); err != nil {
 		return o, scale, err
 	}

@@ -31,12 +31,10 @@ type scaleOptions struct {
 	idle       time.Duration
 	base       [2]byte // 127.<base>.<host>.1 are the hosts
 	port       int
-	profile    string // directory for the peers' CPU profiles of their first profileFor
+	profile    string        // directory for the peers' CPU profiles of their first profileFor
+	profileFor time.Duration // how long a peer profiles itself: the start of the network, which is what grows
+	profileAt  time.Duration // when a peer starts its profile, after its own start
 }
-
-// profileFor is how long a peer of the scale scenario profiles itself
-// (with -cpuprofile): the start of the network, which is what grows.
-const profileFor = 30 * time.Second
 
 // scaleSample is what one network of one size and topology measured.
 type scaleSample struct {
@@ -155,7 +153,7 @@ func (nw *scaleNet) launch(exe string, i int) (*child, error) {
 	}
 	if nw.o.profile != "" {
 		name := fmt.Sprintf("scale-%d-hubs-%v-%d.pprof", nw.n, nw.hub, i)
-		spec.args = append(spec.args, "-cpuprofile", filepath.Join(nw.o.profile, name), "-cpuprofile-for", profileFor.String())
+		spec.args = append(spec.args, "-cpuprofile", filepath.Join(nw.o.profile, name), "-cpuprofile-for", nw.o.profileFor.String(), "-cpuprofile-after", nw.o.profileAt.String())
 	}
 	c, err := launchPeer(exe, spec)
 	if err != nil {
@@ -503,7 +501,7 @@ func (nw *scaleNet) printUnreach() {
 
 // runScaleCommand parses the scale flags, measures and prints the table.
 func runScaleCommand(ctx context.Context, f scaleFlags, port int, profile string, stdout, stderr io.Writer) error {
-	o := scaleOptions{idle: f.idle, port: port, profile: profile}
+	o := scaleOptions{idle: f.idle, port: port, profile: profile, profileFor: f.profileFor, profileAt: f.profileAt}
 	for _, s := range strings.Split(f.sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 10 || n > 1000 {
