@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/embedded"
+
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/ratelog"
 	"github.com/nats-io/nats.go"
@@ -361,7 +363,10 @@ func FetchInfo(ctx context.Context, h Hit, timeout time.Duration, opts ...nats.O
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	nc, err := nats.Connect("nats://"+net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), append(opts,
-		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect())...)
+		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect(),
+		// Answered by the peer of this very server: the reply needs no
+		// interest anywhere else in the network.
+		nats.CustomInboxPrefix(embedded.LocalInbox))...)
 	if err != nil {
 		return peer.Info{}, fmt.Errorf("connecting to peer %s at %s:%d: %w", h.ID, h.Host, h.Port, err)
 	}

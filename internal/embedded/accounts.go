@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"net/url"
+	"slices"
 	"sync/atomic"
 
 	"github.com/appnet-go/appnet/internal/secretca"
@@ -129,7 +130,8 @@ var globalLeaves = &server.LeafzOptions{Account: server.DEFAULT_GLOBAL_ACCOUNT}
 // with every hub (NATS picks one and fails over to the others).
 // [Config.secure] gives them their credentials and TLS.
 func hubRemotes(urls []*url.URL, system bool) []*server.RemoteLeafOpts {
-	global := &server.RemoteLeafOpts{URLs: urls, Compression: noCompression}
+	global := &server.RemoteLeafOpts{URLs: urls, Compression: noCompression,
+		DenyImports: slices.Clone(localSubjects), DenyExports: slices.Clone(localSubjects)}
 	if !system {
 		return []*server.RemoteLeafOpts{global}
 	}

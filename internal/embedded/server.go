@@ -369,6 +369,12 @@ func (s *Server) options() *server.Options {
 			// would hold two idle connections (and ~220 KB) per pair.
 			PoolSize:    1,
 			Compression: noCompression,
+			// Routes carry neither the interest nor the messages of
+			// subjects local to one server.
+			Permissions: &server.RoutePermissions{
+				Import: &server.SubjectPermission{Deny: slices.Clone(localSubjects)},
+				Export: &server.SubjectPermission{Deny: slices.Clone(localSubjects)},
+			},
 			// The greeting lists the cluster's other client URLs
 			// (connect_urls), so that a client given one URL fails over
 			// to another server when this one stops: only on an open

@@ -174,3 +174,19 @@ func (s *Server) Reattach() error {
 	}
 	return s.NATS().DisconnectClientByID(conn)
 }
+
+// LocalPrefix starts the subjects that never leave the server they are
+// published on: neither leaf node connections nor routes carry their
+// interest or their messages. A client that talks to one server (a
+// caller's direct connection to its target's server, a scan's question)
+// takes its reply inbox there, so that its subscription is not one more
+// that every server of the network learns of.
+const LocalPrefix = "_LOCAL."
+
+// LocalInbox is the inbox prefix (nats.CustomInboxPrefix) of a client
+// whose requests are answered on the server it talks to.
+const LocalInbox = LocalPrefix + "INBOX"
+
+// localSubjects are the subjects under LocalPrefix, as permissions name
+// them.
+var localSubjects = []string{LocalPrefix + ">"}

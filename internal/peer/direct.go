@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/embedded"
+
 	"github.com/nats-io/nats.go"
 )
 
@@ -80,6 +82,9 @@ func (d *direct) dial(addr string) {
 	defer d.dials.Done()
 	nc, err := nats.Connect("nats://"+addr, append(d.opts,
 		nats.Name("appnet direct"), nats.Timeout(time.Second), nats.NoReconnect(),
+		// The target answers on this very server: its replies need no
+		// interest anywhere else in the network.
+		nats.CustomInboxPrefix(embedded.LocalInbox),
 		// As for routes: a frozen or cut-off server is let go within
 		// seconds, and calls go back to the cluster.
 		nats.PingInterval(2*time.Second), nats.MaxPingsOutstanding(3))...)
