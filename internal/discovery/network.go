@@ -90,6 +90,7 @@ type network struct {
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
 	reattached     time.Time
 	wasLive        map[string]bool // the hubs' cluster URLs at the last look
+	looked         look            // what a leaf's last rebalance decided from
 }
 
 // Join makes p a member of the network whose hubs are given (none: p is

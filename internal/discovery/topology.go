@@ -95,6 +95,18 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 	if cfg.External() {
 		return
 	}
+	var key look
+	if !d.isHub() {
+		// A leaf decides from the view and its attachment alone: when
+		// neither changed and no role change is pending, the last look
+		// stands, and an idle leaf does not walk the view twice a second.
+		_, conn := d.p.Server().Attachment()
+		key = look{changes: d.view.changes(), conn: conn, synced: n.synced, valid: true}
+		if key == n.looked && n.wantSince.IsZero() {
+			return
+		}
+	}
+	n.looked = key
 	elected := d.elected()
 	want := cfg.Hub || slices.ContainsFunc(elected, func(i peer.Info) bool { return i.ID == d.p.ID() })
 	if want && !d.isHub() && !cfg.Hub && !n.synced {
@@ -135,6 +147,14 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		return
 	}
 	d.connect()
+}
+
+// look is what a leaf's rebalance decided from.
+type look struct {
+	changes uint64 // the view's change count
+	conn    uint64 // the leaf's connection to its hub, 0 while detached
+	synced  bool   // the view was loaded
+	valid   bool
 }
 
 // syncSubject is where this peer asks for the view: any hub for a leaf

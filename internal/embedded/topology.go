@@ -110,8 +110,11 @@ func (s *Server) Leaves() []string {
 // and a number that changes with every new connection; "" and 0 while
 // detached. A hub has none.
 func (s *Server) Attachment() (hub string, conn uint64) {
+	if s.Hub() {
+		return "", 0
+	}
 	lz, err := s.NATS().Leafz(globalLeaves)
-	if err != nil || len(lz.Leafs) == 0 || s.Hub() {
+	if err != nil || len(lz.Leafs) == 0 {
 		return "", 0
 	}
 	return lz.Leafs[0].Name, lz.Leafs[0].ID

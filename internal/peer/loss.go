@@ -23,8 +23,9 @@ const lossCheckEvery = 100 * time.Millisecond
 
 // lossWatch is the set of subscriptions whose losses a peer counts.
 type lossWatch struct {
-	mu   sync.Mutex
-	subs map[*nats.Subscription]*watchedSub
+	mu      sync.Mutex
+	subs    map[*nats.Subscription]*watchedSub
+	running bool // watchLosses runs: while subs is not empty
 }
 
 // watchedSub is one watched subscription.
@@ -49,6 +50,10 @@ func (p *Peer) OnSlowConsumer(sub *nats.Subscription, fn func(error)) (stop func
 		w.subs = map[*nats.Subscription]*watchedSub{}
 	}
 	w.subs[sub] = &watchedSub{report: fn}
+	if !w.running {
+		w.running = true
+		go p.watchLosses()
+	}
 	w.mu.Unlock()
 	return func() {
 		w.mu.Lock()
@@ -115,11 +120,13 @@ func received(sub *nats.Subscription) int64 {
 	return int64(pending) + delivered + int64(dropped)
 }
 
-// watchLosses compares, every lossCheckEvery until the peer closes, what
-// the server counted for each watched subscription with what it received,
-// and reports losses that no report has counted yet: the server's, and
-// the drops of nats.go after the first of an episode (nats.go reports
-// that one only). Only the embedded server can be asked for its counts.
+// watchLosses compares, every lossCheckEvery until the peer closes or no
+// subscription is watched, what the server counted for each watched
+// subscription with what it received, and reports losses that no report
+// has counted yet: the server's, and the drops of nats.go after the first
+// of an episode (nats.go reports that one only). Only the embedded server
+// can be asked for its counts. A peer that watches nothing does not wake
+// up for it.
 func (p *Peer) watchLosses() {
 	t := time.NewTicker(lossCheckEvery)
 	defer t.Stop()
@@ -130,6 +137,13 @@ func (p *Peer) watchLosses() {
 			return
 		case <-t.C:
 		}
+		p.watched.mu.Lock()
+		if len(p.watched.subs) == 0 {
+			p.watched.running = false
+			p.watched.mu.Unlock()
+			return
+		}
+		p.watched.mu.Unlock()
 		var now map[*nats.Subscription]int64
 		if p.srv != nil {
 			now = p.shedCounts()

@@ -293,7 +293,6 @@ func (p *Peer) serve(nc *nats.Conn, member bool) error {
 	if !p.cfg.External() {
 		p.Caller.direct = newDirect(p.clientOpts, p.log)
 	}
-	go p.watchLosses()
 	group := p.cfg.Group
 	type subscription struct {
 		subject, queue string
