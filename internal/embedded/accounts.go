@@ -153,7 +153,10 @@ func hubRemotes(urls []*url.URL, system bool) []*server.RemoteLeafOpts {
 }
 
 // accounts gives opts the system account and the users who may connect
-// to it, beside the global account, and says who becomes what:
+// to it, beside the global account, and says who becomes what. Hubs have
+// it, and leaves that join it (SystemLeaf); another leaf has none: alone
+// there, it could only ever list its own server, and it costs a leaf
+// about 1 MB and a share of its idle CPU.
 //
 //   - without a secret, a client with no credentials (or the user
 //     appnet, no password) gets the global account, as before; the user
@@ -171,14 +174,17 @@ func hubRemotes(urls []*url.URL, system bool) []*server.RemoteLeafOpts {
 // secure calls it; it returns the system user's password.
 func (cfg Config) accounts(opts *server.Options) string {
 	sysPass := cfg.systemPassword()
-	opts.NoSystemAccount = false
-	opts.SystemAccount = SystemAccount
-	opts.Accounts = []*server.Account{server.NewAccount(SystemAccount)}
-	sysUser := &server.User{Username: SystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: systemPermissions()}
-	leafUser := &server.User{Username: leafSystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: leafSystemPermissions()}
+	users := []*server.User{{Username: openUser}}
+	opts.NoSystemAccount, opts.SystemAccount, opts.Accounts = true, "", nil
+	if hub := opts.LeafNode.Port != 0; hub || cfg.SystemLeaf {
+		opts.NoSystemAccount, opts.SystemAccount = false, SystemAccount
+		opts.Accounts = []*server.Account{server.NewAccount(SystemAccount)}
+		users = append(users,
+			&server.User{Username: SystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: systemPermissions()},
+			&server.User{Username: leafSystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: leafSystemPermissions()})
+	}
 	if cfg.Secret == "" {
-		opts.Users = []*server.User{{Username: openUser}, sysUser, leafUser}
-		opts.NoAuthUser = openUser
+		opts.Users, opts.NoAuthUser = users, openUser
 		return sysPass
 	}
 	opts.Authorization = ""
@@ -186,9 +192,10 @@ func (cfg Config) accounts(opts *server.Options) string {
 		// A reload keeps the running server's authenticator anyway.
 		opts.CustomClientAuthentication = &secretAuth{token: cfg.Secret, sysPass: sysPass}
 	}
-	if opts.LeafNode.Port != 0 {
+	if opts.LeafNode.Port != 0 { // a hub, which has the system account
 		opts.LeafNode.Username, opts.LeafNode.Password = "", ""
-		opts.LeafNode.Users = []*server.User{{Username: routeUser, Password: cfg.Secret}, leafUser}
+		opts.LeafNode.Users = []*server.User{{Username: routeUser, Password: cfg.Secret},
+			{Username: leafSystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: leafSystemPermissions()}}
 	}
 	return sysPass
 }

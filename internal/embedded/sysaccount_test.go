@@ -320,7 +320,8 @@ func TestClientsSurviveAReload(t *testing.T) {
 }
 
 // Without SystemLeaf a leaf holds one leaf node connection (the
-// application's account) and its server lists only itself and the hubs.
+// application's account) and has no system account: the system user is
+// refused there, plainly, rather than shown a network of one.
 func TestALeafJoinsTheSystemAccountOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
@@ -336,4 +337,18 @@ func TestALeafJoinsTheSystemAccountOnlyWhenAsked(t *testing.T) {
 	if v.Leafs != 1 {
 		t.Fatalf("a leaf without SystemLeaf holds %d leaf node connections, want 1", v.Leafs)
 	}
+	if leaf.NATS().SystemAccount() != nil {
+		t.Error("a leaf without SystemLeaf has a system account")
+	}
+	nc, err := nats.Connect(leaf.ClientURL(), nats.UserInfo(embedded.SystemUser, embedded.OpenSystemPassword))
+	if err == nil {
+		nc.Close()
+		t.Fatal("a leaf without a system account let the system user in")
+	}
+	if !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("the system user on a leaf without a system account: %v, want an authorization error", err)
+	}
+	plain, err := nats.Connect(leaf.ClientURL())
+	must(t, err)
+	plain.Close()
 }
