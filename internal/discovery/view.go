@@ -74,6 +74,10 @@ type view struct {
 	count   uint64
 	// sum is the digest's sum over the members, kept as they change.
 	sum uint64
+	// hubIDs are the members whose role is hub, kept as they change: the
+	// topology asks for the hubs at every change, of views that hold
+	// every peer of the network.
+	hubIDs map[peer.ID]struct{}
 }
 
 // changes returns how many changes the view has had.
@@ -85,7 +89,7 @@ func (v *view) changes() uint64 {
 
 func newView(self peer.ID) *view {
 	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{},
-		watchers: map[*watcher]struct{}{}, changed: make(chan struct{})}
+		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{}}
 }
 
 // snapshot returns a copy of the members.
@@ -95,18 +99,26 @@ func (v *view) snapshot() map[peer.ID]peer.Info {
 	return maps.Clone(v.members)
 }
 
-// hubs returns the members whose role is hub, without copying the rest:
-// it runs at every change, and views hold every peer of the network.
+// hubs returns the members whose role is hub, without looking at the
+// rest.
 func (v *view) hubs() []peer.Info {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var out []peer.Info
-	for _, info := range v.members {
-		if info.Role == peer.RoleHub {
-			out = append(out, info)
-		}
+	out := make([]peer.Info, 0, len(v.hubIDs))
+	for id := range v.hubIDs {
+		out = append(out, v.members[id])
 	}
 	return out
+}
+
+// set makes info the member of its ID. v.mu is held.
+func (v *view) set(info peer.Info) {
+	v.members[info.ID] = info
+	if info.Role == peer.RoleHub {
+		v.hubIDs[info.ID] = struct{}{}
+	} else {
+		delete(v.hubIDs, info.ID)
+	}
 }
 
 // oldest returns the k oldest members that are neither hubs nor hubs by
@@ -197,10 +209,10 @@ func (v *view) join(info peer.Info) bool {
 	old, known := v.members[info.ID]
 	v.learned[info.ID] = time.Now()
 	if known && sameInfo(old, info) {
-		v.members[info.ID] = info // the newer connections, quietly
+		v.set(info) // the newer connections, quietly
 		return false
 	}
-	v.members[info.ID] = info
+	v.set(info)
 	v.sum += memberHash(info)
 	kind := Joined
 	if known {
@@ -233,6 +245,7 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 	}
 	delete(v.members, id)
 	delete(v.learned, id)
+	delete(v.hubIDs, id)
 	v.sum -= memberHash(old)
 	v.notify(Change{Kind: kind, ID: id, Info: old}, old)
 	return true

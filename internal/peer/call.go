@@ -70,7 +70,8 @@ func (c *Caller) call(ctx context.Context, target ID, connection string, arg []b
 	msg := c.request(ctx, CallSubject(target, connection), arg)
 	var reply *nats.Msg
 	if dc := c.directConn(addr); dc != nil {
-		reply, err = c.send(ctx, dc, msg)
+		reply, err = c.send(ctx, dc.nc, msg)
+		dc.release()
 		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionDraining) {
 			// The target's server went while the call was out: the handler
 			// may have run, so the call is not sent again.
@@ -103,7 +104,7 @@ func (c *Caller) send(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.
 
 // directConn returns the direct connection to the server at addr, if the
 // caller keeps them and one is up.
-func (c *Caller) directConn(addr string) *nats.Conn {
+func (c *Caller) directConn(addr string) *directConn {
 	if c.direct == nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package peer
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/embedded"
@@ -16,42 +17,60 @@ import (
 // that server's address). It is the fast path: the first call to a target
 // goes through the cluster while the connection is dialled in the
 // background, and any call whose connection is lost falls back to the
-// cluster, which is always right.
+// cluster, which is always right. A connection no call used for
+// directIdle is closed: each costs both servers a client, its pings every
+// two seconds and its buffers.
 type direct struct {
 	opts []nats.Option // the client's credentials
 	log  *slog.Logger
 
 	mu     sync.RWMutex
 	conns  map[string]*directConn // host:port -> connection; entries are replaced, never changed
+	sweep  *time.Timer            // closes idle connections, while there are any
+	idle   time.Duration          // directIdle
 	closed bool
 	dials  sync.WaitGroup
 }
 
 type directConn struct {
-	nc      *nats.Conn // nil while dialling, or after a failure
-	retryAt time.Time  // no new dial before then
+	nc      *nats.Conn   // nil while dialling, or after a failure
+	retryAt time.Time    // no new dial before then
+	used    atomic.Int64 // Unix ns of the last call's start
+	calls   atomic.Int32 // calls in flight on it
 }
+
+// release ends a call on e.
+func (e *directConn) release() { e.calls.Add(-1) }
 
 // directRetry is how long a failed dial keeps a target on the cluster path.
 const directRetry = 5 * time.Second
+
+// directIdle is how long a direct connection may go unused before it is
+// closed; the next call to its target goes through the cluster while it
+// is dialled again.
+const directIdle = 15 * time.Second
 
 // maxDirect bounds the servers a caller keeps a direct connection to.
 const maxDirect = 256
 
 func newDirect(opts []nats.Option, log *slog.Logger) *direct {
-	return &direct{opts: opts, log: log, conns: map[string]*directConn{}}
+	return &direct{opts: opts, log: log, conns: map[string]*directConn{}, idle: directIdle}
 }
 
-// conn returns a live connection to the server at addr, or nil (the
-// caller then uses the cluster) while one is being dialled or after a
-// recent failure.
-func (d *direct) conn(addr string) *nats.Conn {
+// conn returns a live connection to the server at addr, for one call
+// that then calls its release, or nil (the caller then uses the cluster)
+// while one is being dialled or after a recent failure.
+func (d *direct) conn(addr string) *directConn {
 	d.mu.RLock() // every call comes here: the common cases take no write lock
 	e, closed := d.conns[addr], d.closed
+	live := e != nil && e.nc != nil && !e.nc.IsClosed()
+	if live {
+		e.use() // under the read lock: the sweep, which holds the write lock, sees it
+	}
 	d.mu.RUnlock()
 	switch {
-	case e != nil && e.nc != nil && !e.nc.IsClosed():
-		return e.nc
+	case live:
+		return e
 	case closed, e != nil && e.nc == nil && time.Now().Before(e.retryAt):
 		return nil // closed, dialling, or failed recently
 	}
@@ -59,7 +78,8 @@ func (d *direct) conn(addr string) *nats.Conn {
 	defer d.mu.Unlock()
 	e = d.conns[addr]
 	if e != nil && e.nc != nil && !e.nc.IsClosed() {
-		return e.nc // dialled meanwhile
+		e.use()
+		return e // dialled meanwhile
 	}
 	now := time.Now()
 	if d.closed || (e != nil && e.nc == nil && now.Before(e.retryAt)) {
@@ -98,7 +118,45 @@ func (d *direct) dial(addr string) {
 		nc.Close()
 		return
 	}
-	d.conns[addr] = &directConn{nc: nc}
+	e := &directConn{nc: nc}
+	e.used.Store(time.Now().UnixNano())
+	d.conns[addr] = e
+	if d.sweep == nil {
+		d.sweep = time.AfterFunc(d.idle/3, d.closeIdle)
+	}
+}
+
+// use starts a call on e.
+func (e *directConn) use() {
+	e.calls.Add(1)
+	e.used.Store(time.Now().UnixNano())
+}
+
+// closeIdle closes the connections no call used for directIdle, and
+// looks again later while any is left.
+func (d *direct) closeIdle() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	idleSince := time.Now().Add(-d.idle).UnixNano()
+	live := 0
+	for addr, e := range d.conns {
+		switch {
+		case e.nc == nil:
+		case e.calls.Load() == 0 && e.used.Load() < idleSince:
+			delete(d.conns, addr)
+			go e.nc.Close() // closing flushes: not under the lock
+		default:
+			live++
+		}
+	}
+	if live == 0 {
+		d.sweep = nil
+		return
+	}
+	d.sweep.Reset(d.idle / 3)
 }
 
 // prune forgets the targets whose connection closed and those whose
@@ -116,6 +174,9 @@ func (d *direct) prune(now time.Time) {
 func (d *direct) close() {
 	d.mu.Lock()
 	d.closed = true
+	if d.sweep != nil {
+		d.sweep.Stop()
+	}
 	for _, e := range d.conns {
 		if e.nc != nil {
 			e.nc.Close()

@@ -81,6 +81,13 @@ func (p *pending) gone(target ID) {
 	p.left[target] = time.Now()
 }
 
+// anyLeft says whether any target is remembered as gone.
+func (p *pending) anyLeft() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.left) > 0
+}
+
 // back forgets that target went: the network says it is here.
 func (p *pending) back(target ID) {
 	p.mu.Lock()
@@ -122,6 +129,9 @@ func (c *Caller) WatchGone() error {
 	}
 	for _, subject := range []string{MemberJoinSubject, MemberUpdateSubject} {
 		if _, err := c.nc.Subscribe(subject, func(m *nats.Msg) {
+			if !c.pend.anyLeft() {
+				return // nothing to forget: a mass start decodes no join twice
+			}
 			if who, err := Decode[struct {
 				ID ID `json:"id"`
 			}](m.Data); err == nil {
