@@ -356,7 +356,16 @@ func (p *Peer) serveGroupCall(name string, handler nats.MsgHandler) error {
 		return nil
 	}
 	subject := GroupCallSubject(p.cfg.Group, name)
-	sub, err := p.nc.QueueSubscribe(subject, QueueGroup, handler)
+	queue := QueueGroup
+	if defaultConnection(name) {
+		// Every member serves these, and any answer will do: every member
+		// answers, the caller takes the first. A queue group's weight
+		// changes with every member that joins, and NATS tells every
+		// server of the network of each change: four such messages per
+		// join to every peer, the largest share of a mass start's traffic.
+		queue = ""
+	}
+	sub, err := p.nc.QueueSubscribe(subject, queue, handler)
 	if err != nil {
 		return fmt.Errorf("subscribing to %s: %w", subject, err)
 	}

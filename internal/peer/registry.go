@@ -178,6 +178,16 @@ func (r *Registry) Lookup(name string) (Handler, bool) {
 	return h, ok
 }
 
+// defaultConnection says whether name is one of the default connections,
+// which every peer serves.
+func defaultConnection(name string) bool {
+	switch name {
+	case ConnInfo, ConnPassThrough, ConnConnections, ConnNull:
+		return true
+	}
+	return false
+}
+
 // lookup returns the handler registered under name, and whether it is one
 // of the default connections, which a peer serves on slots of their own.
 func (r *Registry) lookup(name string) (h Handler, builtin, ok bool) {
