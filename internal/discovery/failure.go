@@ -145,7 +145,7 @@ func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
 
 // watchLeafConnection follows a leaf's connection to its hub: after every
 // (re)attachment it loads the view again, since it heard nothing while
-// away; when detached for long, it asks the peers that should be hubs
+// away, and announces itself again; when detached for long, it asks the peers that should be hubs
 // directly, so that it finds hubs elected while it could hear nothing.
 func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	n := &d.net
@@ -158,6 +158,11 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 		cancel()
 		if err == nil {
 			d.applySnapshot(snap)
+			// Say we are here over the connection that now works: a join
+			// sent before it did was lost (a mass start's hubs too busy
+			// to answer), and a hub that saw the last connection go may
+			// have reported us failed while we could not hear it.
+			d.announce(peer.MemberJoinSubject)
 		} else {
 			n.attachedConn = 0 // try again at the next look
 		}
