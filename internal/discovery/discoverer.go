@@ -194,7 +194,7 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 		d.view.join(info)
 	}
 	found := d.view.snapshot()
-	outside, err := d.scanUnknown(ctx, q.onHost)
+	outside, err := d.scanUnknown(ctx, q.onHost, nil)
 	if err != nil {
 		return Peers{}, err
 	}

@@ -77,6 +77,7 @@ type network struct {
 	lastFetch      time.Time
 	nextScan       time.Time
 	scanEvery      time.Duration
+	unknownSince   map[string]time.Time       // listeners a hub's rescans found outside the view, and since when
 	seenUnrouted   map[peer.ID]bool           // hubs of another network found by the last scan
 	routeAdded     map[string]time.Time       // when each explicit route was added
 	nextDigest     time.Time                  // a hub's next digest
@@ -106,7 +107,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n.resync = make(chan peer.ID, 1)
 	n.outside = make(chan map[peer.ID]peer.Info, 1)
 	n.nextDigest = time.Now().Add(digestEvery)
-	n.roleSince, n.scanEvery = time.Now(), 50*time.Millisecond
+	n.roleSince, n.scanEvery = time.Now(), firstRescan
 	n.nextScan = time.Now().Add(n.scanEvery)
 	hubs = slices.DeleteFunc(slices.Clone(hubs), func(h peer.HubAddr) bool { return h.ID == d.p.ID() })
 	d.p.SetKnownHubs(hubs)

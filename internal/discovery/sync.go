@@ -166,18 +166,22 @@ const snapshotFresh = 100 * time.Millisecond
 func (c *snapshotCache) get(d *Discoverer) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	count := d.view.changes()
-	if c.data != nil && c.count == count && time.Since(c.at) < snapshotFresh {
+	if c.data != nil && c.count == d.view.changes() && time.Since(c.at) < snapshotFresh {
 		return c.data, nil
 	}
-	snap := peer.MemberSnapshot{Members: []peer.Info{d.ownInfo()}}
-	for _, info := range d.view.snapshot() {
-		snap.Members = append(snap.Members, info)
-	}
-	data, err := peer.Encode(snap)
+	// {"members":[own, member, ...]}, as peer.MemberSnapshot encodes,
+	// from the members' own encodings: a view of 200 members changes
+	// with every join of a mass start, and was encoded whole each time.
+	own, err := peer.Encode(d.ownInfo())
 	if err != nil {
 		return nil, err
 	}
+	data := append([]byte(`{"members":[`), own...)
+	data, count, err := d.view.appendJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	data = append(data, "]}"...)
 	c.count, c.at, c.data = count, time.Now(), data
 	return data, nil
 }

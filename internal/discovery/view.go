@@ -78,6 +78,10 @@ type view struct {
 	// topology asks for the hubs at every change, of views that hold
 	// every peer of the network.
 	hubIDs map[peer.ID]struct{}
+	// encoded holds members' infos as JSON, made when a sync answer
+	// first needs them: a hub answers syncs in a mass start, while its
+	// view changes with every join, and each answer needs every member.
+	encoded map[peer.ID][]byte
 }
 
 // changes returns how many changes the view has had.
@@ -89,7 +93,8 @@ func (v *view) changes() uint64 {
 
 func newView(self peer.ID) *view {
 	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{},
-		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{}}
+		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
+		encoded: map[peer.ID][]byte{}}
 }
 
 // snapshot returns a copy of the members.
@@ -97,6 +102,26 @@ func (v *view) snapshot() map[peer.ID]peer.Info {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return maps.Clone(v.members)
+}
+
+// appendJSON appends the members' infos to b as JSON, each after a
+// comma, and returns b and the change count they are as of. Each member
+// is encoded once per change of it.
+func (v *view) appendJSON(b []byte) ([]byte, uint64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for id, info := range v.members {
+		data, ok := v.encoded[id]
+		if !ok {
+			var err error
+			if data, err = peer.Encode(info); err != nil {
+				return nil, 0, err
+			}
+			v.encoded[id] = data
+		}
+		b = append(append(b, ','), data...)
+	}
+	return b, v.count, nil
 }
 
 // hubs returns the members whose role is hub, without looking at the
@@ -114,6 +139,7 @@ func (v *view) hubs() []peer.Info {
 // set makes info the member of its ID. v.mu is held.
 func (v *view) set(info peer.Info) {
 	v.members[info.ID] = info
+	delete(v.encoded, info.ID)
 	if info.Role == peer.RoleHub {
 		v.hubIDs[info.ID] = struct{}{}
 	} else {
@@ -246,6 +272,7 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 	delete(v.members, id)
 	delete(v.learned, id)
 	delete(v.hubIDs, id)
+	delete(v.encoded, id)
 	v.sum -= memberHash(old)
 	v.notify(Change{Kind: kind, ID: id, Info: old}, old)
 	return true

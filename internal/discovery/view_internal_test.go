@@ -1,0 +1,76 @@
+package discovery
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// The view's members, encoded one by one for sync answers, decode as the
+// snapshot they are, and a member that changes is encoded anew; the hub
+// set follows the members' roles.
+func TestViewEncodesAndTracksHubs(t *testing.T) {
+	v := newView("self")
+	info := func(i int, role string, value string) peer.Info {
+		return peer.Info{ID: peer.ID(fmt.Sprintf("p%d", i)), Started: time.Unix(int64(i), 0).UTC(),
+			Role: role, Values: map[string]string{"v": value}}
+	}
+	for i := range 5 {
+		role := peer.RoleLeaf
+		if i < 2 {
+			role = peer.RoleHub
+		}
+		v.join(info(i, role, "a"))
+	}
+	decode := func() map[peer.ID]peer.Info {
+		t.Helper()
+		b, _, err := v.appendJSON([]byte(`{"members":[{"id":"self"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := peer.Decode[peer.MemberSnapshot](append(b, "]}"...))
+		if err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		out := map[peer.ID]peer.Info{}
+		for _, m := range snap.Members {
+			out[m.ID] = m
+		}
+		return out
+	}
+	check := func(step string) {
+		t.Helper()
+		got, want := decode(), v.snapshot()
+		want["self"] = peer.Info{ID: "self"}
+		if !maps.EqualFunc(got, want, func(a, b peer.Info) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
+			t.Errorf("%s: encoded %v, want %v", step, got, want)
+		}
+		var hubs []peer.ID
+		for _, h := range v.hubs() {
+			hubs = append(hubs, h.ID)
+		}
+		slices.Sort(hubs)
+		var wantHubs []peer.ID
+		for id, m := range want {
+			if m.Role == peer.RoleHub {
+				wantHubs = append(wantHubs, id)
+			}
+		}
+		slices.Sort(wantHubs)
+		if !slices.Equal(hubs, wantHubs) {
+			t.Errorf("%s: hubs %v, want %v", step, hubs, wantHubs)
+		}
+	}
+	check("joined")
+	v.join(info(3, peer.RoleLeaf, "b")) // a change of values
+	v.join(info(1, peer.RoleLeaf, "a")) // a hub becomes a leaf
+	v.join(info(4, peer.RoleHub, "a"))  // a leaf becomes a hub
+	check("updated")
+	v.remove("p0", Left)
+	v.remove("p4", Failed)
+	check("removed")
+}
