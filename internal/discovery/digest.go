@@ -50,17 +50,18 @@ func (d *Discoverer) publishDigest() {
 		return
 	}
 	n.nextDigest = time.Now().Add(digestEvery)
-	// A hub sees its own leaves go; the members it cannot see (leaves of
-	// the other hubs, which may have gone with their hub, and members
-	// without a server of their own: foreign programs, clients of a
-	// peer's server) are asked whether they still answer, each by one
-	// hub (the members are shared out by their ID's hash), at every
-	// digest: a request and an answer per member every 5 s.
+	// Every hub sees its own leaves go (watchHubConnections), and the
+	// leaves of a hub that went. The members no hub sees, those without a
+	// server of their own (foreign programs, clients of a peer's server),
+	// are asked whether they still answer, each by one hub (the members
+	// are shared out by their ID's hash), at every digest: a request and
+	// an answer per such member every 5 s. Leaves are not: in a mass
+	// start a leaf of another hub may not be reachable from this one for
+	// seconds, and was reported failed.
 	hubs := d.hubs()
 	me := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.ID == d.p.ID() })
-	mine := setOf(d.p.Server().Leaves())
 	for id, info := range d.view.snapshot() {
-		if info.Role == peer.RoleHub || mine[string(id)] || me < 0 || shareOf(id, len(hubs)) != me {
+		if info.Role == peer.RoleHub || info.Role == peer.RoleLeaf || me < 0 || shareOf(id, len(hubs)) != me {
 			continue
 		}
 		if _, due := n.suspects[id]; !due {

@@ -36,6 +36,18 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 			}
 		}
 	}
+	// A leaf that attached here and went before this loop looked at the
+	// connections was never among them: its info, which names its hub,
+	// says it should be. Each such claim is checked once.
+	for _, id := range d.view.claiming(d.p.ID()) {
+		if leaves[string(id)] || n.leaves[string(id)] || n.claimChecked[id].After(d.view.learnedAt(id)) {
+			continue
+		}
+		n.claimChecked[id] = now
+		if _, due := n.suspects[id]; !due {
+			n.suspects[id] = now
+		}
+	}
 	for name := range routes {
 		if !n.routes[name] {
 			if _, known := d.view.get(peer.ID(name)); !known {

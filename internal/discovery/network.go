@@ -44,6 +44,10 @@ const (
 	// settle is how long the topology loop lets a burst of changes run
 	// before it looks at the view.
 	settle = 20 * time.Millisecond
+	// leafSettle is settle for a leaf, which only decides its role and
+	// its hub from the view: once per 100 ms of a mass start's joins is
+	// enough, not once per 20 ms.
+	leafSettle = 100 * time.Millisecond
 	// roleCalm is how long the view must want another role for a peer
 	// before it changes (and how long it keeps a new one), so that views
 	// can agree first.
@@ -90,8 +94,9 @@ type network struct {
 	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
 	reattached     time.Time
-	wasLive        map[string]bool // the hubs' cluster URLs at the last look
-	looked         look            // what a leaf's last rebalance decided from
+	wasLive        map[string]bool       // the hubs' cluster URLs at the last look
+	looked         look                  // what a leaf's last rebalance decided from
+	claimChecked   map[peer.ID]time.Time // leaves that named this hub and were not among its connections, when checked
 }
 
 // Join makes p a member of the network whose hubs are given (none: p is
@@ -102,7 +107,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n := &d.net
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
-	n.sawGo = map[peer.ID]bool{}
+	n.sawGo, n.claimChecked = map[peer.ID]bool{}, map[peer.ID]time.Time{}
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
 	n.resync = make(chan peer.ID, 1)
 	n.outside = make(chan map[peer.ID]peer.Info, 1)
@@ -416,9 +421,9 @@ func (d *Discoverer) loop() {
 	defer cancel()
 	go func() { <-n.stop; cancel() }()
 	for {
-		tick := leafTick
+		tick, wait := leafTick, leafSettle
 		if d.isHub() {
-			tick = hubTick
+			tick, wait = hubTick, settle
 		}
 		select {
 		case <-n.stop:
@@ -430,7 +435,7 @@ func (d *Discoverer) loop() {
 			select {
 			case <-n.stop:
 				return
-			case <-time.After(settle):
+			case <-time.After(wait):
 			}
 		case hub := <-n.resync:
 			d.resyncFrom(ctx, hub)

@@ -35,6 +35,13 @@ const syncBacklog = 1024
 var syncWaits = []time.Duration{20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond,
 	time.Second, 2 * time.Second}
 
+// After "no responders", a peer asks again after noRespondersWait (to
+// twice that), doubled at each, up to maxNoRespondersWait.
+const (
+	noRespondersWait    = 10 * time.Millisecond
+	maxNoRespondersWait = 320 * time.Millisecond
+)
+
 // syncAsks bounds the requests of one sync waiting for their answers.
 const syncAsks = 6
 
@@ -62,6 +69,7 @@ func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnaps
 	}
 	ask()
 	tries := 0
+	quiet := noRespondersWait // doubles with each "no responders", up to maxNoRespondersWait
 	next := time.NewTimer(syncWaits[0])
 	defer next.Stop()
 	err := context.DeadlineExceeded
@@ -77,8 +85,13 @@ func (d *Discoverer) sync(ctx context.Context, subject string) (peer.MemberSnaps
 			err = a.err
 			if errors.Is(a.err, nats.ErrNoResponders) && waiting == 0 {
 				// No hub is reachable yet (the leaf node connection, or
-				// the hubs' interest, is on its way): cheap to ask again.
-				next.Reset(10*time.Millisecond + rand.N(20*time.Millisecond))
+				// the hubs' interest, is on its way): ask again soon, and
+				// less soon each time. In a mass start the hubs' interest
+				// takes seconds to reach every leaf, and a leaf that asked
+				// every 20 ms kept itself busy, and took its share of the
+				// CPU from the hubs it waited for.
+				next.Reset(quiet + rand.N(quiet))
+				quiet = min(2*quiet, maxNoRespondersWait)
 				tries = -1 // the next request is the first through a new connection
 			}
 		case <-next.C:

@@ -208,6 +208,19 @@ func (v *view) servers(before time.Time) []peer.ID {
 	return out
 }
 
+// claiming returns the leaves whose info names hub as theirs.
+func (v *view) claiming(hub peer.ID) []peer.ID {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []peer.ID
+	for id, info := range v.members {
+		if info.Role == peer.RoleLeaf && slices.Contains(info.Leaves, string(hub)) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // learnedAt returns when the member last joined or updated (zero if
 // unknown).
 func (v *view) learnedAt(id peer.ID) time.Time {
@@ -281,7 +294,11 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 // replace makes members, a view as it was at asked, the whole view, as
 // changes: what is new joins, what differs updates, and what is missing
 // is reported as failed (it went while this peer was not listening),
-// unless this peer learned of it after asked: it joined since.
+// unless this peer learned of it after asked, or less than snapshotLag
+// before: it joined since, or its join had yet to reach the hub that
+// answered (in a mass start, a join can reach a leaf through one hub
+// before the other hub, which answers the leaf's sync, has it). A member
+// that went meanwhile stays until the next digest says otherwise.
 func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	for _, info := range members {
 		v.join(info)
@@ -289,7 +306,7 @@ func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	v.mu.Lock()
 	var gone []peer.ID
 	for id := range v.members {
-		if _, ok := members[id]; !ok && v.learned[id].Before(asked) {
+		if _, ok := members[id]; !ok && v.learned[id].Before(asked.Add(-snapshotLag)) {
 			gone = append(gone, id)
 		}
 	}
@@ -298,6 +315,10 @@ func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 		v.remove(id, Failed)
 	}
 }
+
+// snapshotLag is how long before a sync a member must have been learned
+// for its absence from the answer to count as a failure.
+const snapshotLag = 3 * time.Second
 
 // notify hands a change to every watcher whose filter the member matches
 // (before or after), and wakes the waiters. v.mu is held.
