@@ -311,6 +311,7 @@ func (d *Discoverer) onMember(m *nats.Msg) {
 			d.warnBadMember(m.Subject, err)
 			return
 		}
+		d.p.Caller.Back(info.ID)
 		if d.view.join(info) {
 			d.refreshHubs()
 		}
@@ -334,6 +335,7 @@ func (d *Discoverer) onMember(m *nats.Msg) {
 			}
 			return
 		}
+		d.p.Caller.Gone(gone.ID)
 		kind := Left
 		if m.Subject == peer.MemberFailSubject {
 			kind = Failed

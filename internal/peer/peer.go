@@ -284,8 +284,12 @@ func (p *Peer) natsOptions(name string) []nats.Option {
 func (p *Peer) serve(nc *nats.Conn, member bool) error {
 	p.nc = nc
 	p.Caller = NewCaller(nc, p.reg, p.cfg.CallTimeout)
-	if err := p.Caller.WatchGone(); err != nil {
-		return fmt.Errorf("subscribing to membership: %w", err)
+	if p.cfg.External() {
+		if err := p.Caller.WatchGone(); err != nil {
+			return fmt.Errorf("subscribing to membership: %w", err)
+		}
+	} else {
+		p.Caller.TrackGone() // the peer's discovery follows membership, and tells it
 	}
 	if p.cfg.Dev {
 		p.Caller.log = p.log

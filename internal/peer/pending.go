@@ -109,6 +109,28 @@ func forget(left map[ID]time.Time) map[ID]time.Time {
 	return out
 }
 
+// TrackGone makes calls through the cluster end at once, with
+// [ErrUnreachable], when [Caller.Gone] says their target went: for a
+// caller whose peer already follows the membership subjects and tells it
+// (a second subscription to them on the same connection would have the
+// server deliver every membership message twice).
+func (c *Caller) TrackGone() { c.pend.on.Store(true) }
+
+// Gone ends the calls in flight to target through the cluster, and gives
+// the next ones a short wait: the network says it left or failed.
+func (c *Caller) Gone(target ID) {
+	if c.pend.on.Load() {
+		c.pend.gone(target)
+	}
+}
+
+// Back forgets that target went: the network says it is here.
+func (c *Caller) Back(target ID) {
+	if c.pend.on.Load() && c.pend.anyLeft() {
+		c.pend.back(target)
+	}
+}
+
 // WatchGone makes calls through the cluster end at once, with
 // [ErrUnreachable], when the network says their target left or failed
 // (the membership subjects), instead of waiting for their deadline. A
