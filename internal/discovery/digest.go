@@ -10,8 +10,9 @@ import (
 )
 
 // A hub publishes its view's digest every digestEvery, and digestSoon
-// after its view changed, so that a peer that missed a change catches up
-// within a few seconds of it, not at the next idle digest.
+// after its view changed and digestSoon after that, so that a peer that
+// missed a change catches up within two seconds of the last change, not
+// at the next idle digest.
 const (
 	digestEvery = 5 * time.Second
 	digestSoon  = time.Second
@@ -50,6 +51,13 @@ func (d *Discoverer) publishDigest() {
 		return
 	}
 	n.nextDigest = time.Now().Add(digestEvery)
+	if n.digestAgain {
+		// Once more soon after a change: a peer that missed some of it
+		// sees two digests that differ from its view within two
+		// seconds, and loads the view again, not at the next idle one.
+		n.digestAgain = false
+		n.nextDigest = time.Now().Add(digestSoon)
+	}
 	// Every hub sees its own leaves go (watchHubConnections), and the
 	// leaves of a hub that went. The members no hub sees, those without a
 	// server of their own (foreign programs, clients of a peer's server),

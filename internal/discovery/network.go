@@ -85,6 +85,7 @@ type network struct {
 	seenUnrouted   map[peer.ID]bool           // hubs of another network found by the last scan
 	routeAdded     map[string]time.Time       // when each explicit route was added
 	nextDigest     time.Time                  // a hub's next digest
+	digestAgain    bool                       // the view changed: a second digest digestSoon after the next
 	changesSeen    uint64                     // the view's change count at the last look
 	resync         chan peer.ID               // a hub whose digests differ from the view
 	outside        chan map[peer.ID]peer.Info // peers a Refresh found outside the network
@@ -448,6 +449,7 @@ func (d *Discoverer) loop() {
 		}
 		if count := d.view.changes(); count != n.changesSeen {
 			n.changesSeen = count
+			n.digestAgain = true
 			if soon := time.Now().Add(digestSoon); soon.Before(n.nextDigest) {
 				n.nextDigest = soon
 			}
