@@ -13,11 +13,21 @@ import (
 // interest for, so that calls to it got no responders, for good), the
 // leaf would never hear of it again. So a leaf checks, in its own server
 // and without traffic, that it knows of every member's call subject;
-// a member missing at two checks in a row makes it attach to its hub
-// again, which resends everything.
+// a member missing at missedChecks checks in a row makes it attach to its
+// hub again, which resends everything.
+//
+// A member that attaches again is missing everywhere until it is back, and
+// in a busy network that takes seconds: were that enough to make others
+// attach again, one would set off the rest (a 200-peer start did, 149
+// times). So a member counts only once it has been known for
+// interestSettled (one that comes back announces itself, and is known
+// anew), only when missing at three checks 5 s apart, and a leaf attaches
+// again at most once a minute.
 const (
 	interestEvery   = 5 * time.Second
-	reattachAtMost  = 30 * time.Second
+	missedChecks    = 3
+	interestSettled = 15 * time.Second
+	reattachAtMost  = time.Minute
 	interestSampled = 3 // members named in the warning
 )
 
@@ -34,32 +44,36 @@ func (d *Discoverer) checkInterest() {
 		return
 	}
 	var missing []peer.ID
-	for _, id := range d.view.servers(now.Add(-newcomerGrace)) {
+	for _, id := range d.view.servers(now.Add(-interestSettled)) {
 		if !srv.Interest(peer.CallSubject(id, peer.ConnInfo)) {
 			missing = append(missing, id)
 		}
 	}
-	again := missingAgain(n.uninterested, missing)
-	n.uninterested = setOf(missing)
-	if len(again) == 0 || now.Sub(n.reattached) < reattachAtMost {
+	var long []peer.ID
+	n.uninterested, long = countMissing(n.uninterested, missing)
+	if len(long) == 0 || now.Sub(n.reattached) < reattachAtMost {
 		return
 	}
 	n.reattached = now
 	d.p.Logger().Warn("appnet: this peer's server does not hear members of its view; attaching to its hub again",
-		"members", len(again), "e.g.", again[:min(len(again), interestSampled)])
+		"members", len(long), "e.g.", long[:min(len(long), interestSampled)])
 	if err := srv.Reattach(); err != nil {
 		d.p.Logger().Warn("appnet: attaching to the hub again", "err", err)
 	}
 }
 
-// missingAgain returns the members of missing that were missing at the
-// last check too (before), leaving missing as it is.
-func missingAgain(before map[peer.ID]bool, missing []peer.ID) []peer.ID {
-	var again []peer.ID
+// countMissing returns, from the counts of checks in a row each member was
+// missing at (before) and the members missing now, the new counts and the
+// members missing at missedChecks checks in a row or more. It leaves
+// missing as it is.
+func countMissing(before map[peer.ID]int, missing []peer.ID) (map[peer.ID]int, []peer.ID) {
+	counts := make(map[peer.ID]int, len(missing))
+	var long []peer.ID
 	for _, id := range missing {
-		if before[id] {
-			again = append(again, id)
+		counts[id] = before[id] + 1
+		if counts[id] >= missedChecks {
+			long = append(long, id)
 		}
 	}
-	return again
+	return counts, long
 }

@@ -7,27 +7,28 @@ import (
 	"github.com/appnet-go/appnet/internal/peer"
 )
 
-// A member counts as missing twice only when the last check missed it
-// too, and the check's own list is left whole for the next one.
-func TestMissingAgain(t *testing.T) {
-	var before map[peer.ID]bool
+// A member counts once it was missing at three checks in a row, and the
+// check's own list is left whole for the next one.
+func TestCountMissing(t *testing.T) {
+	var counts map[peer.ID]int
 	for i, tc := range []struct {
-		missing, again []peer.ID
+		missing, long []peer.ID
 	}{
 		{[]peer.ID{"a", "b"}, nil},
+		{[]peer.ID{"b", "c"}, nil},
 		{[]peer.ID{"b", "c"}, []peer.ID{"b"}},
 		{[]peer.ID{"b", "c"}, []peer.ID{"b", "c"}},
 		{nil, nil},
-		{[]peer.ID{"a"}, nil},
+		{[]peer.ID{"b"}, nil},
 	} {
 		missing := slices.Clone(tc.missing)
-		again := missingAgain(before, missing)
-		if !slices.Equal(again, tc.again) {
-			t.Errorf("check %d: missing again %v, want %v", i, again, tc.again)
+		var long []peer.ID
+		counts, long = countMissing(counts, missing)
+		if !slices.Equal(long, tc.long) {
+			t.Errorf("check %d: missing long %v, want %v", i, long, tc.long)
 		}
 		if !slices.Equal(missing, tc.missing) {
 			t.Errorf("check %d: the list became %v", i, missing)
 		}
-		before = setOf(missing)
 	}
 }
