@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // TestGroupCallsReachOnlyMembersThatServeTheConnection: in a group whose
@@ -69,5 +71,60 @@ func waitGroupServed(t *testing.T, p *peer.Peer, connection string) {
 			t.Fatalf("group call to %s never answered: %v", connection, err)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// A group call to a default connection is answered by every member, the
+// first answer being the call's: the members subscribe without a queue
+// group, whose weight NATS would send every server at every join. A
+// default connection the application replaces is served in the queue
+// group again, as every connection of its own.
+func TestDefaultConnectionsAnswerFromEveryMember(t *testing.T) {
+	t.Parallel()
+	a, b := routed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitGroupServed(t, b, peer.ConnPassThrough)
+	queueOf := func(p *peer.Peer, connection string) (string, bool) {
+		sz, err := p.Server().NATS().Subsz(&server.SubszOptions{Subscriptions: true, Test: peer.GroupCallSubject("None", connection)})
+		must(t, err)
+		cid, err := p.Conn().GetClientID() // the peer's own subscription, not the other's through the route
+		must(t, err)
+		for _, s := range sz.Subs {
+			if s.Subject == peer.GroupCallSubject("None", connection) && s.Cid == cid {
+				return s.Queue, true
+			}
+		}
+		return "", false
+	}
+	if q, ok := queueOf(a, peer.ConnPassThrough); !ok || q != "" {
+		t.Fatalf("a's subscription to group calls of pass_through: queue %q, found %v; want none", q, ok)
+	}
+	reply := nats.NewInbox()
+	answers, err := b.Conn().SubscribeSync(reply)
+	must(t, err)
+	must(t, b.Conn().PublishRequest(peer.GroupCallSubject("None", peer.ConnPassThrough), reply, []byte(`"x"`)))
+	from := map[string]bool{}
+	for range 2 {
+		m, err := answers.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("answers to a group call of pass_through: %v from %v, want both members", err, from)
+		}
+		from[m.Header.Get(peer.HeaderPeer)] = true
+	}
+	if !from[string(a.ID())] || !from[string(b.ID())] {
+		t.Errorf("answers from %v, want %s and %s", from, a.ID(), b.ID())
+	}
+	if out, _, err := b.CallGroup(ctx, "None", peer.ConnPassThrough, []byte(`"x"`)); err != nil || string(out) != `"x"` {
+		t.Errorf("group call of pass_through: %s, %v", out, err)
+	}
+
+	must(t, a.Registry().Register(peer.ConnPassThrough, peer.Func(func(context.Context, any) (string, error) { return "mine", nil })))
+	deadline := time.Now().Add(5 * time.Second)
+	for q, ok := queueOf(a, peer.ConnPassThrough); !ok || q != peer.QueueGroup; q, ok = queueOf(a, peer.ConnPassThrough) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a replaced pass_through: its group subscription's queue %q, found %v; want %q", q, ok, peer.QueueGroup)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

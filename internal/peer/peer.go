@@ -336,15 +336,16 @@ func (p *Peer) serveGroupCalls() error {
 	p.groupMu.Lock()
 	p.groupSubs = map[string]*nats.Subscription{}
 	p.groupMu.Unlock()
-	handler := p.dispatch(groupCallPrefix(p.cfg.Group), true)
+	queued := p.dispatch(groupCallPrefix(p.cfg.Group), true)
+	every := p.dispatchAs(groupCallPrefix(p.cfg.Group), true, true)
 	existing, stop := p.reg.watch(func(name string) {
-		if err := p.serveGroupCall(name, handler); err != nil {
+		if err := p.serveGroupCall(name, queued, every); err != nil {
 			p.log.Warn("appnet: cannot serve group calls to a new connection", "connection", name, "err", err)
 		}
 	})
 	p.unwatch = stop
 	for _, name := range existing {
-		if err := p.serveGroupCall(name, handler); err != nil {
+		if err := p.serveGroupCall(name, queued, every); err != nil {
 			return err
 		}
 	}
@@ -352,22 +353,32 @@ func (p *Peer) serveGroupCalls() error {
 }
 
 // serveGroupCall subscribes to the group-call subject of one connection,
-// once.
-func (p *Peer) serveGroupCall(name string, handler nats.MsgHandler) error {
+// once, or again when it changed between a default connection and the
+// application's. A default connection, which every member serves, is
+// subscribed without a queue group: every member answers (every, which
+// stays silent when busy) and the caller takes the first answer. A queue
+// group's weight changes with every member that joins, and NATS tells
+// every server of the network of each change: four such messages per join
+// to every peer, the largest share of a mass start's traffic. Any other
+// connection is served in the group's queue group (queued).
+func (p *Peer) serveGroupCall(name string, queued, every nats.MsgHandler) error {
 	p.groupMu.Lock()
 	defer p.groupMu.Unlock()
-	if p.groupSubs == nil || p.groupSubs[name] != nil { // closed, or served already
+	if p.groupSubs == nil { // closed
 		return nil
 	}
+	everyone := p.reg.builtinConnection(name)
+	if sub := p.groupSubs[name]; sub != nil {
+		if (sub.Queue == "") == everyone {
+			return nil // served already, the same way
+		}
+		_ = sub.Unsubscribe()
+		delete(p.groupSubs, name)
+	}
 	subject := GroupCallSubject(p.cfg.Group, name)
-	queue := QueueGroup
-	if defaultConnection(name) {
-		// Every member serves these, and any answer will do: every member
-		// answers, the caller takes the first. A queue group's weight
-		// changes with every member that joins, and NATS tells every
-		// server of the network of each change: four such messages per
-		// join to every peer, the largest share of a mass start's traffic.
-		queue = ""
+	queue, handler := QueueGroup, queued
+	if everyone {
+		queue, handler = "", every
 	}
 	sub, err := p.nc.QueueSubscribe(subject, queue, handler)
 	if err != nil {

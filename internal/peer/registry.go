@@ -119,9 +119,10 @@ func (r *Registry) Register(name string, h Handler) error {
 	}
 	r.mu.Lock()
 	_, replaced := r.connections[name]
+	wasBuiltin := r.builtin[name]
 	r.connections[name] = h
 	var tell []func(string)
-	if !replaced {
+	if !replaced || wasBuiltin { // a default connection replaced is served another way (serveGroupCall)
 		for _, fn := range r.added {
 			tell = append(tell, fn)
 		}
@@ -137,7 +138,8 @@ func (r *Registry) Register(name string, h Handler) error {
 	return nil
 }
 
-// watch calls fn with every connection registered from now on, and
+// watch calls fn with every connection registered from now on (and every
+// default connection replaced), and
 // returns the connections registered before: a peer serving the registry
 // subscribes to each for group calls. The returned stop ends the watch.
 func (r *Registry) watch(fn func(name string)) (existing []string, stop func()) {
@@ -178,14 +180,12 @@ func (r *Registry) Lookup(name string) (Handler, bool) {
 	return h, ok
 }
 
-// defaultConnection says whether name is one of the default connections,
-// which every peer serves.
-func defaultConnection(name string) bool {
-	switch name {
-	case ConnInfo, ConnPassThrough, ConnConnections, ConnNull:
-		return true
-	}
-	return false
+// builtinConnection says whether name is one of the default connections,
+// not replaced by Register: every peer serves it, the same way.
+func (r *Registry) builtinConnection(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.builtin[name]
 }
 
 // lookup returns the handler registered under name, and whether it is one

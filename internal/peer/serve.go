@@ -21,6 +21,14 @@ import (
 // handlers are saturated. Answers to group calls name the peer that gave
 // them.
 func (p *Peer) dispatch(prefix string, group bool) nats.MsgHandler {
+	return p.dispatchAs(prefix, group, false)
+}
+
+// dispatchAs is dispatch; a peer that is one of every member answering
+// (everyone: a group call to a default connection) says nothing when it
+// is too busy, rather than busy: the first answer is the call's, and the
+// others are free.
+func (p *Peer) dispatchAs(prefix string, group, everyone bool) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		if m.Reply == "" {
 			return // nothing to answer; a publish to a call subject is ignored
@@ -44,6 +52,9 @@ func (p *Peer) dispatch(prefix string, group bool) nats.MsgHandler {
 		select {
 		case slots <- struct{}{}:
 		default:
+			if everyone {
+				return
+			}
 			c.fail(CodeBusy, "peer busy: "+strconv.Itoa(cap(slots))+" calls in flight", nil, "")
 			return
 		}
