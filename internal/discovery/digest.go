@@ -18,6 +18,11 @@ const (
 	digestSoon  = time.Second
 )
 
+// unattachedGrace is how long a leaf that joined before it was attached
+// (its info names no hub) has to say where it is before the hubs ask it,
+// at every digest, whether it still answers.
+const unattachedGrace = 30 * time.Second
+
 // compareDigest counts the digests of a hub that differ from this peer's
 // view; at the second in a row it asks the loop to load the view again.
 func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
@@ -59,18 +64,32 @@ func (d *Discoverer) publishDigest() {
 		n.nextDigest = time.Now().Add(digestSoon)
 	}
 	// Every hub sees its own leaves go (watchHubConnections), and the
-	// leaves of a hub that went. The members no hub sees, those without a
-	// server of their own (foreign programs, clients of a peer's server),
-	// are asked whether they still answer, each by one hub (the members
-	// are shared out by their ID's hash), at every digest: a request and
-	// an answer per such member every 5 s. Leaves are not: in a mass
-	// start a leaf of another hub may not be reachable from this one for
-	// seconds, and was reported failed.
+	// leaves of a hub that went. The members no hub may see are asked
+	// whether they still answer, each by one hub (the members are shared
+	// out by their ID's hash), at every digest: a request and an answer
+	// per such member every 5 s. They are those without a server of their
+	// own (foreign programs, clients of a peer's server), and leaves whose
+	// info names no hub of the view: one that went, before they said where
+	// they moved, or none for unattachedGrace. Other leaves are not: in a
+	// mass start a leaf of another hub may not be reachable from this one
+	// for seconds, and was reported failed.
 	hubs := d.hubs()
 	me := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.ID == d.p.ID() })
+	live := make(map[string]bool, len(hubs))
+	for _, h := range hubs {
+		live[string(h.ID)] = true
+	}
 	for id, info := range d.view.snapshot() {
-		if info.Role == peer.RoleHub || info.Role == peer.RoleLeaf || me < 0 || shareOf(id, len(hubs)) != me {
+		if info.Role == peer.RoleHub || me < 0 || shareOf(id, len(hubs)) != me {
 			continue
+		}
+		if info.Role == peer.RoleLeaf {
+			if slices.ContainsFunc(info.Leaves, func(h string) bool { return live[h] }) {
+				continue // its hub, alive, sees it go
+			}
+			if len(info.Leaves) == 0 && time.Since(d.view.learnedAt(id)) < unattachedGrace {
+				continue // it joined before its connection was up, and says where once it is
+			}
 		}
 		if _, due := n.suspects[id]; !due {
 			n.suspects[id] = time.Now()

@@ -38,15 +38,26 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 	}
 	// A leaf that attached here and went before this loop looked at the
 	// connections was never among them: its info, which names its hub,
-	// says it should be. Each such claim is checked once.
-	for _, id := range d.view.claiming(d.p.ID()) {
-		if leaves[string(id)] || n.leaves[string(id)] || n.claimChecked[id].After(d.view.learnedAt(id)) {
-			continue
+	// says it should be. Each such claim is checked once; the view is
+	// walked for them when it changed, or once a second.
+	if count := d.view.changes(); count != n.claimsSeen || now.Sub(n.claimsAt) >= time.Second {
+		n.claimsSeen, n.claimsAt = count, now
+		checked := make(map[peer.ID]time.Time, len(n.claimChecked))
+		for _, id := range d.view.claiming(d.p.ID()) {
+			at, seen := n.claimChecked[id]
+			if seen && at.After(d.view.learnedAt(id)) {
+				checked[id] = at
+				continue
+			}
+			if leaves[string(id)] || n.leaves[string(id)] {
+				continue
+			}
+			checked[id] = now
+			if _, due := n.suspects[id]; !due {
+				n.suspects[id] = now
+			}
 		}
-		n.claimChecked[id] = now
-		if _, due := n.suspects[id]; !due {
-			n.suspects[id] = now
-		}
+		n.claimChecked = checked // only the current claims
 	}
 	for name := range routes {
 		if !n.routes[name] {

@@ -98,6 +98,8 @@ type network struct {
 	wasLive        map[string]bool       // the hubs' cluster URLs at the last look
 	looked         look                  // what a leaf's last rebalance decided from
 	claimChecked   map[peer.ID]time.Time // leaves that named this hub and were not among its connections, when checked
+	claimsSeen     uint64                // the view's change count at the last walk for claims
+	claimsAt       time.Time
 }
 
 // Join makes p a member of the network whose hubs are given (none: p is

@@ -204,6 +204,7 @@ func (d *Discoverer) connect() {
 		if len(urls) > 0 {
 			if err := srv.SetHubs(urls); err != nil {
 				d.p.Logger().Warn("appnet: attaching to the hubs failed", "err", err)
+				d.net.looked = look{} // try again at the next look, changes or not
 			}
 		}
 		return
