@@ -14,9 +14,10 @@ import (
 
 // TestLocalSubjectsStayOnTheirServer: interest in a subject under
 // embedded.LocalPrefix (the reply inbox of a client that talks to one
-// server) reaches neither the leaf's hub, nor other leaves, nor routed
-// hubs, while other subjects reach them all; a request answered on the
-// same server still gets its reply.
+// server) taken on a leaf reaches neither its hub, nor other leaves, nor
+// routed hubs; taken on a hub, it reaches only that hub's own leaves,
+// which never send it a message; other subjects reach every server; a
+// request answered on the same server still gets its reply.
 func TestLocalSubjectsStayOnTheirServer(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
