@@ -69,23 +69,23 @@ func (d *Discoverer) publishDigest() {
 	// out by their ID's hash), at every digest: a request and an answer
 	// per such member every 5 s. They are those without a server of their
 	// own (foreign programs, clients of a peer's server), and leaves whose
-	// info names no hub of the view: one that went, before they said where
-	// they moved, or none for unattachedGrace. Other leaves are not: in a
+	// info names no member of the view as their hub: one that went, before
+	// they said where they moved, or none for unattachedGrace. Other leaves are not: in a
 	// mass start a leaf of another hub may not be reachable from this one
 	// for seconds, and was reported failed.
 	hubs := d.hubs()
 	me := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.ID == d.p.ID() })
-	live := make(map[string]bool, len(hubs))
-	for _, h := range hubs {
-		live[string(h.ID)] = true
-	}
-	for id, info := range d.view.snapshot() {
+	view := d.view.snapshot()
+	for id, info := range view {
 		if info.Role == peer.RoleHub || me < 0 || shareOf(id, len(hubs)) != me {
 			continue
 		}
 		if info.Role == peer.RoleLeaf {
-			if slices.ContainsFunc(info.Leaves, func(h string) bool { return live[h] }) {
-				continue // its hub, alive, sees it go
+			if slices.ContainsFunc(info.Leaves, func(h string) bool {
+				_, member := view[peer.ID(h)]
+				return member || h == string(d.p.ID())
+			}) {
+				continue // its hub is alive, and sees it go (a new hub's role may not have reached the view yet)
 			}
 			if len(info.Leaves) == 0 && time.Since(d.view.learnedAt(id)) < unattachedGrace {
 				continue // it joined before its connection was up, and says where once it is
