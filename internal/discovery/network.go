@@ -81,7 +81,6 @@ type network struct {
 	lastFetch      time.Time
 	nextScan       time.Time
 	scanEvery      time.Duration
-	unknownSince   map[string]time.Time       // listeners a hub's rescans found outside the view, and since when
 	seenUnrouted   map[peer.ID]bool           // hubs of another network found by the last scan
 	routeAdded     map[string]time.Time       // when each explicit route was added
 	nextDigest     time.Time                  // a hub's next digest

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -265,11 +266,12 @@ const staleRouteAfter = 10 * time.Second
 // its host and the hosts of NET_SCAN: often just after it starts alone
 // (peers that start together miss each other), then every
 // NET_SCAN_INTERVAL. A peer of another network found is merged: this hub
-// routes to that network's hubs. A listener it finds outside the view is
-// asked who it is only once it has stayed outside for newcomerWait: in a
+// routes to that network's hubs. Of the listeners it finds outside the
+// view it asks the hubs (their greeting says so) and outsideAsked others
+// who they are: one member of another network names its hubs, and in a
 // mass start every newcomer is such a listener for a moment, joining by
-// itself, and a question each, at every early rescan, was a connection
-// that the busiest moment of both servers could least afford.
+// itself; a question each, at every early rescan, was a connection that
+// the busiest moment of both servers could least afford.
 func (d *Discoverer) rescanIfDue(ctx context.Context) {
 	n := &d.net
 	cfg := d.p.Config()
@@ -278,17 +280,7 @@ func (d *Discoverer) rescanIfDue(ctx context.Context) {
 	}
 	n.scanEvery = min(n.scanEvery*2, cfg.ScanInterval)
 	n.nextScan = time.Now().Add(n.scanEvery)
-	seen := map[string]time.Time{}
-	found, err := d.scanUnknown(ctx, cfg.Scan == "", func(h Hit) bool {
-		addr := net.JoinHostPort(h.Host, strconv.Itoa(h.Port))
-		first, ok := n.unknownSince[addr]
-		if !ok {
-			first = time.Now()
-		}
-		seen[addr] = first
-		return time.Since(first) < newcomerWait
-	})
-	n.unknownSince = seen // the listeners still unknown, and since when
+	found, err := d.scanUnknown(ctx, cfg.Scan == "", someOutside)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.p.Logger().Debug("appnet: rescan failed", "err", err)
@@ -299,13 +291,27 @@ func (d *Discoverer) rescanIfDue(ctx context.Context) {
 }
 
 // A hub's first rescan comes firstRescan after it joins; each waits twice
-// as long as the last, up to NET_SCAN_INTERVAL. A listener outside the
-// view is asked for its info once a rescan finds it there newcomerWait
-// after the first that did.
-const (
-	firstRescan  = 250 * time.Millisecond
-	newcomerWait = time.Second
-)
+// as long as the last, up to NET_SCAN_INTERVAL.
+const firstRescan = 50 * time.Millisecond
+
+// outsideAsked is how many listeners outside the view, besides hubs, a
+// rescan asks who they are.
+const outsideAsked = 2
+
+// someOutside picks the listeners a rescan asks: every hub, and
+// outsideAsked of the others, at random.
+func someOutside(hits []Hit) []Hit {
+	var hubs, others []Hit
+	for _, h := range hits {
+		if h.Hub {
+			hubs = append(hubs, h)
+		} else {
+			others = append(others, h)
+		}
+	}
+	rand.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	return append(hubs, others[:min(len(others), outsideAsked)]...)
+}
 
 // routeOutside routes this hub to the hubs of the networks that the peers
 // found belong to, merging them with ours. The younger hub routes to the
@@ -335,7 +341,7 @@ func (d *Discoverer) routeOutside(found map[peer.ID]peer.Info) {
 
 // scanUnknown probes the scope (this host only, or the hosts of a network
 // discovery) for peers outside the view, and returns their infos.
-func (d *Discoverer) scanUnknown(ctx context.Context, onHost bool, wait func(Hit) bool) (map[peer.ID]peer.Info, error) {
+func (d *Discoverer) scanUnknown(ctx context.Context, onHost bool, pick func([]Hit) []Hit) (map[peer.ID]peer.Info, error) {
 	cfg := d.p.Config()
 	hosts, err := Targets(cfg, onHost)
 	if err != nil {
@@ -355,6 +361,9 @@ func (d *Discoverer) scanUnknown(ctx context.Context, onHost bool, wait func(Hit
 	if err != nil {
 		return nil, err
 	}
+	if pick != nil {
+		hits = pick(hits)
+	}
 	defer d.checkIdentity()
 	opts := d.p.ClientOptions()
 	found := map[peer.ID]peer.Info{}
@@ -364,9 +373,6 @@ func (d *Discoverer) scanUnknown(ctx context.Context, onHost bool, wait func(Hit
 	for _, h := range hits {
 		if !joinable(cfg, h) {
 			d.p.Logger().Debug("appnet: discovery: a peer that demands no secret is left out", "peer", h.ID)
-			continue
-		}
-		if wait != nil && wait(h) {
 			continue
 		}
 		wg.Go(func() {
