@@ -70,9 +70,9 @@ func (d *Discoverer) publishDigest() {
 	// per such member every 5 s. They are those without a server of their
 	// own (foreign programs, clients of a peer's server), and leaves whose
 	// info names no member of the view as their hub: one that went, before
-	// they said where they moved, or none for unattachedGrace. Other leaves are not: in a
-	// mass start a leaf of another hub may not be reachable from this one
-	// for seconds, and was reported failed.
+	// they said where they moved, or none for unattachedGrace. Other
+	// leaves are not: in a mass start a leaf of another hub may not be
+	// reachable from this one for seconds, and was reported failed.
 	hubs := d.hubs()
 	me := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.ID == d.p.ID() })
 	view := d.view.snapshot()

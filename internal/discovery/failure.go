@@ -168,8 +168,9 @@ func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
 
 // watchLeafConnection follows a leaf's connection to its hub: after every
 // (re)attachment it loads the view again, since it heard nothing while
-// away, and announces itself again; when detached for long, it asks the peers that should be hubs
-// directly, so that it finds hubs elected while it could hear nothing.
+// away, and announces itself again; when detached for long, it asks the
+// peers that should be hubs directly, so that it finds hubs elected while
+// it could hear nothing.
 func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	n := &d.net
 	hub, conn := d.p.Server().Attachment()

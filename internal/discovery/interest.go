@@ -18,8 +18,8 @@ import (
 // interest for, so that calls to it got no responders, for good), the
 // leaf would never hear of it again. So a leaf checks, in its own server
 // and without traffic, that it knows of every member's call subject;
-// a member known for interestSettled and missing at missedChecks checks in
-// a row makes it ask its hub's own server whether the hub reaches that
+// a member known for interestSettled and missing at two checks in a row
+// makes it ask its hub's own server whether the hub reaches that
 // member, and, if the hub does, attach to its hub again, which resends
 // everything.
 //
@@ -31,7 +31,6 @@ import (
 // interest while merging took 26 s to be whole.
 const (
 	interestEvery   = 5 * time.Second
-	missedChecks    = 2
 	interestSettled = 5 * time.Second
 	reattachAtMost  = 30 * time.Second
 	interestSampled = 3 // members named in the warning, and asked of the hub
@@ -55,8 +54,8 @@ func (d *Discoverer) checkInterest() {
 			missing = append(missing, id)
 		}
 	}
-	var long []peer.ID
-	n.uninterested, long = countMissing(n.uninterested, missing)
+	long := missingAgain(n.uninterested, missing)
+	n.uninterested = setOf(missing)
 	if len(long) == 0 || now.Sub(n.reattached) < reattachAtMost {
 		return
 	}
@@ -100,18 +99,14 @@ func hubReaches(hub peer.Info, ids []peer.ID, opts []nats.Option) bool {
 	return false
 }
 
-// countMissing returns, from the counts of checks in a row each member was
-// missing at (before) and the members missing now, the new counts and the
-// members missing at missedChecks checks in a row or more. It leaves
-// missing as it is.
-func countMissing(before map[peer.ID]int, missing []peer.ID) (map[peer.ID]int, []peer.ID) {
-	counts := make(map[peer.ID]int, len(missing))
-	var long []peer.ID
+// missingAgain returns the members of missing that were missing at the
+// last check too (before), leaving missing as it is.
+func missingAgain(before map[peer.ID]bool, missing []peer.ID) []peer.ID {
+	var again []peer.ID
 	for _, id := range missing {
-		counts[id] = before[id] + 1
-		if counts[id] >= missedChecks {
-			long = append(long, id)
+		if before[id] {
+			again = append(again, id)
 		}
 	}
-	return counts, long
+	return again
 }

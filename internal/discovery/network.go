@@ -92,7 +92,7 @@ type network struct {
 	syncs          chan *nats.Msg             // the sync requests of the inbox, to answer
 	synced         bool                       // a hub's view was loaded since Join (see sync.go)
 	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
-	uninterested   map[peer.ID]int            // the members it had no interest for, and at how many checks in a row
+	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
 	reattached     time.Time
 	wasLive        map[string]bool       // the hubs' cluster URLs at the last look
 	looked         look                  // what a leaf's last rebalance decided from

@@ -174,14 +174,17 @@ func hubRemotes(urls []*url.URL, system bool) []*server.RemoteLeafOpts {
 // secure calls it; it returns the system user's password.
 func (cfg Config) accounts(opts *server.Options) string {
 	sysPass := cfg.systemPassword()
+	hub := opts.LeafNode.Port != 0
 	users := []*server.User{{Username: openUser}}
+	var leafUser *server.User // a leaf's system account connection, at a hub
 	opts.NoSystemAccount, opts.SystemAccount, opts.Accounts = true, "", nil
-	if hub := opts.LeafNode.Port != 0; hub || cfg.SystemLeaf {
+	if hub || cfg.SystemLeaf {
 		opts.NoSystemAccount, opts.SystemAccount = false, SystemAccount
 		opts.Accounts = []*server.Account{server.NewAccount(SystemAccount)}
+		leafUser = &server.User{Username: leafSystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: leafSystemPermissions()}
 		users = append(users,
 			&server.User{Username: SystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: systemPermissions()},
-			&server.User{Username: leafSystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: leafSystemPermissions()})
+			leafUser)
 	}
 	if cfg.Secret == "" {
 		opts.Users, opts.NoAuthUser = users, openUser
@@ -192,10 +195,9 @@ func (cfg Config) accounts(opts *server.Options) string {
 		// A reload keeps the running server's authenticator anyway.
 		opts.CustomClientAuthentication = &secretAuth{token: cfg.Secret, sysPass: sysPass}
 	}
-	if opts.LeafNode.Port != 0 { // a hub, which has the system account
+	if hub {
 		opts.LeafNode.Username, opts.LeafNode.Password = "", ""
-		opts.LeafNode.Users = []*server.User{{Username: routeUser, Password: cfg.Secret},
-			{Username: leafSystemUser, Password: sysPass, Account: opts.Accounts[0], Permissions: leafSystemPermissions()}}
+		opts.LeafNode.Users = []*server.User{{Username: routeUser, Password: cfg.Secret}, leafUser}
 	}
 	return sysPass
 }

@@ -126,7 +126,7 @@ func (c *Caller) Gone(target ID) {
 
 // Back forgets that target went: the network says it is here.
 func (c *Caller) Back(target ID) {
-	if c.pend.on.Load() && c.pend.anyLeft() {
+	if c.pend.on.Load() {
 		c.pend.back(target)
 	}
 }
