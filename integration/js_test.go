@@ -86,7 +86,19 @@ func TestJavaScriptExample(t *testing.T) {
 	}
 
 	// Go calls the connection the example serves: in its group, by its
-	// ID, on every member, and one it does not serve.
+	// ID, on every member, and one it does not serve. The example says
+	// ready once its own server has its subscriptions; b's server hears
+	// of them through the route a moment later.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, subject := range []string{peer.CallSubject(jsID, "shout"), peer.GroupCallSubject("jsWorkers", "shout"),
+		peer.GroupAllSubject("jsWorkers", "shout")} {
+		for !lower.Peer(b).Server().Interest(subject) {
+			if time.Now().After(deadline) {
+				t.Fatalf("b's server never heard of the example's %s", subject)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	out, from, err := lower.Peer(b).CallGroup(ctx, "jsWorkers", "shout", []byte(`"hello from go"`))
