@@ -23,9 +23,11 @@ import (
 // know no hub either (they are starting too), the one at the lowest
 // address of them and p is to be the hub and the others wait for it, so
 // that peers started together make one network, not one each; of those,
-// the lowest that is not a hub makes the second (see fillsQuota). A peer
-// whose scan missed some of the others may take itself for one of these
-// two: the network demotes the youngest of more than MaxAutoHubs.
+// the lowest that is not a hub makes the second (see fillsQuota), if the
+// first lets it (claimHub: of starters whose scans each saw a few of the
+// others, several take themselves for the lowest). A peer whose scan
+// missed the first may start a network of its own: networks merge, and
+// the youngest of more than MaxAutoHubs hubs become leaves again.
 func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bool, err error) {
 	cfg := p.Config()
 	if cfg.External() {
@@ -34,7 +36,7 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 	for again := 0; ; again++ {
 		found, busy, hubs, err := scanForHubs(ctx, p)
 		if err != nil || len(hubs) > 0 {
-			return hubs, err == nil && (cfg.Hub || fillsQuota(p, found, hubs)), err
+			return hubs, err == nil && (cfg.Hub || fillsQuota(p, found, hubs) && claimHub(ctx, p, hubs)), err
 		}
 		if len(found) == 0 && busy > 0 && again < busyRescans {
 			// Servers accepted and did not greet in time: peers too busy
@@ -48,7 +50,7 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 			continue
 		}
 		hubs = awaitFirst(ctx, p, found)
-		return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs), nil
+		return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs) && claimHub(ctx, p, hubs), nil
 	}
 }
 
@@ -88,12 +90,13 @@ func scanForHubs(ctx context.Context, p *peer.Peer) (found []Hit, busy int, hubs
 	return found, busy, nil, nil
 }
 
-// fillsQuota says whether p, joining a network of hubs, becomes a hub at
-// once: when the network has fewer than AutoHubs and none by
-// configuration, and p is at the lowest address of the peers found that
-// are not hubs, so that of newcomers that start together only one does
-// (the network would otherwise promote its oldest leaf a second later,
-// restarting that peer's server).
+// fillsQuota says whether p, joining a network of hubs, may be a hub at
+// once (if the network's first hub agrees: claimHub): when the network
+// has fewer than AutoHubs and none by configuration, and p is at the
+// lowest address of the peers found that are not hubs, so that of
+// newcomers that start together few ask (the network would otherwise
+// promote its oldest leaf a second later, restarting that peer's server
+// under its application's subscriptions).
 func fillsQuota(p *peer.Peer, found []Hit, hubs []peer.HubAddr) bool {
 	if len(hubs) >= AutoHubs || slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.Fixed }) {
 		return false

@@ -143,6 +143,9 @@ type Discoverer struct {
 	digestMu   sync.Mutex
 	digestMiss map[peer.ID]int // digests in a row that differed, by hub
 
+	claimMu   sync.Mutex
+	grantedAt time.Time // when this hub last let a starting peer be a hub (claim.go)
+
 	warnMu      sync.Mutex
 	warned      map[string]bool // peers already said to refuse our credentials, or to claim another's ID
 	badMemberAt time.Time

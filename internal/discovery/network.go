@@ -224,10 +224,11 @@ func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
 }
 
 // serveSync answers sync requests while this peer is a hub (any hub's,
-// in their queue group, and its own), and stops when it is not: a leaf in
-// the group would take requests (NATS prefers a local member) that only
-// hubs can answer, and a leaf's own subject would be one more subscription
-// every server of the network learns of.
+// in their queue group, and its own) and claims to be a hub (claim.go),
+// and stops when it is not: a leaf in the group would take requests (NATS
+// prefers a local member) that only hubs can answer, and a leaf's own
+// subject would be one more subscription every server of the network
+// learns of.
 func (d *Discoverer) serveSync() error {
 	n := &d.net
 	switch hub := d.isHub(); {
@@ -242,7 +243,13 @@ func (d *Discoverer) serveSync() error {
 			_ = shared.Unsubscribe()
 			return fmt.Errorf("subscribing to membership sync: %w", err)
 		}
-		n.syncSubs = []*nats.Subscription{shared, own}
+		claims, err := nc.Subscribe(peer.HubClaimSubject, d.answerClaim)
+		if err != nil {
+			_ = shared.Unsubscribe()
+			_ = own.Unsubscribe()
+			return fmt.Errorf("subscribing to hub claims: %w", err)
+		}
+		n.syncSubs = []*nats.Subscription{shared, own, claims}
 	case !hub && n.syncSubs != nil:
 		for _, sub := range n.syncSubs {
 			_ = sub.Unsubscribe()

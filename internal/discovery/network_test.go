@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/bus"
+	"github.com/appnet-go/appnet/internal/discovery"
 	"github.com/appnet-go/appnet/internal/lower"
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
@@ -225,5 +226,54 @@ func TestAStarterRescansBusyListenersBeforeItStartsANetwork(t *testing.T) {
 	}
 	for range len(accepted) {
 		(<-accepted).Close()
+	}
+}
+
+// Starters that each take themselves for the network's second hub ask its
+// first, which lets one of them be a hub and refuses the others; a peer
+// that starts once the network has its hubs is a leaf.
+func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	testnet.MustLoopback(t, host)
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
+	cfg.ScanTimeout = 200 * time.Millisecond
+	ctx := context.Background()
+	first, err := bus.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if role := first.Info().Role; role != peer.RoleHub {
+		t.Fatalf("the first peer is a %s, want a hub", role)
+	}
+	hubs := []peer.HubAddr{{ID: first.ID()}}
+
+	// Starters not yet joined: their servers are up, unattached.
+	var starters []*peer.Peer
+	for range 3 {
+		p, err := peer.Start(ctx, cfg, peer.AsLeaf())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		starters = append(starters, p)
+	}
+	granted := make(chan bool, len(starters))
+	for _, p := range starters {
+		go func() { granted <- discovery.ClaimHub(ctx, p, hubs) }()
+	}
+	yes := 0
+	for range starters {
+		if <-granted {
+			yes++
+		}
+	}
+	if yes != 1 {
+		t.Fatalf("%d of %d claims granted, want 1", yes, len(starters))
+	}
+	if discovery.ClaimHub(ctx, starters[0], hubs) {
+		t.Fatal("a claim right after a granted one was granted too")
 	}
 }

@@ -105,6 +105,13 @@ const (
 	MemberSyncSubject = SubjectRoot + ".member.sync"
 	// HubQueue is the queue group of the hubs' sync subscription.
 	HubQueue = "hubs"
+	// HubClaimSubject is a request a starting peer makes to the oldest
+	// hub of a network that has fewer hubs than it elects, over a
+	// connection to that hub's own server: may it start as a hub too?
+	// The hub answers true to one claim at a time (false to the others),
+	// so that peers starting together make one more hub, not one each.
+	// Under _LOCAL., it never leaves the hub's server.
+	HubClaimSubject = "_LOCAL." + SubjectRoot + ".hub.claim"
 	// MemberDigestSubject carries a hub's MemberDigest every few
 	// seconds: a peer whose view differs twice in a row loads the view
 	// again (anti-entropy; the only periodic membership message).
