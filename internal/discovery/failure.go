@@ -122,6 +122,7 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 	if len(due) == 0 {
 		return
 	}
+	patient := now.Before(n.busyUntil)
 	go func() {
 		limit := make(chan struct{}, 16)
 		var wg sync.WaitGroup
@@ -132,7 +133,7 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 			wg.Go(func() {
 				limit <- struct{}{}
 				defer func() { <-limit }()
-				if !d.answers(ctx, id) && ctx.Err() == nil {
+				if !d.answers(ctx, id, patient) && ctx.Err() == nil {
 					d.view.remove(id, Failed)
 					d.refreshHubs()
 					d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: id, By: d.p.ID()})
@@ -146,9 +147,16 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 // answers reports whether id answers a call through the network, asking
 // up to three times, 0.5 s and then 1 s apart: a peer moving to another
 // hub, or restarting its server for a new role, is away for a moment,
-// and a busy peer answers late.
-func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
-	for try, pause := range []time.Duration{0, probeTimeout, 2 * probeTimeout} {
+// and a busy peer answers late. A patient hub (in a burst of changes)
+// asks twice more, 2 s apart: in a mass start, a leaf whose connection
+// its starved hub closed as stale takes seconds to attach again, and
+// taking it for failed sets every peer of the network to work.
+func (d *Discoverer) answers(ctx context.Context, id peer.ID, patient bool) bool {
+	pauses := []time.Duration{0, probeTimeout, 2 * probeTimeout}
+	if patient {
+		pauses = append(pauses, 4*probeTimeout, 4*probeTimeout)
+	}
+	for try, pause := range pauses {
 		if try > 0 {
 			select {
 			case <-ctx.Done():
@@ -164,6 +172,26 @@ func (d *Discoverer) answers(ctx context.Context, id peer.ID) bool {
 		}
 	}
 	return false
+}
+
+// A burst is burstChanges changes of the view within burstWindow; probes
+// stay patient for busyLinger after one.
+const (
+	burstChanges = 20
+	burstWindow  = 2 * time.Second
+	busyLinger   = 10 * time.Second
+)
+
+// noteBurst counts the view's changes (count is its change count now) and
+// notes a burst.
+func (n *network) noteBurst(count uint64) {
+	now := time.Now()
+	if now.Sub(n.burstAt) > burstWindow {
+		n.burstFrom, n.burstAt = n.changesSeen, now
+	}
+	if count-n.burstFrom >= burstChanges {
+		n.busyUntil = now.Add(busyLinger)
+	}
 }
 
 // watchLeafConnection follows a leaf's connection to its hub: after every

@@ -32,7 +32,8 @@ const (
 	// suspectGrace is how long a hub waits after a peer's connection
 	// went before it asks whether the peer still answers elsewhere; the
 	// question is asked up to three times over 1.5 s (a leaf moving to
-	// another hub takes a few hundred milliseconds), and not before the
+	// another hub takes a few hundred milliseconds; five times over 5.5 s
+	// in a burst of changes, see answers), and not before the
 	// peer has been a member for newcomerGrace (unless this hub saw its
 	// connection go).
 	suspectGrace = 100 * time.Millisecond
@@ -99,6 +100,9 @@ type network struct {
 	claimChecked   map[peer.ID]time.Time // leaves that named this hub and were not among its connections, when checked
 	claimsSeen     uint64                // the view's change count at the last walk for claims
 	claimsAt       time.Time
+	burstFrom      uint64    // the view's change count when the current window began (failure.go)
+	burstAt        time.Time // when it began
+	busyUntil      time.Time // a burst of changes was seen: probes are patient until then
 }
 
 // Join makes p a member of the network whose hubs are given (none: p is
@@ -456,6 +460,7 @@ func (d *Discoverer) loop() {
 			}
 		}
 		if count := d.view.changes(); count != n.changesSeen {
+			n.noteBurst(count)
 			n.changesSeen = count
 			n.digestAgain = true
 			if soon := time.Now().Add(digestSoon); soon.Before(n.nextDigest) {
