@@ -23,6 +23,18 @@ const (
 // at every digest, whether it still answers.
 const unattachedGrace = 30 * time.Second
 
+// digestQuiet is how long a view must have been still for a digest that
+// differs from it to count: in a burst of changes (a mass start) the
+// changes on their way explain the difference, and every peer loaded the
+// whole view from the hubs every two seconds, the greatest load of the
+// start. Once the burst ends, two digests a second apart repair a view
+// that missed some of it. Churn that never stops is not waited out for
+// more than digestDefer.
+const (
+	digestQuiet = 500 * time.Millisecond
+	digestDefer = 10 * time.Second
+)
+
 // compareDigest counts the digests of a hub that differ from this peer's
 // view; at the second in a row it asks the loop to load the view again.
 func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
@@ -35,6 +47,16 @@ func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
 	n, sum := d.view.digest(self)
 	d.digestMu.Lock()
 	defer d.digestMu.Unlock()
+	if now := time.Now(); now.Sub(d.view.lastChange()) < digestQuiet {
+		if d.busySince.IsZero() {
+			d.busySince = now
+		}
+		if now.Sub(d.busySince) < digestDefer {
+			return
+		}
+	} else {
+		d.busySince = time.Time{}
+	}
 	if n == dg.Peers && sum == dg.Sum {
 		delete(d.digestMiss, dg.Hub)
 		return

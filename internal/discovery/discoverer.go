@@ -142,6 +142,7 @@ type Discoverer struct {
 
 	digestMu   sync.Mutex
 	digestMiss map[peer.ID]int // digests in a row that differed, by hub
+	busySince  time.Time       // digests have been left uncounted since, the view changing
 
 	claimMu   sync.Mutex
 	grantedAt time.Time // when this hub last let a starting peer be a hub (claim.go)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/discovery"
 	"github.com/appnet-go/appnet/internal/lower"
@@ -275,5 +277,53 @@ func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 	}
 	if discovery.ClaimHub(ctx, starters[0], hubs) {
 		t.Fatal("a claim right after a granted one was granted too")
+	}
+}
+
+// A hub answers an asker's repeated sync requests (replies on one request
+// mux's inbox) once, and requests with inboxes of their own each.
+func TestAHubAnswersEachAskerOnce(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	testnet.MustLoopback(t, host)
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
+	hub, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	nc, err := nats.Connect("nats://" + net.JoinHostPort(hub.Info().Host, strconv.Itoa(hub.Info().Port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	answers := make(chan *nats.Msg, 16)
+	if _, err := nc.ChanSubscribe("_INBOX.>", answers); err != nil {
+		t.Fatal(err)
+	}
+	for _, reply := range []string{"_INBOX.mux.1", "_INBOX.mux.2", "_INBOX.mux.3", "_INBOX.own1", "_INBOX.own2", "_INBOX.last.1"} {
+		if err := nc.PublishRequest(peer.MemberSyncSubject, reply, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The hub answers in order: once the last asker has its answer, every
+	// request before it was answered or left.
+	got := map[string]int{}
+	timeout := time.After(5 * time.Second)
+	for got["_INBOX.last.1"] == 0 {
+		select {
+		case m := <-answers:
+			if _, err := peer.Decode[peer.MemberSnapshot](m.Data); err != nil {
+				t.Fatalf("answer on %s: %v", m.Subject, err)
+			}
+			got[m.Subject]++
+		case <-timeout:
+			t.Fatalf("no answer to the last request; answers: %v", got)
+		}
+	}
+	mux := got["_INBOX.mux.1"] + got["_INBOX.mux.2"] + got["_INBOX.mux.3"]
+	if mux != 1 || got["_INBOX.own1"] != 1 || got["_INBOX.own2"] != 1 {
+		t.Fatalf("answers %v: want one for the mux's three requests and one for each own inbox", got)
 	}
 }

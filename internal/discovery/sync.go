@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -142,14 +144,30 @@ func (d *Discoverer) queueSync(m *nats.Msg) {
 	}
 }
 
-// answerSyncs answers the sync requests queued, until stop.
+// answerSyncs answers the sync requests queued, until stop: once per
+// asker within syncRepeat. A peer asks again while it waits (see
+// syncWaits) and takes whichever answer comes first; a busy hub that
+// answered every request sent a 200-member view three or four times to
+// each newcomer of a mass start, which made it busier.
 func (d *Discoverer) answerSyncs(syncs <-chan *nats.Msg, stop <-chan struct{}) {
 	var cache snapshotCache
+	answered := map[string]time.Time{} // by asker: the reply subject but its last token
 	for {
 		select {
 		case <-stop:
 			return
 		case m := <-syncs:
+			now := time.Now()
+			asker, mux := askerOf(m.Reply)
+			if mux && now.Sub(answered[asker]) < syncRepeat {
+				continue
+			}
+			if mux {
+				if len(answered) >= syncBacklog {
+					maps.DeleteFunc(answered, func(_ string, at time.Time) bool { return now.Sub(at) >= syncRepeat })
+				}
+				answered[asker] = now
+			}
 			data, err := cache.get(d)
 			if err == nil {
 				err = m.Respond(data)
@@ -159,6 +177,23 @@ func (d *Discoverer) answerSyncs(syncs <-chan *nats.Msg, stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// syncRepeat is how long a hub leaves an asker's further sync requests
+// unanswered: an answer lost with a connection that went is sent again
+// after it.
+const syncRepeat = time.Second
+
+// askerOf returns who asks with reply subject reply: all of it but the
+// last token, when it has at least three (a request-reply mux's
+// _INBOX.<id>.<request>, as nats.go and the nats CLI make; the asker
+// waits for any of its requests' answers); else it reports false.
+func askerOf(reply string) (string, bool) {
+	i := strings.LastIndexByte(reply, '.')
+	if i < 0 || strings.Count(reply[:i], ".") < 1 {
+		return "", false
+	}
+	return reply[:i], true
 }
 
 // snapshotCache is a hub's view, this peer included, encoded for sync

@@ -70,8 +70,9 @@ type view struct {
 	watchers map[*watcher]struct{}
 	// changed is closed and replaced on every change, for Wait and the
 	// topology loop; count counts them.
-	changed chan struct{}
-	count   uint64
+	changed   chan struct{}
+	count     uint64
+	changedAt time.Time // the last change
 	// sum is the digest's sum over the members, kept as they change.
 	sum uint64
 	// hubIDs are the members whose role is hub, kept as they change: the
@@ -331,6 +332,14 @@ func (v *view) notify(c Change, old peer.Info) {
 	close(v.changed)
 	v.changed = make(chan struct{})
 	v.count++
+	v.changedAt = time.Now()
+}
+
+// lastChange returns when the view last changed.
+func (v *view) lastChange() time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.changedAt
 }
 
 // digest is what a hub's digest says of a view with self (when not nil):
