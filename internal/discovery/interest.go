@@ -19,9 +19,11 @@ import (
 // leaf would never hear of it again. So a leaf checks, in its own server
 // and without traffic, that it knows of every member's call subject;
 // a member known for interestSettled and missing at two checks in a row
-// makes it ask its hub's own server whether the hub reaches that
-// member, and, if the hub does, attach to its hub again, which resends
-// everything.
+// (the second interestRecheck after the first) makes it ask its hub's own
+// server whether the hub reaches that member, and, if the hub does,
+// attach to its hub again, which resends everything. A hub that went is
+// when interest moves most (its leaves attach elsewhere): a leaf checks
+// soon after it sees one go.
 //
 // The question is what keeps one leaf from setting off the others: a
 // member that attaches again is missing everywhere until it is back, in a
@@ -30,19 +32,28 @@ import (
 // never became whole; with a stricter count instead, a network that lost
 // interest while merging took 26 s to be whole.
 const (
-	interestEvery   = 5 * time.Second
-	interestSettled = 5 * time.Second
-	reattachAtMost  = 30 * time.Second
-	interestSampled = 3 // members named in the warning, and asked of the hub
+	interestEvery    = 5 * time.Second
+	interestRecheck  = time.Second
+	interestSettled  = 5 * time.Second
+	interestHubGone  = 2 * time.Second // after a hub left the view
+	reattachAtMost   = 30 * time.Second
+	interestSampled  = 3             // members named in the warning, and asked of the hub
+	interestAskEvery = interestEvery // how often the hub is asked at most
 )
 
 // checkInterest is a leaf's check, when due.
 func (d *Discoverer) checkInterest() {
 	n := &d.net
 	now := time.Now()
+	if hubs := d.view.hubCount(); hubs < n.hubsSeen && now.Add(interestHubGone).Before(n.nextInterest) {
+		n.nextInterest = now.Add(interestHubGone)
+	} else {
+		n.hubsSeen = hubs
+	}
 	if now.Before(n.nextInterest) {
 		return
 	}
+	n.hubsSeen = d.view.hubCount()
 	n.nextInterest = now.Add(interestEvery)
 	srv := d.p.Server()
 	if _, conn := srv.Attachment(); conn == 0 {
@@ -56,10 +67,13 @@ func (d *Discoverer) checkInterest() {
 	}
 	long := missingAgain(n.uninterested, missing)
 	n.uninterested = setOf(missing)
-	if len(long) == 0 || now.Sub(n.reattached) < reattachAtMost {
+	if len(missing) > len(long) {
+		n.nextInterest = now.Add(interestRecheck) // newly missing: look again soon
+	}
+	if len(long) == 0 || now.Sub(time.Unix(0, n.reattachedAt.Load())) < reattachAtMost || now.Sub(n.askedHub) < interestAskEvery {
 		return
 	}
-	n.reattached = now
+	n.askedHub = now
 	hub, conn := srv.Attachment()
 	hubInfo, known := d.view.get(peer.ID(hub))
 	if !known {
@@ -73,6 +87,7 @@ func (d *Discoverer) checkInterest() {
 		if _, now := srv.Attachment(); now != conn {
 			return // attached again meanwhile
 		}
+		n.reattachedAt.Store(time.Now().UnixNano())
 		d.p.Logger().Warn("appnet: this peer's server does not hear members of its view that its hub reaches; attaching to its hub again",
 			"members", len(long), "e.g.", sample)
 		if err := srv.Reattach(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
@@ -94,11 +95,13 @@ type network struct {
 	synced         bool                       // a hub's view was loaded since Join (see sync.go)
 	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
-	reattached     time.Time
-	wasLive        map[string]bool       // the hubs' cluster URLs at the last look
-	looked         look                  // what a leaf's last rebalance decided from
-	claimChecked   map[peer.ID]time.Time // leaves that named this hub and were not among its connections, when checked
-	claimsSeen     uint64                // the view's change count at the last walk for claims
+	reattachedAt   atomic.Int64               // when a leaf last attached to its hub again (UnixNano), set off the loop
+	askedHub       time.Time                  // when it last asked its hub whether it reaches members it does not hear
+	hubsSeen       int                        // the hubs of the view at the last look
+	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
+	looked         look                       // what a leaf's last rebalance decided from
+	claimChecked   map[peer.ID]time.Time      // leaves that named this hub and were not among its connections, when checked
+	claimsSeen     uint64                     // the view's change count at the last walk for claims
 	claimsAt       time.Time
 	burstFrom      uint64    // the view's change count when the current window began (failure.go)
 	burstAt        time.Time // when it began
