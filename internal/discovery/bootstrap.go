@@ -49,26 +49,7 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 			}
 			continue
 		}
-		if again == 0 && len(found) > 0 && !cfg.Hub && lowest(p, found) {
-			// p is to start the network of the peers starting with it;
-			// one of them may have started one already, having found
-			// nobody (it came up a moment before the others listened):
-			// look once more, the moment it takes a peer to be a hub.
-			select {
-			case <-ctx.Done():
-				return nil, false, ctx.Err()
-			case <-time.After(busyPause + rand.N(busyPause)):
-			}
-			continue
-		}
-		hubs, waited := awaitFirst(ctx, p, found)
-		if len(hubs) == 0 && waited && again < busyRescans {
-			// The first did not become a hub in bootWait (too busy, or
-			// it took another for the first): by now others may know
-			// the network's hubs. Starting one here would make another
-			// network to merge.
-			continue
-		}
+		hubs = awaitFirst(ctx, p, found)
 		return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs) && claimHub(ctx, p, hubs), nil
 	}
 }
@@ -198,13 +179,6 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, int, 
 	return slices.DeleteFunc(hits, func(h Hit) bool { return !joinable(cfg, h) }), silent, nil, nil
 }
 
-// lowest reports whether p is at a lower address (host, then port) than
-// every peer found.
-func lowest(p *peer.Peer, found []Hit) bool {
-	host, port := p.Config().Host, p.Server().Port()
-	return !slices.ContainsFunc(found, func(h Hit) bool { return compareAddr(h.Host, h.Port, host, port) < 0 })
-}
-
 // lookInfos is how many of the peers found a starting peer asks for the
 // network's hubs.
 const lookInfos = 3
@@ -217,26 +191,25 @@ const bootWait = 2 * time.Second
 // same moment. The one at the lowest address (host, then port) becomes
 // the first hub, which every one of them can tell from the scan alone:
 // when that is p it returns no hubs; else it waits for that peer to become
-// a hub (or to join the network) and returns the hubs it then knows, or
-// none after bootWait (waited).
-func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) (hubs []peer.HubAddr, waited bool) {
+// a hub and returns the hubs it then knows, or none after bootWait.
+func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 	if len(found) == 0 || p.Config().Hub {
-		return nil, false
-	}
-	if lowest(p, found) {
-		return nil, false
+		return nil
 	}
 	first := slices.MinFunc(found, func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) })
+	if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, bootWait)
 	defer cancel()
 	for {
 		info, err := FetchInfo(ctx, first, 4*p.Config().ScanTimeout, p.ClientOptions()...)
 		if err == nil && len(info.Hubs) > 0 {
-			return info.Hubs, true
+			return info.Hubs
 		}
 		select {
 		case <-ctx.Done():
-			return nil, true // it never did
+			return nil // it never did: this peer starts a network, merged later
 		case <-time.After(100*time.Millisecond + rand.N(200*time.Millisecond)):
 			// Jittered: every peer of a mass start asks the same one.
 		}

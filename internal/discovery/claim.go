@@ -16,9 +16,7 @@ import (
 // The second hub of a network without hubs by configuration is a peer
 // that asked the first, as it started, before its application subscribed
 // to anything: a promotion later restarts its server under those
-// subscriptions. A leaf that its view elects (a hub went) asks too: in a
-// mass start the views of the first starters lacked the second hub for
-// seconds, and three of them made themselves hubs. Starters each judge from their own scan whether they are
+// subscriptions. Starters each judge from their own scan whether they are
 // the one (fillsQuota), and in a mass start scans see a few peers each, so
 // that every host's lowest peer took itself for the second hub; the
 // network then demoted the extra ones, whose leaves, moving while every
@@ -45,23 +43,16 @@ func (d *Discoverer) answerClaim(m *nats.Msg) {
 	_ = m.Respond([]byte(strconv.FormatBool(grant)))
 }
 
-// claimHub asks the network's hubs, oldest first, over a connection to
-// each one's own server, whether p may be a hub too, and reports what the
-// first to answer said. No answer is no.
+// claimHub asks the oldest of the network's hubs, over a connection to
+// its own server, whether p may start as a hub too, and reports whether
+// it said so. No answer is no.
 func claimHub(ctx context.Context, p *peer.Peer, hubs []peer.HubAddr) bool {
-	for _, h := range hubs {
-		if granted, answered := askClaim(ctx, p, h.ID); answered {
-			return granted
-		}
+	if len(hubs) == 0 {
+		return false
 	}
-	return false
-}
-
-// askClaim asks hub whether p may be a hub too.
-func askClaim(ctx context.Context, p *peer.Peer, hub peer.ID) (granted, answered bool) {
-	at, err := hub.Decode()
+	at, err := hubs[0].ID.Decode()
 	if err != nil {
-		return false, false
+		return false
 	}
 	timeout := 4 * p.Config().ScanTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -69,13 +60,15 @@ func askClaim(ctx context.Context, p *peer.Peer, hub peer.ID) (granted, answered
 	nc, err := nats.Connect("nats://"+net.JoinHostPort(at.Host, strconv.Itoa(at.Port)), append(p.ClientOptions(),
 		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect(),
 		nats.CustomInboxPrefix(embedded.LocalInbox))...)
-	if err == nil {
-		defer nc.Close()
-		var answer *nats.Msg
-		if answer, err = nc.RequestWithContext(ctx, peer.HubClaimSubject, nil); err == nil {
-			return string(answer.Data) == "true", true
-		}
+	if err != nil {
+		p.Logger().Debug("appnet: asking the network's hub whether this peer may be a hub too", "hub", hubs[0].ID, "err", err)
+		return false
 	}
-	p.Logger().Debug("appnet: asking a hub whether this peer may be a hub too", "hub", hub, "err", err)
-	return false, false
+	defer nc.Close()
+	answer, err := nc.RequestWithContext(ctx, peer.HubClaimSubject, nil)
+	if err != nil {
+		p.Logger().Debug("appnet: asking the network's hub whether this peer may be a hub too", "hub", hubs[0].ID, "err", err)
+		return false
+	}
+	return string(answer.Data) == "true"
 }

@@ -125,11 +125,6 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		n.wantSince = time.Now()
 	}
 	if want != d.isHub() && time.Since(n.wantSince) > roleCalm && time.Since(n.roleSince) > roleCalm {
-		if want && !cfg.Hub && !d.mayPromote(ctx) {
-			n.wantSince = time.Now() // the view may yet agree with the hubs'
-			d.connect()
-			return
-		}
 		n.roleSince, n.wantSince = time.Now(), time.Time{}
 		if err := d.p.SetRole(ctx, want); err != nil {
 			return
@@ -153,18 +148,6 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		return
 	}
 	d.connect()
-}
-
-// mayPromote says whether this leaf, elected by its view, may be a hub:
-// when its view knows no hub (they all went), or the first of them to
-// answer agrees (claimHub), since a view may lack a hub that the hubs
-// know of.
-func (d *Discoverer) mayPromote(ctx context.Context) bool {
-	var hubs []peer.HubAddr
-	for _, h := range d.hubs() {
-		hubs = append(hubs, peer.HubAddr{ID: h.ID})
-	}
-	return len(hubs) == 0 || claimHub(ctx, d.p, hubs)
 }
 
 // look is what a leaf's rebalance decided from.
