@@ -29,12 +29,14 @@ import (
 const claimHold = 5 * time.Second
 
 // answerClaim answers a starting peer's claim to be a hub: true when this
-// hub's view has fewer than AutoHubs hubs, none by configuration, and no
-// other claim was granted within claimHold.
+// hub knows the network (it started it, or loaded its view: a hub that
+// has just joined knows only itself, and said yes to a third), its view
+// has fewer than AutoHubs hubs, none by configuration, and no other claim
+// was granted within claimHold.
 func (d *Discoverer) answerClaim(m *nats.Msg) {
 	hubs := d.hubs()
 	d.claimMu.Lock()
-	grant := d.isHub() && len(hubs) < AutoHubs && !slices.ContainsFunc(hubs, func(h peer.Info) bool { return h.Hub }) &&
+	grant := d.isHub() && d.knowsNetwork.Load() && len(hubs) < AutoHubs && !slices.ContainsFunc(hubs, func(h peer.Info) bool { return h.Hub }) &&
 		time.Since(d.grantedAt) > claimHold
 	if grant {
 		d.grantedAt = time.Now()

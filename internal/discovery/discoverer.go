@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/embedded"
@@ -144,8 +145,9 @@ type Discoverer struct {
 	digestMiss map[peer.ID]int // digests in a row that differed, by hub
 	busySince  time.Time       // digests have been left uncounted since, the view changing
 
-	claimMu   sync.Mutex
-	grantedAt time.Time // when this hub last let a starting peer be a hub (claim.go)
+	claimMu      sync.Mutex
+	grantedAt    time.Time   // when this hub last let a starting peer be a hub (claim.go)
+	knowsNetwork atomic.Bool // it started the network, or loaded its view
 
 	warnMu      sync.Mutex
 	warned      map[string]bool // peers already said to refuse our credentials, or to claim another's ID

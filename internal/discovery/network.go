@@ -124,6 +124,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n.roleSince, n.scanEvery = time.Now(), firstRescan
 	n.nextScan = time.Now().Add(n.scanEvery)
 	hubs = slices.DeleteFunc(slices.Clone(hubs), func(h peer.HubAddr) bool { return h.ID == d.p.ID() })
+	d.knowsNetwork.Store(len(hubs) == 0) // it starts the network
 	d.p.SetKnownHubs(hubs)
 	if err := d.subscribe(); err != nil {
 		return err

@@ -124,6 +124,7 @@ func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
 	}
 	d.view.replace(members, snap.Asked)
 	d.net.synced = true
+	d.knowsNetwork.Store(true)
 	d.refreshHubs()
 	if !self && d.net.stop != nil && d.p.Server() != nil {
 		// The network lost us while we were away (or never heard of us).
