@@ -124,7 +124,7 @@ func waitMeshed(ctx context.Context, c *child, others int) ([]string, error) {
 
 // countRoutes asks every peer for its info (through the first peer's
 // server) and counts the route TCP connections of the children's
-// processes: names gets each info.Routes' length, tcp the connections in
+// processes (the hubs' cluster ports; leaves have none): names gets each info.Routes' length, tcp the connections in
 // all (-1 if /proc could not tell), perPeer each process's.
 func countRoutes(ctx context.Context, cs children, ids []peer.ID, names *[]int, tcp *int, perPeer *[]int) error {
 	nc, err := dialPeer(ids[0])
@@ -139,6 +139,9 @@ func countRoutes(ctx context.Context, cs children, ids []peer.ID, names *[]int, 
 			return err
 		}
 		*names = append(*names, len(info.Routes))
+		if info.Cluster == "" {
+			continue // a leaf: it routes to no one
+		}
 		addr, err := clusterAddr(info.Cluster)
 		if err != nil {
 			return err
@@ -255,7 +258,9 @@ func meshRows(t targetTable, o options, samples []meshSample) {
 		}
 	}
 	fmt.Fprintf(t.tw, "(context) mesh: bus.New calls of 1 s or more (a route pair closed as duplicates, redialled after 1 s)\t%d of %d\t\t\t\n", slow, len(newDur))
-	t.row("mesh: routes per peer (info.Routes)", intsF(names), "%.0f", fmt.Sprintf("%d", meshPeers-1), func(v float64) bool { return v == meshPeers-1 })
+	// Hubs route to each other and leaves to no one: the full mesh of
+	// every peer, and its target of meshPeers-1 routes each, is gone.
+	t.row("(context) mesh: routes per peer (info.Routes: the hubs' to each other; a leaf has none)", intsF(names), "%.0f", "", nil)
 	t.row("mesh: route TCP connections in all (/proc)", tcp, "%.0f", "", nil)
 	t.row("mesh: route TCP connections per peer process (/proc)", intsF(perPeer), "%.0f", "", nil)
 }
