@@ -24,8 +24,8 @@ import (
 // time.
 
 // claimHold is how long a hub, having let one starting peer be a hub,
-// refuses the others: the time that peer takes to start again as a hub
-// and join, after which the view counts it.
+// refuses the others until that peer joins (see claimJoined): the time it
+// takes to start again as a hub and join, after which the view counts it.
 const claimHold = 5 * time.Second
 
 // answerClaim answers a starting peer's claim to be a hub: true when this
@@ -39,10 +39,21 @@ func (d *Discoverer) answerClaim(m *nats.Msg) {
 	grant := d.isHub() && d.knowsNetwork.Load() && len(hubs) < AutoHubs && !slices.ContainsFunc(hubs, func(h peer.Info) bool { return h.Hub }) &&
 		time.Since(d.grantedAt) > claimHold
 	if grant {
-		d.grantedAt = time.Now()
+		d.grantedAt, d.grantedTo = time.Now(), peer.ID(m.Data)
 	}
 	d.claimMu.Unlock()
 	_ = m.Respond([]byte(strconv.FormatBool(grant)))
+}
+
+// claimJoined ends the hold of a claim granted to id, which joined: the
+// view counts it now (and once it leaves, the next starter may be the
+// second hub at once).
+func (d *Discoverer) claimJoined(id peer.ID) {
+	d.claimMu.Lock()
+	defer d.claimMu.Unlock()
+	if id == d.grantedTo {
+		d.grantedAt, d.grantedTo = time.Time{}, ""
+	}
 }
 
 // claimHub asks the oldest of the network's hubs, over a connection to
@@ -67,7 +78,7 @@ func claimHub(ctx context.Context, p *peer.Peer, hubs []peer.HubAddr) bool {
 		return false
 	}
 	defer nc.Close()
-	answer, err := nc.RequestWithContext(ctx, peer.HubClaimSubject, nil)
+	answer, err := nc.RequestWithContext(ctx, peer.HubClaimSubject, []byte(p.ID()))
 	if err != nil {
 		p.Logger().Debug("appnet: asking the network's hub whether this peer may be a hub too", "hub", hubs[0].ID, "err", err)
 		return false

@@ -147,6 +147,7 @@ type Discoverer struct {
 
 	claimMu      sync.Mutex
 	grantedAt    time.Time   // when this hub last let a starting peer be a hub (claim.go)
+	grantedTo    peer.ID     // that peer, until it joins
 	knowsNetwork atomic.Bool // it started the network, or loaded its view
 
 	warnMu      sync.Mutex

@@ -329,6 +329,7 @@ func (d *Discoverer) onMember(m *nats.Msg) {
 			return
 		}
 		d.p.Caller.Back(info.ID)
+		d.claimJoined(info.ID)
 		if d.view.join(info) {
 			d.refreshHubs()
 		}

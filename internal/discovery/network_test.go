@@ -262,21 +262,45 @@ func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 		defer p.Close()
 		starters = append(starters, p)
 	}
-	granted := make(chan bool, len(starters))
+	granted := make(chan *peer.Peer, len(starters))
 	for _, p := range starters {
-		go func() { granted <- discovery.ClaimHub(ctx, p, hubs) }()
+		go func() {
+			if discovery.ClaimHub(ctx, p, hubs) {
+				granted <- p
+			} else {
+				granted <- nil
+			}
+		}()
 	}
-	yes := 0
+	var yes []*peer.Peer
 	for range starters {
-		if <-granted {
-			yes++
+		if p := <-granted; p != nil {
+			yes = append(yes, p)
 		}
 	}
-	if yes != 1 {
-		t.Fatalf("%d of %d claims granted, want 1", yes, len(starters))
+	if len(yes) != 1 {
+		t.Fatalf("%d of %d claims granted, want 1", len(yes), len(starters))
 	}
 	if discovery.ClaimHub(ctx, starters[0], hubs) {
 		t.Fatal("a claim right after a granted one was granted too")
+	}
+
+	// The peer it said yes to joins (here as a leaf, and so the network
+	// still has one hub): the next claim needs no 5 s wait.
+	data, err := peer.Encode(yes[0].Info())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Conn().Publish(peer.MemberJoinSubject, data); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		found, err := first.Peers(ctx)
+		_, in := found.Peers[yes[0].ID()]
+		return err == nil && in
+	})
+	if !discovery.ClaimHub(ctx, starters[0], hubs) {
+		t.Fatal("a claim after the granted peer joined as a leaf was refused")
 	}
 }
 

@@ -107,9 +107,10 @@ const (
 	HubQueue = "hubs"
 	// HubClaimSubject is a request a starting peer makes to the oldest
 	// hub of a network that has fewer hubs than it elects, over a
-	// connection to that hub's own server: may it start as a hub too?
-	// The hub answers true to one claim at a time (false to the others),
-	// so that peers starting together make one more hub, not one each.
+	// connection to that hub's own server, with its ID as the payload:
+	// may it start as a hub too? The hub answers true to one claim at a
+	// time (false to the others, until that peer joins or 5 s pass), so
+	// that peers starting together make one more hub, not one each.
 	// Under _LOCAL., it never leaves the hub's server.
 	HubClaimSubject = "_LOCAL." + SubjectRoot + ".hub.claim"
 	// MemberDigestSubject carries a hub's MemberDigest every few
