@@ -15,15 +15,16 @@ import (
 // to, and forwards only those. Should the hub's word on some member be
 // lost (seen with nats-server 2.15 after mass starts with servers that
 // restarted: a member in every view that some leaves' servers had no
-// interest for, so that calls to it got no responders, for good), the
-// leaf would never hear of it again. So a leaf checks, in its own server
-// and without traffic, that it knows of every member's call subject;
-// a member known for interestSettled and missing at two checks in a row
-// (the second interestRecheck after the first) makes it ask its hub's own
-// server whether the hub reaches that member, and, if the hub does,
-// attach to its hub again, which resends everything. A hub that went is
-// when interest moves most (its leaves attach elsewhere): a leaf checks
-// soon after it sees one go.
+// interest for, so that calls to it got no responders, for good; and in
+// 200-peer starts without any restart, 27 to 33 leaves that lacked the
+// same few early members), the leaf would never hear of it again. So a
+// leaf checks, in its own server and without traffic, that it knows of
+// every member's call subject; a member known for interestSettled and
+// missing at two checks in a row (the second interestRecheck after the
+// first) makes it ask its hub's own server whether the hub reaches that
+// member, and, if the hub does, attach to its hub again, which resends
+// everything. A hub that went is when interest moves most (its leaves
+// attach elsewhere): a leaf checks soon after it sees one go.
 //
 // The question is what keeps one leaf from setting off the others: a
 // member that attaches again is missing everywhere until it is back, in a
