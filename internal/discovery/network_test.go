@@ -232,14 +232,11 @@ func TestAStarterRescansBusyListenersBeforeItStartsANetwork(t *testing.T) {
 }
 
 // Starters that each take themselves for the network's second hub ask its
-// first, which lets one of them be a hub and refuses the others; a peer
-// that starts once the network has its hubs is a leaf.
+// first, which lets one of them be a hub and refuses the others until that
+// one joins.
 func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	testnet.MustLoopback(t, host)
-	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
+	cfg := localConfig(t)
 	cfg.ScanTimeout = 200 * time.Millisecond
 	ctx := context.Background()
 	first, err := bus.Start(ctx, cfg)
@@ -308,11 +305,7 @@ func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 // mux's inbox) once, and requests with inboxes of their own each.
 func TestAHubAnswersEachAskerOnce(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	testnet.MustLoopback(t, host)
-	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
-	hub, err := bus.Start(context.Background(), cfg)
+	hub, err := bus.Start(context.Background(), localConfig(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,4 +343,15 @@ func TestAHubAnswersEachAskerOnce(t *testing.T) {
 	if mux != 1 || got["_INBOX.own1"] != 1 || got["_INBOX.own2"] != 1 {
 		t.Fatalf("answers %v: want one for the mux's three requests and one for each own inbox", got)
 	}
+}
+
+// localConfig is a peer's configuration on a loopback host and port range
+// of the test's own.
+func localConfig(t *testing.T) peer.Config {
+	t.Helper()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	testnet.MustLoopback(t, host)
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
+	return cfg
 }
