@@ -124,8 +124,9 @@ func waitMeshed(ctx context.Context, c *child, others int) ([]string, error) {
 
 // countRoutes asks every peer for its info (through the first peer's
 // server) and counts the route TCP connections of the children's
-// processes (the hubs' cluster ports; leaves have none): names gets each info.Routes' length, tcp the connections in
-// all (-1 if /proc could not tell), perPeer each process's.
+// processes (the hubs' cluster ports; leaves have none): names gets each
+// info.Routes' length, tcp the connections in all (-1 if /proc could not
+// tell), perPeer each process's.
 func countRoutes(ctx context.Context, cs children, ids []peer.ID, names *[]int, tcp *int, perPeer *[]int) error {
 	nc, err := dialPeer(ids[0])
 	if err != nil {

@@ -31,11 +31,14 @@ const claimHold = 5 * time.Second
 // answerClaim answers a starting peer's claim to be a hub: true when this
 // hub knows the network (it started it, or loaded its view: a hub that
 // has just joined knows only itself, and said yes to a third), its view
-// has fewer than AutoHubs hubs, none by configuration, and no other claim
-// was granted within claimHold.
+// has fewer than AutoHubs hubs, none by configuration, and no claim
+// granted is on hold (the peer it was granted to has not joined, and
+// claimHold has not passed). The hubs are counted under claimMu, which
+// claimJoined takes after the view has the peer: one of the two sees the
+// other's work.
 func (d *Discoverer) answerClaim(m *nats.Msg) {
-	hubs := d.hubs()
 	d.claimMu.Lock()
+	hubs := d.hubs()
 	grant := d.isHub() && d.knowsNetwork.Load() && len(hubs) < AutoHubs && !slices.ContainsFunc(hubs, func(h peer.Info) bool { return h.Hub }) &&
 		time.Since(d.grantedAt) > claimHold
 	if grant {

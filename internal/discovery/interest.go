@@ -46,15 +46,16 @@ const (
 func (d *Discoverer) checkInterest() {
 	n := &d.net
 	now := time.Now()
-	if hubs := d.view.hubCount(); hubs < n.hubsSeen && now.Add(interestHubGone).Before(n.nextInterest) {
-		n.nextInterest = now.Add(interestHubGone)
+	hubs := d.view.hubCount()
+	if hubs < n.hubsSeen && now.Add(interestHubGone).Before(n.nextInterest) {
+		n.nextInterest = now.Add(interestHubGone) // and hubsSeen stays, until that check
 	} else {
 		n.hubsSeen = hubs
 	}
 	if now.Before(n.nextInterest) {
 		return
 	}
-	n.hubsSeen = d.view.hubCount()
+	n.hubsSeen = hubs
 	n.nextInterest = now.Add(interestEvery)
 	srv := d.p.Server()
 	if _, conn := srv.Attachment(); conn == 0 {

@@ -134,6 +134,8 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 			return err
 		}
 	}
+	// The view just loaded is no burst of changes (see noteBurst).
+	n.burstFrom, n.burstAt = d.view.changes(), time.Now()
 	d.p.OnChange(d.announceUpdate)
 	d.p.SetMembers(d.memberIDs)
 	d.announce(peer.MemberJoinSubject)
@@ -329,10 +331,10 @@ func (d *Discoverer) onMember(m *nats.Msg) {
 			return
 		}
 		d.p.Caller.Back(info.ID)
-		d.claimJoined(info.ID)
 		if d.view.join(info) {
 			d.refreshHubs()
 		}
+		d.claimJoined(info.ID) // once the view counts it
 	case peer.MemberDigestSubject:
 		dg, err := peer.Decode[peer.MemberDigest](m.Data)
 		if err != nil || dg.Hub == d.p.ID() {

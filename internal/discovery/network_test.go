@@ -302,7 +302,8 @@ func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 }
 
 // A hub answers an asker's repeated sync requests (replies on one request
-// mux's inbox) once, and requests with inboxes of their own each.
+// mux's inbox, _INBOX.<id>.<n>) once, and requests with inboxes of their
+// own each, old-style ones under _LOCAL.INBOX too.
 func TestAHubAnswersEachAskerOnce(t *testing.T) {
 	t.Parallel()
 	hub, err := bus.Start(context.Background(), localConfig(t))
@@ -316,10 +317,14 @@ func TestAHubAnswersEachAskerOnce(t *testing.T) {
 	}
 	defer nc.Close()
 	answers := make(chan *nats.Msg, 16)
-	if _, err := nc.ChanSubscribe("_INBOX.>", answers); err != nil {
-		t.Fatal(err)
+	for _, inboxes := range []string{"_INBOX.>", "_LOCAL.INBOX.>"} {
+		if _, err := nc.ChanSubscribe(inboxes, answers); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, reply := range []string{"_INBOX.mux.1", "_INBOX.mux.2", "_INBOX.mux.3", "_INBOX.own1", "_INBOX.own2", "_INBOX.last.1"} {
+	mux, own1, own2, local1, local2 := nats.NewInbox(), nats.NewInbox(), nats.NewInbox(), "_LOCAL."+nats.NewInbox()[1:], "_LOCAL."+nats.NewInbox()[1:]
+	last := nats.NewInbox() + ".1"
+	for _, reply := range []string{mux + ".1", mux + ".2", mux + ".3", own1, own2, local1, local2, last} {
 		if err := nc.PublishRequest(peer.MemberSyncSubject, reply, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +333,7 @@ func TestAHubAnswersEachAskerOnce(t *testing.T) {
 	// request before it was answered or left.
 	got := map[string]int{}
 	timeout := time.After(5 * time.Second)
-	for got["_INBOX.last.1"] == 0 {
+	for got[last] == 0 {
 		select {
 		case m := <-answers:
 			if _, err := peer.Decode[peer.MemberSnapshot](m.Data); err != nil {
@@ -339,9 +344,13 @@ func TestAHubAnswersEachAskerOnce(t *testing.T) {
 			t.Fatalf("no answer to the last request; answers: %v", got)
 		}
 	}
-	mux := got["_INBOX.mux.1"] + got["_INBOX.mux.2"] + got["_INBOX.mux.3"]
-	if mux != 1 || got["_INBOX.own1"] != 1 || got["_INBOX.own2"] != 1 {
-		t.Fatalf("answers %v: want one for the mux's three requests and one for each own inbox", got)
+	if n := got[mux+".1"] + got[mux+".2"] + got[mux+".3"]; n != 1 {
+		t.Errorf("%d answers to the mux's three requests, want 1: %v", n, got)
+	}
+	for _, own := range []string{own1, own2, local1, local2} {
+		if got[own] != 1 {
+			t.Errorf("%d answers on %s, want 1: %v", got[own], own, got)
+		}
 	}
 }
 

@@ -163,15 +163,15 @@ func (d *Discoverer) answerSyncs(syncs <-chan *nats.Msg, stop <-chan struct{}) {
 			if mux && now.Sub(answered[asker]) < syncRepeat {
 				continue
 			}
-			if mux {
+			data, err := cache.get(d)
+			if err == nil {
+				err = m.Respond(data)
+			}
+			if err == nil && mux {
 				if len(answered) >= syncBacklog {
 					maps.DeleteFunc(answered, func(_ string, at time.Time) bool { return now.Sub(at) >= syncRepeat })
 				}
 				answered[asker] = now
-			}
-			data, err := cache.get(d)
-			if err == nil {
-				err = m.Respond(data)
 			}
 			if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 				d.p.Logger().Warn("appnet: answering a membership sync failed", "err", err)
@@ -186,16 +186,23 @@ func (d *Discoverer) answerSyncs(syncs <-chan *nats.Msg, stop <-chan struct{}) {
 const syncRepeat = time.Second
 
 // askerOf returns who asks with reply subject reply: all of it but the
-// last token, when it has at least three (a request-reply mux's
-// _INBOX.<id>.<request>, as nats.go and the nats CLI make; the asker
-// waits for any of its requests' answers); else it reports false.
+// last token, when the token before the last is an identifier of
+// muxIDLen or more characters, as in a request-reply mux's
+// _INBOX.<id>.<request> (nats.go's and the nats CLI's: the asker, one
+// connection, waits for any of its requests' answers); else it reports
+// false, and the request is its own asker.
 func askerOf(reply string) (string, bool) {
 	i := strings.LastIndexByte(reply, '.')
-	if i < 0 || strings.Count(reply[:i], ".") < 1 {
+	if i < 0 {
 		return "", false
 	}
-	return reply[:i], true
+	id := reply[strings.LastIndexByte(reply[:i], '.')+1 : i]
+	return reply[:i], len(id) >= muxIDLen
 }
+
+// muxIDLen is the shortest token askerOf takes for a mux's identifier
+// (nats.go's are 22 characters).
+const muxIDLen = 16
 
 // snapshotCache is a hub's view, this peer included, encoded for sync
 // answers, as of a count of the view's changes.
