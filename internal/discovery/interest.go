@@ -20,11 +20,14 @@ import (
 // same few early members), the leaf would never hear of it again. So a
 // leaf checks, in its own server and without traffic, that it knows of
 // every member's call subject; a member known for interestSettled and
-// missing at two checks in a row (the second interestRecheck after the
-// first) makes it ask its hub's own server whether the hub reaches that
-// member, and, if the hub does, attach to its hub again, which resends
-// everything. A hub that went is when interest moves most (its leaves
-// attach elsewhere): a leaf checks soon after it sees one go.
+// missing at two checks in a row makes it ask its hub's own server
+// (at most every interestAskEvery) whether the hub reaches that member,
+// and, if the hub does, attach to its hub again, which resends
+// everything. Checking again 1 s after a member went missing, and 2 s
+// after a hub left the view, was tried: after a hub kill of 200 peers,
+// 58 leaves attached again within 4 s, their members' interest still on
+// its way through a hub that reached them, and the network took 7.8 s to
+// be whole again instead of 4.7–5.2 s.
 //
 // The question is what keeps one leaf from setting off the others: a
 // member that attaches again is missing everywhere until it is back, in a
@@ -34,9 +37,7 @@ import (
 // interest while merging took 26 s to be whole.
 const (
 	interestEvery    = 5 * time.Second
-	interestRecheck  = time.Second
 	interestSettled  = 5 * time.Second
-	interestHubGone  = 2 * time.Second // after a hub left the view
 	reattachAtMost   = 30 * time.Second
 	interestSampled  = 3             // members named in the warning, and asked of the hub
 	interestAskEvery = interestEvery // how often the hub is asked at most
@@ -46,16 +47,9 @@ const (
 func (d *Discoverer) checkInterest() {
 	n := &d.net
 	now := time.Now()
-	hubs := d.view.hubCount()
-	if hubs < n.hubsSeen && now.Add(interestHubGone).Before(n.nextInterest) {
-		n.nextInterest = now.Add(interestHubGone) // and hubsSeen stays, until that check
-	} else {
-		n.hubsSeen = hubs
-	}
 	if now.Before(n.nextInterest) {
 		return
 	}
-	n.hubsSeen = hubs
 	n.nextInterest = now.Add(interestEvery)
 	srv := d.p.Server()
 	if _, conn := srv.Attachment(); conn == 0 {
@@ -69,9 +63,6 @@ func (d *Discoverer) checkInterest() {
 	}
 	long := missingAgain(n.uninterested, missing)
 	n.uninterested = setOf(missing)
-	if len(missing) > len(long) {
-		n.nextInterest = now.Add(interestRecheck) // newly missing: look again soon
-	}
 	if len(long) == 0 || now.Sub(time.Unix(0, n.reattachedAt.Load())) < reattachAtMost || now.Sub(n.askedHub) < interestAskEvery {
 		return
 	}

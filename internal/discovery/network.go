@@ -97,7 +97,6 @@ type network struct {
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
 	reattachedAt   atomic.Int64               // when a leaf last attached to its hub again (UnixNano), set off the loop
 	askedHub       time.Time                  // when it last asked its hub whether it reaches members it does not hear
-	hubsSeen       int                        // the hubs of the view at the last look
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 	looked         look                       // what a leaf's last rebalance decided from
 	claimChecked   map[peer.ID]time.Time      // leaves that named this hub and were not among its connections, when checked

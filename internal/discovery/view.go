@@ -137,13 +137,6 @@ func (v *view) hubs() []peer.Info {
 	return out
 }
 
-// hubCount returns how many members are hubs.
-func (v *view) hubCount() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.hubIDs)
-}
-
 // set makes info the member of its ID. v.mu is held.
 func (v *view) set(info peer.Info) {
 	v.members[info.ID] = info
