@@ -16,7 +16,7 @@ import (
 // lost (seen with nats-server 2.15 after mass starts with servers that
 // restarted: a member in every view that some leaves' servers had no
 // interest for, so that calls to it got no responders, for good; and in
-// 200-peer starts without any restart, 27 to 33 leaves that lacked the
+// 200-peer starts without any restart, 13 to 33 leaves that lacked the
 // same few early members), the leaf would never hear of it again. So a
 // leaf checks, in its own server and without traffic, that it knows of
 // every member's call subject; a member known for interestSettled and
