@@ -2,14 +2,12 @@ package discovery
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/appnet-go/appnet/internal/embedded"
 	"github.com/appnet-go/appnet/internal/peer"
 )
 
@@ -73,9 +71,7 @@ func claimHub(ctx context.Context, p *peer.Peer, hubs []peer.HubAddr) bool {
 	timeout := 4 * p.Config().ScanTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	nc, err := nats.Connect("nats://"+net.JoinHostPort(at.Host, strconv.Itoa(at.Port)), append(p.ClientOptions(),
-		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect(),
-		nats.CustomInboxPrefix(embedded.LocalInbox))...)
+	nc, err := dialOwn(at.Host, at.Port, timeout, p.ClientOptions())
 	if err != nil {
 		p.Logger().Debug("appnet: asking the network's hub whether this peer may be a hub too", "hub", hubs[0].ID, "err", err)
 		return false

@@ -38,13 +38,6 @@ const (
 // compareDigest counts the digests of a hub that differ from this peer's
 // view; at the second in a row it asks the loop to load the view again.
 func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
-	var self *peer.Info
-	if d.p.Server() != nil {
-		info := d.selfRef()
-		info.Values = d.p.Values()
-		self = &info
-	}
-	n, sum := d.view.digest(self)
 	d.digestMu.Lock()
 	defer d.digestMu.Unlock()
 	if now := time.Now(); now.Sub(d.view.lastChange()) < digestQuiet {
@@ -57,6 +50,13 @@ func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
 	} else {
 		d.busySince = time.Time{}
 	}
+	var self *peer.Info
+	if d.p.Server() != nil {
+		info := d.selfRef()
+		info.Values = d.p.Values()
+		self = &info
+	}
+	n, sum := d.view.digest(self)
 	if n == dg.Peers && sum == dg.Sum {
 		delete(d.digestMiss, dg.Hub)
 		return

@@ -363,17 +363,23 @@ func isAuthError(err error) bool {
 	return errors.As(err, &certErr) || strings.Contains(msg, "authorization") || strings.Contains(msg, "tls") || strings.Contains(msg, "certificate")
 }
 
+// dialOwn connects to the server at host:port for a question its own peer
+// answers: no reconnection, and replies under _LOCAL., which need no
+// interest anywhere else in the network. opts are the client's
+// credentials ([peer.Peer.ClientOptions]).
+func dialOwn(host string, port int, timeout time.Duration, opts []nats.Option) (*nats.Conn, error) {
+	return nats.Connect("nats://"+net.JoinHostPort(host, strconv.Itoa(port)), append(slices.Clone(opts),
+		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect(),
+		nats.CustomInboxPrefix(embedded.LocalInbox))...)
+}
+
 // FetchInfo asks the peer of a hit for its info over a short-lived
 // connection to the peer's own server, without joining its cluster. opts
 // are the client's credentials ([peer.Peer.ClientOptions]).
 func FetchInfo(ctx context.Context, h Hit, timeout time.Duration, opts ...nats.Option) (peer.Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	nc, err := nats.Connect("nats://"+net.JoinHostPort(h.Host, strconv.Itoa(h.Port)), append(opts,
-		nats.Name("appnet discovery"), nats.Timeout(timeout), nats.NoReconnect(),
-		// Answered by the peer of this very server: the reply needs no
-		// interest anywhere else in the network.
-		nats.CustomInboxPrefix(embedded.LocalInbox))...)
+	nc, err := dialOwn(h.Host, h.Port, timeout, opts)
 	if err != nil {
 		return peer.Info{}, fmt.Errorf("connecting to peer %s at %s:%d: %w", h.ID, h.Host, h.Port, err)
 	}
