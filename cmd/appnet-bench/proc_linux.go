@@ -41,6 +41,40 @@ func readRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status has no VmRSS line", pid)
 }
 
+// readUSS returns the unique set size of process pid, in bytes: its
+// private pages (Private_Clean plus Private_Dirty of
+// /proc/<pid>/smaps_rollup), what one more such process costs the machine.
+// RSS also counts the pages of the executable and libraries it shares
+// with every other process of the same program.
+func readUSS(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	var kb int64
+	found := 0
+	for line := range strings.Lines(string(data)) {
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok || key != "Private_Clean" && key != "Private_Dirty" {
+			continue
+		}
+		fields := strings.Fields(rest) // "12345 kB"
+		if len(fields) != 2 || fields[1] != "kB" {
+			return 0, fmt.Errorf("/proc/%d/smaps_rollup: %s %q", pid, key, rest)
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/smaps_rollup: %s: %v", pid, key, err)
+		}
+		kb += n
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("/proc/%d/smaps_rollup has no Private_Clean and Private_Dirty lines", pid)
+	}
+	return kb * 1024, nil
+}
+
 // clockTicks is the unit of the times in /proc/<pid>/stat (USER_HZ), 100
 // on every Linux platform Go supports.
 const clockTicks = 100

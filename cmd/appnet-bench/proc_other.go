@@ -12,6 +12,11 @@ func readRSS(int) (int64, error) {
 	return 0, errors.New("RSS is read from /proc, which only Linux has")
 }
 
+// readUSS needs /proc; elsewhere the USS is not measured.
+func readUSS(int) (int64, error) {
+	return 0, errors.New("USS is read from /proc, which only Linux has")
+}
+
 // cpuTime needs /proc; elsewhere the CPU time is not measured.
 func cpuTime(int) (time.Duration, error) {
 	return 0, errors.New("CPU time is read from /proc, which only Linux has")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,8 +18,8 @@ import (
 func printReport(w io.Writer, o options, r *results) {
 	fmt.Fprintf(w, "\nappnet-bench: %d-byte JSON argument, %d calls per measurement, %d concurrent callers, %d reps\n",
 		len(payload), o.n, o.callers, o.reps)
-	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s %s/%s, host %s\n",
-		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.host)
+	fmt.Fprintf(w, "machine: %s, %d CPUs, GOMAXPROCS %d, %s %s/%s, %s, host %s\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, buildMode(), o.host)
 	fmt.Fprintln(w, "figures: median [min..max] over the reps; CPU us/call: user+system CPU of every process involved, per call")
 	other := "unknown"
 	if r.otherCPU >= 0 {
@@ -187,4 +188,23 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// buildMode says how this binary was linked, which moves every RSS figure:
+// a cgo build maps the C library and runs its threads through it, about
+// 2 MB more per process than a static (CGO_ENABLED=0) build.
+func buildMode() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "build unknown"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "CGO_ENABLED" {
+			if s.Value == "1" {
+				return "cgo build"
+			}
+			return "static build (CGO_ENABLED=0)"
+		}
+	}
+	return "build unknown"
 }

@@ -45,6 +45,7 @@ type scaleSample struct {
 	msgsPerPeer   float64       // NATS messages received per second per peer, idle
 	rssMedian     float64       // MB, peers that are not hubs
 	rssHub        float64       // MB, median of the hubs
+	ussMedian     float64       // MB, private memory of the peers that are not hubs
 	s2sMax        int           // server-to-server connections of a non-hub peer, at most
 	hubs          int
 	join          []time.Duration // fork to in every view, per join
@@ -328,32 +329,46 @@ func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
 	}
 	s.idleCPU = (cpu1 - cpu0).Seconds() / elapsed.Seconds()
 	var in int64
-	var rss, rssHub []float64
-	for i, c := range nw.cs {
+	for i := range nw.cs {
 		a, _ := strconv.ParseInt(after[i][2], 10, 64)
 		b, _ := strconv.ParseInt(before[i][2], 10, 64)
 		in += max(0, a-b) // a server restarted for a new role counts from 0
-		r, err := readRSS(c.pid())
-		if err != nil {
-			return err
-		}
-		routes, _ := strconv.Atoi(after[i][4])
-		leaves, _ := strconv.Atoi(after[i][5])
-		if after[i][6] == "hub" {
-			s.hubs++
-			rssHub = append(rssHub, float64(r)/(1<<20))
-			continue
-		}
-		rss = append(rss, float64(r)/(1<<20))
-		s.s2sMax = max(s.s2sMax, routes+leaves)
 	}
 	s.msgsPerPeer = float64(in) / elapsed.Seconds() / float64(len(nw.cs))
 	nw.roles = map[*child]string{}
 	for i, c := range nw.cs {
 		nw.roles[c] = after[i][6]
 	}
+	return nw.memory(s, after)
+}
+
+// memory notes the RSS of hubs and the rest, the USS and server-to-server
+// connections of the rest, and how many hubs there are, from the peers'
+// stats lines.
+func (nw *scaleNet) memory(s *scaleSample, stats [][]string) error {
+	var rss, rssHub, uss []float64
+	for i, c := range nw.cs {
+		r, err := readRSS(c.pid())
+		if err != nil {
+			return err
+		}
+		if stats[i][6] == "hub" {
+			s.hubs++
+			rssHub = append(rssHub, float64(r)/(1<<20))
+			continue
+		}
+		u, err := readUSS(c.pid())
+		if err != nil {
+			return err
+		}
+		rss, uss = append(rss, float64(r)/(1<<20)), append(uss, float64(u)/(1<<20))
+		routes, _ := strconv.Atoi(stats[i][4])
+		leaves, _ := strconv.Atoi(stats[i][5])
+		s.s2sMax = max(s.s2sMax, routes+leaves)
+	}
 	s.rssMedian, _, _ = median(rss)
 	s.rssHub, _, _ = median(rssHub)
+	s.ussMedian, _, _ = median(uss)
 	return nil
 }
 
@@ -536,8 +551,8 @@ func runScaleCommand(ctx context.Context, f scaleFlags, port int, profile string
 
 // printScale writes the scale table.
 func printScale(w io.Writer, samples []scaleSample) {
-	fmt.Fprintln(w, "| peers (hosts) | topology | whole after last start | idle CPU, all | msgs/s/peer | RSS median, non-hub / hub | s2s conns, non-hub max | hubs | join p50 / max | leave | kill -9 | hub kill -9 | Refresh (peers) | pairs callable |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| peers (hosts) | topology | whole after last start | idle CPU, all | msgs/s/peer | RSS median, non-hub / hub | USS median, non-hub | s2s conns, non-hub max | hubs | join p50 / max | leave | kill -9 | hub kill -9 | Refresh (peers) | pairs callable |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range samples {
 		joins := slices.Clone(s.join)
 		slices.Sort(joins)
@@ -545,8 +560,8 @@ func printScale(w io.Writer, samples []scaleSample) {
 		if len(joins) > 0 {
 			p50, mx = joins[len(joins)/2], joins[len(joins)-1]
 		}
-		fmt.Fprintf(w, "| %d (%d) | %s | %s | %.3f core | %.2f | %.1f / %.1f MB | %d | %d | %s / %s | %s | %s | %s | %s (%d) | %d of %d |\n",
-			s.peers, s.hosts, s.topology, msd(s.whole), s.idleCPU, s.msgsPerPeer, s.rssMedian, s.rssHub, s.s2sMax, s.hubs,
+		fmt.Fprintf(w, "| %d (%d) | %s | %s | %.3f core | %.2f | %.1f / %.1f MB | %.1f MB | %d | %d | %s / %s | %s | %s | %s | %s (%d) | %d of %d |\n",
+			s.peers, s.hosts, s.topology, msd(s.whole), s.idleCPU, s.msgsPerPeer, s.rssMedian, s.rssHub, s.ussMedian, s.s2sMax, s.hubs,
 			msd(p50), msd(mx), msd(s.leave), msd(s.kill), msd(s.hubKill), msd(s.refresh), s.refreshPeers, s.pairOK, s.pairs)
 	}
 }
