@@ -25,9 +25,10 @@ import (
 // that peers started together make one network, not one each; of those,
 // the lowest that is not a hub makes the second (see fillsQuota), if the
 // first lets it (claimHub: of starters whose scans each saw a few of the
-// others, several take themselves for the lowest). A peer whose scan
-// missed the first may start a network of its own: networks merge, and
-// the youngest of more than MaxAutoHubs hubs become leaves again.
+// others, several take themselves for the lowest). A hub found, however
+// busy, is waited for (awaitFirst). A peer whose scan missed the first may
+// start a network of its own: networks merge, and the youngest of more
+// than MaxAutoHubs hubs become leaves again.
 func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bool, err error) {
 	cfg := p.Config()
 	if cfg.External() {
@@ -184,23 +185,37 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, int, 
 const lookInfos = 3
 
 // bootWait bounds how long a starting peer waits for another, which
-// started at the same moment, to become the network's first hub.
-const bootWait = 2 * time.Second
+// started at the same moment, to become the network's first hub; hubWait,
+// how long it waits for a hub its scan found to say who the network's hubs
+// are.
+const (
+	bootWait = 2 * time.Second
+	hubWait  = 4 * time.Second
+)
 
 // awaitFirst handles peers found that know no hub: peers starting at the
 // same moment. The one at the lowest address (host, then port) becomes
 // the first hub, which every one of them can tell from the scan alone:
 // when that is p it returns no hubs; else it waits for that peer to become
 // a hub and returns the hubs it then knows, or none after bootWait.
+//
+// A hub among the peers found (its greeting said so, but it was too busy
+// to answer in time) is the network, whatever the addresses: p waits for
+// it, for hubWait. In a 200-peer start, starters that founded networks of
+// their own beside a busy hub they had seen made up to three networks to
+// merge, and one never became whole in 90 s.
 func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 	if len(found) == 0 || p.Config().Hub {
 		return nil
 	}
-	first := slices.MinFunc(found, func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) })
-	if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
+	byAddr := func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) }
+	first, wait := slices.MinFunc(found, byAddr), bootWait
+	if hubs := slices.DeleteFunc(slices.Clone(found), func(h Hit) bool { return !h.Hub }); len(hubs) > 0 {
+		first, wait = slices.MinFunc(hubs, byAddr), hubWait
+	} else if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, bootWait)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
 		info, err := FetchInfo(ctx, first, 4*p.Config().ScanTimeout, p.ClientOptions()...)

@@ -301,6 +301,37 @@ func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 	}
 }
 
+// A starter whose scan saw a hub waits for that hub, though it is itself
+// at a lower address: the hub, too busy to answer the scan's question, is
+// the network, and the lowest address decides only among starters.
+func TestAStarterThatSawAHubWaitsForIt(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t)
+	ctx := context.Background()
+	starter, err := peer.Start(ctx, cfg, peer.AsLeaf()) // the lowest port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	hubCfg := cfg
+	hubCfg.Hub = true
+	hub, err := bus.Start(ctx, hubCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	if hub.Info().Port <= starter.Server().Port() {
+		t.Fatalf("the hub is on port %d, the starter on %d: want the starter lower", hub.Info().Port, starter.Server().Port())
+	}
+	seen := []discovery.Hit{
+		{Host: hub.Info().Host, Port: hub.Info().Port, ID: hub.ID(), Hub: true},
+	}
+	hubs := discovery.AwaitFirst(ctx, starter, seen)
+	if !slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
+		t.Fatalf("the starter awaited %v, want the hub it saw, %s", hubs, hub.ID())
+	}
+}
+
 // A hub answers an asker's repeated sync requests (replies on one request
 // mux's inbox, _INBOX.<id>.<n>) once, and requests with inboxes of their
 // own each, old-style ones under _LOCAL.INBOX too.
