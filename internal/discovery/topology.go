@@ -124,7 +124,7 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 	} else if n.wantSince.IsZero() {
 		n.wantSince = time.Now()
 	}
-	if want != d.isHub() && time.Since(n.wantSince) > roleCalm && time.Since(n.roleSince) > roleCalm {
+	if want != d.isHub() && time.Since(n.wantSince) > roleCalm && time.Since(n.roleSince) > roleCalm && !d.promotionWaits(want) {
 		n.roleSince, n.wantSince = time.Now(), time.Time{}
 		if err := d.p.SetRole(ctx, want); err != nil {
 			return
@@ -149,6 +149,27 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 	}
 	d.connect()
 }
+
+// promotionWaits says whether a leaf its view elects to make up the hub
+// count waits: while the view knows a hub, until the view has been still
+// for promoteQuiet, or the leaf elected for promoteDefer. In a start, a
+// view that has not yet heard of the second hub (the one the first let be,
+// see claimHub) elects the oldest starters, and a founder's restart made
+// it younger than the starters scanning beside it: 200-peer starts
+// promoted two of them, and with six hubs to demote one never became
+// whole in 90 s. The network has a hub meanwhile; a second can wait for
+// the view to settle.
+func (d *Discoverer) promotionWaits(want bool) bool {
+	return want && !d.isHub() && len(d.hubs()) > 0 &&
+		time.Since(d.view.lastChange()) < promoteQuiet && time.Since(d.net.wantSince) < promoteDefer
+}
+
+// A leaf elected while its view knows a hub waits for a view still for
+// promoteQuiet, at most promoteDefer (see promotionWaits).
+const (
+	promoteQuiet = 2 * time.Second
+	promoteDefer = 10 * time.Second
+)
 
 // look is what a leaf's rebalance decided from.
 type look struct {
