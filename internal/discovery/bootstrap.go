@@ -193,11 +193,47 @@ const (
 	hubWait  = 4 * time.Second
 )
 
+// askAgain asks up to lookAgain of the peers found (the lowest addresses
+// first), at once, whether they know the network's hubs now, and returns
+// the first hubs one names; none if none does. A peer at the lowest
+// address of the starters it found asks before it starts the network: the
+// first to scan found nobody and started one, and a scan that saw it
+// before or while it restarted as the hub took it for a starter. In
+// 200-peer starts that made two networks to merge in one run of three.
+func askAgain(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
+	found = slices.SortedFunc(slices.Values(found), func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) })
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan []peer.HubAddr, lookAgain)
+	asked := found[:min(len(found), lookAgain)]
+	for _, h := range asked {
+		go func() {
+			info, err := FetchInfo(ctx, h, 4*p.Config().ScanTimeout, p.ClientOptions()...)
+			if err != nil {
+				answers <- nil
+				return
+			}
+			answers <- info.Hubs
+		}()
+	}
+	for range asked {
+		if hubs := <-answers; len(hubs) > 0 {
+			return hubs
+		}
+	}
+	return nil
+}
+
+// lookAgain is how many of the peers found a starting peer asks again
+// before it starts the network (askAgain).
+const lookAgain = 8
+
 // awaitFirst handles peers found that know no hub: peers starting at the
 // same moment. The one at the lowest address (host, then port) becomes
 // the first hub, which every one of them can tell from the scan alone:
-// when that is p it returns no hubs; else it waits for that peer to become
-// a hub and returns the hubs it then knows, or none after bootWait.
+// when that is p it returns no hubs (unless one of them knows some now:
+// askAgain); else it waits for that peer to become a hub and returns the
+// hubs it then knows, or none after bootWait.
 //
 // A hub among the peers found (its greeting said so, but it was too busy
 // to answer in time) is the network, whatever the addresses: p waits for
@@ -213,7 +249,7 @@ func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 	if hubs := slices.DeleteFunc(slices.Clone(found), func(h Hit) bool { return !h.Hub }); len(hubs) > 0 {
 		first, wait = slices.MinFunc(hubs, byAddr), hubWait
 	} else if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
-		return nil
+		return askAgain(ctx, p, found)
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()

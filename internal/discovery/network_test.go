@@ -332,6 +332,34 @@ func TestAStarterThatSawAHubWaitsForIt(t *testing.T) {
 	}
 }
 
+// A starter at the lowest address of the starters it found asks them again
+// before it starts the network: one it took for a starter (its scan saw it
+// before it restarted as the first hub) names the hubs now.
+func TestTheLowestStarterAsksAgain(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t)
+	ctx := context.Background()
+	starter, err := peer.Start(ctx, cfg, peer.AsLeaf()) // the lowest port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	hubCfg := cfg
+	hubCfg.Hub = true
+	hub, err := bus.Start(ctx, hubCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	seen := []discovery.Hit{ // as a scan saw it before it was a hub
+		{Host: hub.Info().Host, Port: hub.Info().Port, ID: hub.ID()},
+	}
+	hubs := discovery.AwaitFirst(ctx, starter, seen)
+	if !slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
+		t.Fatalf("the lowest starter found %v, want the hub it had taken for a starter, %s", hubs, hub.ID())
+	}
+}
+
 // A hub answers an asker's repeated sync requests (replies on one request
 // mux's inbox, _INBOX.<id>.<n>) once, and requests with inboxes of their
 // own each, old-style ones under _LOCAL.INBOX too.
