@@ -77,6 +77,7 @@ type network struct {
 	sawGo          map[peer.ID]bool      // the suspects whose connection to this hub went
 	roleSince      time.Time             // the last role change
 	wantSince      time.Time             // since when the view has wanted another role
+	hubsSeen       int                   // the most hubs the view has held at once
 	attachedTo     string                // a leaf's hub, "" while detached
 	attachedConn   uint64                // its connection, which changes when the leaf reconnects
 	detachedAt     time.Time

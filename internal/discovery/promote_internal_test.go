@@ -10,8 +10,9 @@ import (
 )
 
 // A leaf its view elects to make up the hub count waits while the view,
-// which knows a hub, changes, for promoteDefer at most; with no hub in
-// the view it does not wait.
+// which knows a hub and has never held AutoHubs, changes, for
+// promoteDefer at most; with no hub in the view, or after one of AutoHubs
+// hubs went, it does not wait.
 func TestAPromotionWaitsForAStillView(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
@@ -50,5 +51,10 @@ func TestAPromotionWaitsForAStillView(t *testing.T) {
 	d.net.wantSince = time.Now().Add(-promoteDefer)
 	if d.promotionWaits(true) {
 		t.Fatalf("a leaf elected for %s waited", promoteDefer)
+	}
+	d.net.wantSince = time.Now()
+	d.net.hubsSeen = AutoHubs // the view held them all once: one failed
+	if d.promotionWaits(true) {
+		t.Fatal("a leaf whose view lost one of its hubs waited")
 	}
 }

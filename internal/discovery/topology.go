@@ -108,6 +108,7 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		}
 	}
 	n.looked = key
+	n.hubsSeen = max(n.hubsSeen, len(d.hubs()))
 	elected := d.elected()
 	want := cfg.Hub || slices.ContainsFunc(elected, func(i peer.Info) bool { return i.ID == d.p.ID() })
 	if want && !d.isHub() && !cfg.Hub && !n.synced {
@@ -151,17 +152,21 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 }
 
 // promotionWaits says whether a leaf its view elects to make up the hub
-// count waits: while the view knows a hub, until the view has been still
-// for promoteQuiet, or the leaf elected for promoteDefer. In a start, a
-// view that has not yet heard of the second hub (the one the first let be,
-// see claimHub) elects the oldest starters, and a founder's restart made
-// it younger than the starters scanning beside it: 200-peer starts
-// promoted two of them, and with six hubs to demote one never became
-// whole in 90 s. The network has a hub meanwhile; a second can wait for
-// the view to settle.
+// count waits: while the view knows a hub but has never held AutoHubs,
+// until the view has been still for promoteQuiet, or the leaf elected for
+// promoteDefer. In a start, a view that has not yet heard of the second
+// hub (the one the first let be, see claimHub) elects the oldest
+// starters, and a founder's restart made it younger than the starters
+// scanning beside it: 200-peer starts promoted two of them, and with six
+// hubs to demote one never became whole in 90 s. The network has a hub
+// meanwhile; a second can wait for the view to settle. A view that held
+// AutoHubs and lost one (a hub failed) promotes at once: the remaining hub
+// would take every leaf alone (a 200-peer hub kill then took 5 s at the
+// median to be whole again instead of 3.5 s).
 func (d *Discoverer) promotionWaits(want bool) bool {
-	return want && !d.isHub() && len(d.hubs()) > 0 &&
-		time.Since(d.view.lastChange()) < promoteQuiet && time.Since(d.net.wantSince) < promoteDefer
+	n := &d.net
+	return want && !d.isHub() && len(d.hubs()) > 0 && n.hubsSeen < AutoHubs &&
+		time.Since(d.view.lastChange()) < promoteQuiet && time.Since(n.wantSince) < promoteDefer
 }
 
 // A leaf elected while its view knows a hub waits for a view still for
