@@ -27,14 +27,18 @@ func TestREADME(t *testing.T) {
 	r := newReadme(t, host, port)
 
 	// 1. Get the appnet command, for real: go install into a folder of
-	// the test's. Every appnet command below runs what it installed.
-	r.claim("go install ./cmd/appnet")
+	// the test's, a static binary. Every appnet command below runs what
+	// it installed.
+	r.claim("CGO_ENABLED=0 go install ./cmd/appnet")
 	gobin := t.TempDir()
 	install := exec.Command("go", "install", "./cmd/appnet")
 	install.Dir = ".."
-	install.Env = append(os.Environ(), "GOBIN="+gobin)
+	install.Env = append(os.Environ(), "GOBIN="+gobin, "CGO_ENABLED=0")
 	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("go install ./cmd/appnet: %v\n%s", err, out)
+		t.Fatalf("CGO_ENABLED=0 go install ./cmd/appnet: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("go", "version", "-m", filepath.Join(gobin, "appnet")).CombinedOutput(); err != nil || !strings.Contains(string(out), "CGO_ENABLED=0") {
+		t.Fatalf("go version -m of the installed appnet: %v, without CGO_ENABLED=0:\n%s", err, out)
 	}
 	copyFile(t, filepath.Join(gobin, "appnet"), filepath.Join(bin, "readme-appnet"))
 	appnet := func(cmd string) []string {
