@@ -1,12 +1,10 @@
 package discovery
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
-	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // Digests that differ from a view changing at that moment do not count;
@@ -14,16 +12,7 @@ import (
 // so do they after digestDefer of changes without a break.
 func TestDigestsCountOnAStillView(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	testnet.MustLoopback(t, host)
-	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
-	p, err := peer.Start(context.Background(), cfg, peer.AsLeaf())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	d := New(p)
+	d := unjoinedLeaf(t)
 	d.net.resync = make(chan peer.ID, 1)
 	differs := peer.MemberDigest{Hub: "h", Peers: 99, Sum: "0"}
 	asked := func() bool {
@@ -34,19 +23,13 @@ func TestDigestsCountOnAStillView(t *testing.T) {
 			return false
 		}
 	}
-	changedAgo := func(ago time.Duration) {
-		d.view.mu.Lock()
-		d.view.changedAt = time.Now().Add(-ago)
-		d.view.mu.Unlock()
-	}
-
 	d.view.join(peer.Info{ID: "a", Role: peer.RoleLeaf})
 	d.compareDigest(differs)
 	d.compareDigest(differs)
 	if asked() {
 		t.Fatal("digests that differ from a view changing now asked for the view")
 	}
-	changedAgo(time.Second)
+	changedAgo(d, time.Second)
 	d.compareDigest(differs)
 	if asked() {
 		t.Fatal("one digest that differs asked for the view")
@@ -55,7 +38,7 @@ func TestDigestsCountOnAStillView(t *testing.T) {
 	if !asked() {
 		t.Fatal("two digests in a row that differ from a still view did not ask for it")
 	}
-	changedAgo(0)
+	changedAgo(d, 0)
 	d.compareDigest(differs) // the view is busy from now
 	d.busySince = time.Now().Add(-digestDefer)
 	d.compareDigest(differs)

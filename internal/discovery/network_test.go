@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -301,62 +302,40 @@ func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 	}
 }
 
-// A starter whose scan saw a hub waits for that hub, though it is itself
-// at a lower address: the hub, too busy to answer the scan's question, is
-// the network, and the lowest address decides only among starters.
-func TestAStarterThatSawAHubWaitsForIt(t *testing.T) {
+// A starter at a lower address than a hub it found still joins that hub's
+// network, whether the scan's greeting said it was a hub (a hub too busy
+// to answer the scan's question is the network: the lowest address
+// decides only among starters) or not (the scan saw it before it
+// restarted as the first hub: the lowest starter asks again before it
+// starts a network).
+func TestAStarterBelowAHubFindsIt(t *testing.T) {
 	t.Parallel()
-	cfg := localConfig(t)
-	ctx := context.Background()
-	starter, err := peer.Start(ctx, cfg, peer.AsLeaf()) // the lowest port
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer starter.Close()
-	hubCfg := cfg
-	hubCfg.Hub = true
-	hub, err := bus.Start(ctx, hubCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	if hub.Info().Port <= starter.Server().Port() {
-		t.Fatalf("the hub is on port %d, the starter on %d: want the starter lower", hub.Info().Port, starter.Server().Port())
-	}
-	seen := []discovery.Hit{
-		{Host: hub.Info().Host, Port: hub.Info().Port, ID: hub.ID(), Hub: true},
-	}
-	hubs := discovery.AwaitFirst(ctx, starter, seen)
-	if !slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
-		t.Fatalf("the starter awaited %v, want the hub it saw, %s", hubs, hub.ID())
-	}
-}
-
-// A starter at the lowest address of the starters it found asks them again
-// before it starts the network: one it took for a starter (its scan saw it
-// before it restarted as the first hub) names the hubs now.
-func TestTheLowestStarterAsksAgain(t *testing.T) {
-	t.Parallel()
-	cfg := localConfig(t)
-	ctx := context.Background()
-	starter, err := peer.Start(ctx, cfg, peer.AsLeaf()) // the lowest port
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer starter.Close()
-	hubCfg := cfg
-	hubCfg.Hub = true
-	hub, err := bus.Start(ctx, hubCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
-	seen := []discovery.Hit{ // as a scan saw it before it was a hub
-		{Host: hub.Info().Host, Port: hub.Info().Port, ID: hub.ID()},
-	}
-	hubs := discovery.AwaitFirst(ctx, starter, seen)
-	if !slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
-		t.Fatalf("the lowest starter found %v, want the hub it had taken for a starter, %s", hubs, hub.ID())
+	for _, greeted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("greeted as hub %v", greeted), func(t *testing.T) {
+			t.Parallel()
+			cfg := localConfig(t)
+			ctx := context.Background()
+			starter, err := peer.Start(ctx, cfg, peer.AsLeaf()) // the lowest port
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer starter.Close()
+			hubCfg := cfg
+			hubCfg.Hub = true
+			hub, err := bus.Start(ctx, hubCfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hub.Close()
+			if hub.Info().Port <= starter.Server().Port() {
+				t.Fatalf("the hub is on port %d, the starter on %d: want the starter lower", hub.Info().Port, starter.Server().Port())
+			}
+			seen := []discovery.Hit{{Host: hub.Info().Host, Port: hub.Info().Port, ID: hub.ID(), Hub: greeted}}
+			hubs := discovery.AwaitFirst(ctx, starter, seen)
+			if !slices.ContainsFunc(hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
+				t.Fatalf("the starter found %v, want the hub, %s", hubs, hub.ID())
+			}
+		})
 	}
 }
 

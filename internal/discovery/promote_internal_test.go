@@ -1,12 +1,10 @@
 package discovery
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
-	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // A leaf its view elects to make up the hub count waits while the view,
@@ -15,21 +13,7 @@ import (
 // hubs went, it does not wait.
 func TestAPromotionWaitsForAStillView(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	testnet.MustLoopback(t, host)
-	cfg := peer.DefaultLocalConfig()
-	cfg.Host, cfg.PortStart, cfg.Registry = host, port, peer.NewRegistry()
-	p, err := peer.Start(context.Background(), cfg, peer.AsLeaf())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	d := New(p)
-	changedAgo := func(ago time.Duration) {
-		d.view.mu.Lock()
-		d.view.changedAt = time.Now().Add(-ago)
-		d.view.mu.Unlock()
-	}
+	d := unjoinedLeaf(t)
 
 	d.view.join(peer.Info{ID: "a", Role: peer.RoleLeaf})
 	d.net.wantSince = time.Now()
@@ -43,11 +27,11 @@ func TestAPromotionWaitsForAStillView(t *testing.T) {
 	if d.promotionWaits(false) {
 		t.Fatal("a leaf not elected waited")
 	}
-	changedAgo(promoteQuiet + 100*time.Millisecond)
+	changedAgo(d, promoteQuiet+100*time.Millisecond)
 	if d.promotionWaits(true) {
 		t.Fatalf("a leaf whose view has been still for %s waited", promoteQuiet)
 	}
-	changedAgo(0)
+	changedAgo(d, 0)
 	d.net.wantSince = time.Now().Add(-promoteDefer)
 	if d.promotionWaits(true) {
 		t.Fatalf("a leaf elected for %s waited", promoteDefer)
