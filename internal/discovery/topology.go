@@ -157,20 +157,20 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 // promoteDefer. In a start, a view that has not yet heard of the second
 // hub (the one the first let be, see claimHub) elects the oldest
 // starters, and a founder's restart made it younger than the starters
-// scanning beside it: 200-peer starts promoted two of them, and with six
-// hubs to demote one never became whole in 90 s. The network has a hub
-// meanwhile; a second can wait for the view to settle. A view that held
-// AutoHubs and lost one (a hub failed) promotes at once: the remaining hub
-// would take every leaf alone (a 200-peer hub kill then took 5 s at the
-// median to be whole again instead of 3.5 s).
+// scanning beside it: 200-peer starts promoted two of them at once, and
+// one start held six hubs to demote. The network has a hub meanwhile; a
+// second can wait for the view to settle. A view that held AutoHubs and
+// lost one (a hub failed) promotes at once, as before: the remaining hub
+// should not carry every leaf alone while views settle.
 func (d *Discoverer) promotionWaits(want bool) bool {
 	n := &d.net
 	return want && !d.isHub() && len(d.hubs()) > 0 && n.hubsSeen < AutoHubs &&
 		time.Since(d.view.lastChange()) < promoteQuiet && time.Since(n.wantSince) < promoteDefer
 }
 
-// A leaf elected while its view knows a hub waits for a view still for
-// promoteQuiet, at most promoteDefer (see promotionWaits).
+// A leaf elected while its view knows a hub, but has never held AutoHubs,
+// waits for a view still for promoteQuiet, at most promoteDefer (see
+// promotionWaits).
 const (
 	promoteQuiet = 2 * time.Second
 	promoteDefer = 10 * time.Second
