@@ -51,6 +51,9 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 			continue
 		}
 		hubs = awaitFirst(ctx, p, found)
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
 		return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs) && claimHub(ctx, p, hubs), nil
 	}
 }
@@ -187,28 +190,31 @@ const lookInfos = 3
 // bootWait bounds how long a starting peer waits for another, which
 // started at the same moment, to become the network's first hub; hubWait,
 // how long it waits for a hub its scan found to say who the network's hubs
-// are.
+// are; askAgainFor, how long the lowest starter asks the others again
+// (askAgain), a part of the others' bootWait, which runs meanwhile.
 const (
-	bootWait = 2 * time.Second
-	hubWait  = 4 * time.Second
+	bootWait    = 2 * time.Second
+	hubWait     = 4 * time.Second
+	askAgainFor = bootWait / 4
 )
 
 // askAgain asks up to lookAgain of the peers found (the lowest addresses
 // first), at once, whether they know the network's hubs now, and returns
-// the first hubs one names; none if none does. A peer at the lowest
-// address of the starters it found asks before it starts the network: the
-// first to scan found nobody and started one, and a scan that saw it
-// before or while it restarted as the hub took it for a starter. In
-// 200-peer starts that made two networks to merge in one run of three.
+// the first hubs one names; none if none does within askAgainFor. A peer
+// at the lowest address of the starters it found asks before it starts
+// the network: the first to scan found nobody and started one, and a scan
+// that saw it before or while it restarted as the hub took it for a
+// starter. In 200-peer starts that made two networks to merge in one run
+// of three.
 func askAgain(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 	found = slices.SortedFunc(slices.Values(found), func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) })
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, askAgainFor)
 	defer cancel()
 	answers := make(chan []peer.HubAddr, lookAgain)
 	asked := found[:min(len(found), lookAgain)]
 	for _, h := range asked {
 		go func() {
-			info, err := FetchInfo(ctx, h, 4*p.Config().ScanTimeout, p.ClientOptions()...)
+			info, err := FetchInfo(ctx, h, min(4*p.Config().ScanTimeout, askAgainFor), p.ClientOptions()...)
 			if err != nil {
 				answers <- nil
 				return
@@ -217,8 +223,13 @@ func askAgain(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 		}()
 	}
 	for range asked {
-		if hubs := <-answers; len(hubs) > 0 {
-			return hubs
+		select {
+		case hubs := <-answers:
+			if len(hubs) > 0 {
+				return hubs
+			}
+		case <-ctx.Done():
+			return nil
 		}
 	}
 	return nil
@@ -237,30 +248,43 @@ const lookAgain = 8
 //
 // A hub among the peers found (its greeting said so, but it was too busy
 // to answer in time) is the network, whatever the addresses: p waits for
-// it, for hubWait. In a 200-peer start, starters that founded networks of
-// their own beside a busy hub they had seen made up to three networks to
-// merge, and one never became whole in 90 s.
+// it first, for hubWait, and only then applies the rule above to the rest.
+// In a 200-peer start, starters that founded networks of their own beside
+// a busy hub they had seen made up to three networks to merge, and one
+// never became whole in 90 s.
 func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 	if len(found) == 0 || p.Config().Hub {
 		return nil
 	}
 	byAddr := func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) }
-	first, wait := slices.MinFunc(found, byAddr), bootWait
 	if hubs := slices.DeleteFunc(slices.Clone(found), func(h Hit) bool { return !h.Hub }); len(hubs) > 0 {
-		first, wait = slices.MinFunc(hubs, byAddr), hubWait
-	} else if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
+		if known := awaitHubs(ctx, p, slices.MinFunc(hubs, byAddr), hubWait); len(known) > 0 || ctx.Err() != nil {
+			return known
+		}
+		if found = slices.DeleteFunc(slices.Clone(found), func(h Hit) bool { return h.Hub }); len(found) == 0 {
+			return nil
+		}
+	}
+	first := slices.MinFunc(found, byAddr)
+	if compareAddr(p.Config().Host, p.Server().Port(), first.Host, first.Port) < 0 {
 		return askAgain(ctx, p, found)
 	}
+	return awaitHubs(ctx, p, first, bootWait)
+}
+
+// awaitHubs asks peer h for the network's hubs until it names some or
+// wait ends; then none: this peer starts a network, merged later.
+func awaitHubs(ctx context.Context, p *peer.Peer, h Hit, wait time.Duration) []peer.HubAddr {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		info, err := FetchInfo(ctx, first, 4*p.Config().ScanTimeout, p.ClientOptions()...)
+		info, err := FetchInfo(ctx, h, 4*p.Config().ScanTimeout, p.ClientOptions()...)
 		if err == nil && len(info.Hubs) > 0 {
 			return info.Hubs
 		}
 		select {
 		case <-ctx.Done():
-			return nil // it never did: this peer starts a network, merged later
+			return nil
 		case <-time.After(100*time.Millisecond + rand.N(200*time.Millisecond)):
 			// Jittered: every peer of a mass start asks the same one.
 		}

@@ -339,6 +339,44 @@ func TestAStarterBelowAHubFindsIt(t *testing.T) {
 	}
 }
 
+// The lowest starter asks the others again for askAgainFor at most, a part
+// of the others' bootWait, however long a silent listener would keep each
+// question waiting.
+func TestTheLowestStarterAsksBriefly(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t)
+	cfg.ScanTimeout = time.Second // a question may wait 4 s
+	ctx := context.Background()
+	starter, err := peer.Start(ctx, cfg, peer.AsLeaf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	silent, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, "0")) // accepts, never greets
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	port := silent.Addr().(*net.TCPAddr).Port
+	if port <= starter.Server().Port() {
+		t.Skipf("the silent listener got port %d, below the starter's %d", port, starter.Server().Port())
+	}
+	start := time.Now()
+	hubs := discovery.AwaitFirst(ctx, starter, []discovery.Hit{{Host: cfg.Host, Port: port, ID: "silent"}})
+	if took := time.Since(start); len(hubs) > 0 || took > 1500*time.Millisecond {
+		t.Fatalf("the lowest starter asked for %s and found %v, want none within 1.5 s", took, hubs)
+	}
+}
+
 // A hub answers an asker's repeated sync requests (replies on one request
 // mux's inbox, _INBOX.<id>.<n>) once, and requests with inboxes of their
 // own each, old-style ones under _LOCAL.INBOX too.
