@@ -352,23 +352,13 @@ func TestTheLowestStarterAsksBriefly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer starter.Close()
-	silent, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, "0")) // accepts, never greets
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
+	// A silent listener above the starter, on the first free port of the
+	// test's range after it.
+	port := starter.Server().Port() + 1
+	for ; listenSilent(t, net.JoinHostPort(cfg.Host, strconv.Itoa(port))) != nil; port++ {
+		if port > starter.Server().Port()+10 {
+			t.Fatalf("no free port after the starter's %d for a silent listener", starter.Server().Port())
 		}
-	}()
-	port := silent.Addr().(*net.TCPAddr).Port
-	if port <= starter.Server().Port() {
-		t.Skipf("the silent listener got port %d, below the starter's %d", port, starter.Server().Port())
 	}
 	start := time.Now()
 	hubs := discovery.AwaitFirst(ctx, starter, []discovery.Hit{{Host: cfg.Host, Port: port, ID: "silent"}})

@@ -21,20 +21,9 @@ func TestScanFindsPeersAndSkipsOtherListenersQuickly(t *testing.T) {
 	testnet.MustLoopback(t, cidr)
 	port := testnet.Ports(t)
 	// hosts[0]: a silent TCP listener on the first port, then a peer.
-	silent, err := net.Listen("tcp", net.JoinHostPort(hosts[0], strconv.Itoa(port)))
-	if err != nil {
+	if err := listenSilent(t, net.JoinHostPort(hosts[0], strconv.Itoa(port))); err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // hold it open, say nothing
-		}
-	}()
 	// hosts[1]: a web server on the first port.
 	web, err := net.Listen("tcp", net.JoinHostPort(hosts[1], strconv.Itoa(port)))
 	if err != nil {
@@ -134,4 +123,24 @@ func TestScanRefusesTargetsOutsideTheAllowList(t *testing.T) {
 		Scan(context.Background(), []string{"127.3.2.1"}, []int{1}); err != nil {
 		t.Errorf("a loopback target: %v", err)
 	}
+}
+
+// listenSilent listens on addr, until the test ends, as a server that
+// accepts and never says a word: it holds every connection open.
+func listenSilent(t *testing.T, addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	return nil
 }
