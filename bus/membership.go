@@ -39,14 +39,18 @@ func (p *Peer) Watch(ctx context.Context, opts ...PeersOption) (<-chan Change, e
 }
 
 // Wait returns the first peer that matches opts (its own group by
-// default; Serving and Value narrow further), waiting until one joins or
-// ctx ends. A peer already present counts at once.
+// default; Serving and Value narrow further) and answers a call through
+// the network, waiting until one does or ctx ends. A peer already present
+// counts as soon as it answers. Once Wait returns, what this peer sends
+// reaches the peer returned: an event emitted then is heard by every
+// subscription it had made before it joined or set the values matched.
 func (p *Peer) Wait(ctx context.Context, opts ...PeersOption) (Info, error) {
 	return p.disc.Wait(ctx, peersOptions(opts)...)
 }
 
-// WaitN returns the peers that match opts once at least n are present
-// (see Wait), or, when ctx ends first, those that came and an error.
+// WaitN returns the peers that match opts and answer once at least n do
+// (see Wait), or, when ctx ends first, those that came and an error
+// naming how many answered.
 func (p *Peer) WaitN(ctx context.Context, n int, opts ...PeersOption) (Network, error) {
 	return p.disc.WaitN(ctx, n, peersOptions(opts)...)
 }

@@ -6,8 +6,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-
-	"github.com/appnet-go/appnet/internal/peer"
 )
 
 // watchBacklog is how many changes a watcher may leave unread before it
@@ -102,37 +100,6 @@ func (d *Discoverer) deliver(ctx context.Context, w *watcher) {
 			case <-ctx.Done():
 				return
 			}
-		}
-	}
-}
-
-// Wait returns the first peer that matches opts (see [Discoverer.Peers]:
-// its own group by default; [Serving] and [Value] narrow further), waiting
-// for one to join until ctx ends. Peers already in the view count at
-// once. The error wraps ctx's when none came.
-func (d *Discoverer) Wait(ctx context.Context, opts ...Option) (peer.Info, error) {
-	found, err := d.WaitN(ctx, 1, opts...)
-	if err != nil {
-		return peer.Info{}, err
-	}
-	return found.Peers[found.IDs()[0]], nil
-}
-
-// WaitN returns the peers that match opts once there are at least n of
-// them (see [Discoverer.Wait]), or an error wrapping ctx's naming how many
-// came.
-func (d *Discoverer) WaitN(ctx context.Context, n int, opts ...Option) (Peers, error) {
-	q := d.query(opts)
-	for {
-		changed := d.view.wait()
-		found := d.filter(d.view.snapshot(), q)
-		if len(found.Peers) >= max(n, 1) {
-			return found, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return found, fmt.Errorf("%d of the %d peers %s wanted came: %w", len(found.Peers), max(n, 1), q, ctx.Err())
 		}
 	}
 }
