@@ -140,6 +140,14 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	d.p.SetMembers(d.memberIDs)
 	d.announce(peer.MemberJoinSubject)
 	d.checkIdentity()
+	// Join returns once this peer's server holds the subscriptions made
+	// above (the client sends them in the background): a sync request
+	// sent to a new hub at once got "no responders".
+	fctx, cancel := context.WithTimeout(ctx, d.p.Config().CallTimeout)
+	defer cancel()
+	if err := d.p.Conn().FlushWithContext(fctx); err != nil {
+		return fmt.Errorf("waiting for the peer's server to take its subscriptions: %w", err)
+	}
 	go d.loop()
 	return nil
 }

@@ -402,8 +402,11 @@ func TestAHubAnswersEachAskerOnce(t *testing.T) {
 	for got[last] == 0 {
 		select {
 		case m := <-answers:
-			if _, err := peer.Decode[peer.MemberSnapshot](m.Data); err != nil {
-				t.Fatalf("answer on %s: %v", m.Subject, err)
+			if status := m.Header.Get("Status"); status != "" {
+				t.Fatalf("answer on %s: NATS status %s (503: no responders), want the view", m.Subject, status)
+			}
+			if snap, err := peer.Decode[peer.MemberSnapshot](m.Data); err != nil || len(snap.Members) == 0 {
+				t.Fatalf("answer on %s: %q, %v; want the view, the hub in it", m.Subject, m.Data, err)
 			}
 			got[m.Subject]++
 		case <-timeout:
