@@ -29,7 +29,7 @@ const usage = `usage: appnet <command> [flags] [arguments]
                                              print every change of the network: time, kind (joined,
                                              left, failed, updated, resync), ID, host:port, group, hub
   appnet wait [--via P] [filters of watch] [--serving C] [--count n] [--timeout d] [--json]
-                                             wait until n peers that match are present, print them
+                                             wait until n peers that match answer, print them
   appnet certs [--hosts a,b] [--days n] <dir>
                                              write a throwaway CA and peer certificate for NET_TLS_*
   appnet ca [file]                           write the CA certificate NET_SECRET derives (for nats --tlsca)
