@@ -98,6 +98,7 @@ type network struct {
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
 	reattachedAt   atomic.Int64               // when a leaf last attached to its hub again (UnixNano), set off the loop
 	askedHub       time.Time                  // when it last asked its hub whether it reaches members it does not hear
+	told           map[peer.ID]time.Time      // members it told it does not hear them, and when
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 	looked         look                       // what a leaf's last rebalance decided from
 	claimChecked   map[peer.ID]time.Time      // leaves that named this hub and were not among its connections, when checked
@@ -116,7 +117,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n := &d.net
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
-	n.sawGo, n.claimChecked = map[peer.ID]bool{}, map[peer.ID]time.Time{}
+	n.sawGo, n.claimChecked, n.told = map[peer.ID]bool{}, map[peer.ID]time.Time{}, map[peer.ID]time.Time{}
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
 	n.resync = make(chan peer.ID, 1)
 	n.outside = make(chan map[peer.ID]peer.Info, 1)
@@ -137,6 +138,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	// The view just loaded is no burst of changes (see noteBurst).
 	n.burstFrom, n.burstAt = d.view.changes(), time.Now()
 	d.p.OnChange(d.announceUpdate)
+	d.p.OnUnheard(d.resendInterest)
 	d.p.SetMembers(d.memberIDs)
 	d.announce(peer.MemberJoinSubject)
 	d.checkIdentity()

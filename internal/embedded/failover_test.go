@@ -116,8 +116,8 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// A leaf that attaches again gets a new connection to its hub, and hears
-// the network's interest through it as before.
+// A leaf that attaches again gets a new connection to its hub after a
+// pause, and hears the network's interest through it as before.
 func TestReattachResendsInterest(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
@@ -143,7 +143,21 @@ func TestReattachResendsInterest(t *testing.T) {
 		t.Fatal("interest for a subject nobody subscribed")
 	}
 
-	must(t, leaf.Reattach())
+	// The leaf stays away for the pause, even when pointed at its hubs
+	// meanwhile (as discovery does on seeing it detached), and then
+	// attaches to the hubs it was last given.
+	began := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- leaf.Reattach(context.Background()) }()
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != first })
+	must(t, leaf.SetHubs([]string{hub.LeafURL()}))
+	if _, conn := leaf.Attachment(); conn != 0 {
+		t.Fatalf("attached again (connection %d) as soon as pointed at its hub, within the pause", conn)
+	}
+	must(t, <-done)
 	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 && conn != first })
+	if away := time.Since(began); away < embedded.ReattachPause {
+		t.Fatalf("attached again after %s, want a pause of %s", away, embedded.ReattachPause)
+	}
 	waitFor(t, func() bool { return leaf.Interest("net.peer.x.call.info") })
 }

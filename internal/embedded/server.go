@@ -161,6 +161,10 @@ type Server struct {
 	// leafURL is where a hub accepts leaf nodes; "" for a leaf.
 	leafURL string
 	closed  bool
+	// While a leaf pauses between two attachments (Reattach), the hubs
+	// SetHubs is given wait in wantHubs until pausedUntil.
+	pausedUntil time.Time
+	wantHubs    []string
 }
 
 // Start binds the first free port of cfg's range on cfg.Host and returns

@@ -15,23 +15,43 @@ import (
 // connection to one of them, and the others as fail-over (and one more
 // for the system account, see hubRemotes). An empty list
 // detaches the leaf. Calling it again with the same hubs, in any order,
-// changes nothing; with other hubs the leaf reconnects. A hub refuses.
+// changes nothing; with other hubs the leaf reconnects. During a
+// Reattach's pause the hubs are kept for its end. A hub refuses.
 func (s *Server) SetHubs(leafURLs []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cfg.Hub {
 		return errors.New("embedded: a hub has no hubs of its own; it routes to them")
 	}
+	urls, err := parseHubs(leafURLs)
+	if err != nil {
+		return err
+	}
+	if time.Now().Before(s.pausedUntil) {
+		s.wantHubs = slices.Clone(leafURLs)
+		return nil
+	}
+	return s.pointAt(urls)
+}
+
+// parseHubs parses leaf node URLs, without credentials, in host order.
+func parseHubs(leafURLs []string) ([]*url.URL, error) {
 	urls := make([]*url.URL, 0, len(leafURLs))
 	for _, raw := range leafURLs {
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return fmt.Errorf("embedded: leaf node URL %q: want nats://host:port", raw)
+			return nil, fmt.Errorf("embedded: leaf node URL %q: want nats://host:port", raw)
 		}
 		u.User = nil
 		urls = append(urls, u)
 	}
 	slices.SortFunc(urls, func(a, b *url.URL) int { return compareStrings(a.Host, b.Host) })
+	return urls, nil
+}
+
+// pointAt makes urls the leaf's remotes, through a configuration reload
+// when they changed. s.mu is held.
+func (s *Server) pointAt(urls []*url.URL) error {
 	if sameRemotes(s.opts.LeafNode.Remotes, urls) {
 		return nil
 	}
@@ -168,15 +188,56 @@ func (s *Server) Interest(subject string) bool {
 	return s.NATS().GlobalAccount().SubscriptionInterest(subject)
 }
 
-// Reattach drops a leaf's connection to its hub, which the leaf dials
-// again at once; the hub then tells it all the network's interest anew.
-func (s *Server) Reattach() error {
-	_, conn := s.Attachment()
-	if conn == 0 {
+// Reattach drops a leaf's connection to its hub and attaches again after
+// ReattachPause (or when ctx ends), to the hubs it was pointed at or those
+// SetHubs named meanwhile; the hub then tells it all the network's
+// interest anew. It returns once the leaf dialled again.
+//
+// The pause is for the other leaves of the hub. nats-server (2.15) takes a
+// closed connection's subscriptions out of the account first and then
+// tells each leaf connection, one at a time; a leaf attaching meanwhile
+// loads the account without them, and should the same subscriptions come
+// back before the hub reached that leaf (by a new connection, or from
+// another hub), the late removal takes them from the newcomer for good.
+// Leaves that attached again within 250 ms lost one another that way in
+// mass starts, and set still more of them off.
+func (s *Server) Reattach(ctx context.Context) error {
+	s.mu.Lock()
+	if s.cfg.Hub || len(s.opts.LeafNode.Remotes) == 0 {
+		s.mu.Unlock()
 		return nil
 	}
-	return s.NATS().DisconnectClientByID(conn)
+	var hubs []string
+	for _, u := range s.opts.LeafNode.Remotes[0].URLs {
+		hubs = append(hubs, withoutUser(u))
+	}
+	s.pausedUntil, s.wantHubs = time.Now().Add(ReattachPause), hubs
+	err := s.pointAt(nil)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-time.After(ReattachPause):
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pausedUntil = time.Time{}
+	if s.cfg.Hub || s.closed {
+		return nil // it changed role or closed meanwhile
+	}
+	urls, err := parseHubs(s.wantHubs)
+	if err != nil {
+		return err
+	}
+	return s.pointAt(urls)
 }
+
+// ReattachPause is how long Reattach leaves a leaf detached: long enough
+// for a hub busy with a mass start to have told its other leaves that the
+// leaf's subscriptions went.
+const ReattachPause = time.Second
 
 // LocalPrefix starts the subjects that never leave the server they are
 // published on: neither leaf node connections nor routes carry their

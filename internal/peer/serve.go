@@ -73,7 +73,22 @@ func (p *Peer) dispatchAs(prefix string, group, everyone bool) nats.MsgHandler {
 				p.handlers.Done()
 			}()
 			c.serve()
+			if builtin && c.connection == ConnInfo {
+				p.noteUnheard(m.Header) // once answered: the answer goes first
+			}
 		}()
+	}
+}
+
+// noteUnheard tells the OnUnheard function of a call whose header says
+// its caller's server does not hear this peer.
+func (p *Peer) noteUnheard(h nats.Header) {
+	from := h.Get(HeaderUnheard)
+	if from == "" {
+		return
+	}
+	if fn := p.topo.unheard.Load(); fn != nil {
+		(*fn)(from)
 	}
 }
 

@@ -30,7 +30,10 @@ type topology struct {
 	restarting atomic.Bool // during SetRole: the connection's loss is expected
 	// members names the peers of the network (discovery's view), whose
 	// servers Sync waits for; nil: the servers routed to.
-	members  atomic.Pointer[func() []string]
+	members atomic.Pointer[func() []string]
+	// unheard is told of each call to info that says its caller's server
+	// does not hear this peer (HeaderUnheard); nil: nobody listens.
+	unheard  atomic.Pointer[func(from string)]
 	mu       sync.Mutex
 	hubs     []HubAddr
 	values   map[string]string
@@ -218,6 +221,12 @@ func (p *Peer) values() map[string]string {
 // [Peer.Sync]: with hubs and leaf nodes, the servers a peer's messages
 // reach are every member's, not those its own server routes to.
 func (p *Peer) SetMembers(fn func() []string) { p.topo.members.Store(&fn) }
+
+// OnUnheard calls fn, from the goroutine that takes the calls, with the
+// caller of each call to info that says its server does not hear this
+// peer (HeaderUnheard). Discovery uses it to send the peer's interest
+// anew. fn must return at once.
+func (p *Peer) OnUnheard(fn func(from string)) { p.topo.unheard.Store(&fn) }
 
 // OnChange calls fn whenever what the peer's Info says of it changes by
 // its own doing: a value, its role, its runtime settings. Discovery uses

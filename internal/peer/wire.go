@@ -26,6 +26,13 @@ const (
 	// first. Without it the handler gets the peer's limit; a value that
 	// is not such a number is answered with CodeBadRequest.
 	HeaderTimeout = "Net-Timeout"
+	// HeaderUnheard, on a call to info, says that the caller's server does
+	// not hear the peer called, although the caller's hub does; its value
+	// names the caller. A leaf told so attaches to its hub again, which
+	// sends its interest anew, at most every 30 s. (nats-server 2.15 can
+	// leave a leaf without another leaf's interest when both attach at
+	// once; see discovery.)
+	HeaderUnheard = "Net-Unheard"
 	// HeaderError and HeaderErrorCode are the NATS services error headers.
 	HeaderError     = micro.ErrorHeader
 	HeaderErrorCode = micro.ErrorCodeHeader
