@@ -76,32 +76,40 @@ func (d *Discoverer) checkInterest() {
 		return
 	}
 	sample := long[:min(len(long), interestSampled)]
-	// A member told toldWait ago or more, and still missing, was not
-	// helped by sending its interest again: this leaf attaches again.
-	toldBefore := false
-	for _, id := range sample {
-		if at, ok := n.told[id]; ok && now.Sub(at) >= toldWait && now.Sub(at) < reattachAtMost {
-			toldBefore = true
-		} else if !ok || now.Sub(at) >= reattachAtMost {
+	// Members not told yet are told (interestSampled at a time); one told
+	// toldWait ago or more, and still missing, was not helped by sending
+	// its interest anew, nor is a hub (its interest comes by a route, and
+	// it cannot attach again): then this leaf attaches again itself.
+	var tell []peer.ID
+	self := false
+	for _, id := range long {
+		at, told := n.told[id]
+		info, _ := d.view.get(id)
+		switch {
+		case info.Role == peer.RoleHub:
+			self = true
+		case (!told || now.Sub(at) >= reattachAtMost) && len(tell) < interestSampled:
 			n.told[id] = now
+			tell = append(tell, id)
+		case told && now.Sub(at) >= toldWait && now.Sub(at) < reattachAtMost:
+			self = true
 		}
 	}
 	maps.DeleteFunc(n.told, func(_ peer.ID, at time.Time) bool { return now.Sub(at) >= reattachAtMost })
-	var hubs []peer.ID // members that are hubs: their interest comes by a route, and they cannot attach again
-	for _, id := range sample {
-		if info, ok := d.view.get(id); ok && info.Role == peer.RoleHub {
-			hubs = append(hubs, id)
-		}
+	if len(tell) == 0 && !self {
+		return // the members told have time yet
+	}
+	if !self {
+		sample = tell
 	}
 	go func() { // questions over the network: not on the loop
 		if !hubReaches(hubInfo, sample, d.p.ClientOptions(), d.p.ID()) {
 			return // away, or gone: membership will say which
 		}
-		if !toldBefore && len(hubs) < len(sample) {
-			// The members heard they are unheard, and send their interest
-			// anew: one of them attaching again repairs every leaf that
-			// lost it, where all those leaves attaching again would make
-			// each of them unheard for a moment, and more of them lost.
+		if !self {
+			// One member attaching again repairs every leaf that lost it,
+			// where all those leaves attaching again would make each of
+			// them unheard for a moment, and lose more.
 			d.p.Logger().Info("appnet: this peer's server does not hear members of its view that its hub reaches; told them",
 				"members", len(long), "e.g.", sample)
 			return
