@@ -285,18 +285,7 @@ func TestTheFirstHubLetsOneStarterBeTheSecond(t *testing.T) {
 
 	// The peer it said yes to joins (here as a leaf, and so the network
 	// still has one hub): the next claim needs no 5 s wait.
-	data, err := peer.Encode(yes[0].Info())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Conn().Publish(peer.MemberJoinSubject, data); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
-		found, err := first.Peers(ctx)
-		_, in := found.Peers[yes[0].ID()]
-		return err == nil && in
-	})
+	announceJoin(t, first, yes[0].Info())
 	if !discovery.ClaimHub(ctx, starters[0], hubs) {
 		t.Fatal("a claim after the granted peer joined as a leaf was refused")
 	}
@@ -320,13 +309,7 @@ func TestAStarterBelowAHubFindsIt(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer starter.Close()
-			hubCfg := cfg
-			hubCfg.Hub = true
-			hub, err := bus.Start(ctx, hubCfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer hub.Close()
+			hub := startHub(t, cfg)
 			if hub.Info().Port <= starter.Server().Port() {
 				t.Fatalf("the hub is on port %d, the starter on %d: want the starter lower", hub.Info().Port, starter.Server().Port())
 			}
@@ -421,6 +404,36 @@ func TestAHubAnswersEachAskerOnce(t *testing.T) {
 			t.Errorf("%d answers on %s, want 1: %v", got[own], own, got)
 		}
 	}
+}
+
+// startHub starts a hub by configuration, closed when the test ends.
+func startHub(t *testing.T, cfg peer.Config) *bus.Peer {
+	t.Helper()
+	cfg.Hub = true
+	hub, err := bus.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	return hub
+}
+
+// announceJoin publishes info's join through via's connection, as a hub
+// passes a join on, and waits until via's view has it.
+func announceJoin(t *testing.T, via *bus.Peer, info peer.Info) {
+	t.Helper()
+	data, err := peer.Encode(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := via.Conn().Publish(peer.MemberJoinSubject, data); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		found, err := via.Peers(context.Background())
+		_, in := found.Peers[info.ID]
+		return err == nil && in
+	})
 }
 
 // localConfig is a peer's configuration on a loopback host and port range

@@ -21,13 +21,7 @@ func TestAnUnheardLeafAttachesAgainOnce(t *testing.T) {
 	t.Parallel()
 	cfg := localConfig(t)
 	ctx := context.Background()
-	hubCfg := cfg
-	hubCfg.Hub = true
-	hub, err := bus.Start(ctx, hubCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hub.Close()
+	hub := startHub(t, cfg)
 	leaf, err := bus.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -33,18 +33,7 @@ func TestWaitReturnsOnlyPeersThatAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stranger.Close()
-	data, err := peer.Encode(stranger.Info())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Conn().Publish(peer.MemberJoinSubject, data); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
-		found, err := first.Peers(ctx)
-		_, in := found.Peers[stranger.ID()]
-		return err == nil && in
-	})
+	announceJoin(t, first, stranger.Info())
 	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	got, err := first.Wait(wctx)
 	cancel()
