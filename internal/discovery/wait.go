@@ -36,11 +36,19 @@ func (d *Discoverer) WaitN(ctx context.Context, n int, opts ...Option) (Peers, e
 	want := max(n, 1)
 	heard := map[peer.ID]bool{}
 	pause := firstAskPause
+	var asked time.Time
 	for {
 		changed := d.view.wait()
 		found := d.filter(d.view.snapshot(), q)
 		var again <-chan time.Time
 		if len(found.Peers) >= want {
+			// A view changing by the moment (a start) asks no more
+			// often than every firstAskPause.
+			select {
+			case <-time.After(firstAskPause - time.Since(asked)):
+			case <-ctx.Done():
+			}
+			asked = time.Now()
 			d.hear(ctx, found, heard)
 			answered := Peers{Peers: map[peer.ID]peer.Info{}, Groups: map[string][]peer.ID{}}
 			for _, id := range found.IDs() {

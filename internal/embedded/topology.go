@@ -211,8 +211,10 @@ func (s *Server) Reattach(ctx context.Context) error {
 	for _, u := range s.opts.LeafNode.Remotes[0].URLs {
 		hubs = append(hubs, withoutUser(u))
 	}
-	s.pausedUntil, s.wantHubs = time.Now().Add(ReattachPause), hubs
 	err := s.pointAt(nil)
+	if err == nil {
+		s.pausedUntil, s.wantHubs = time.Now().Add(ReattachPause), hubs
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
