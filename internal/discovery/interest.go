@@ -28,7 +28,7 @@ import (
 // So a leaf checks, in its own server and without traffic, that it knows
 // of every member's call subject. A member known for interestSettled and
 // missing at two checks in a row makes it call that member through its
-// hub's own server (at most every interestAskEvery), saying it does not
+// hub's own server (at most once a check), saying it does not
 // hear it (peer.HeaderUnheard); the member, if a leaf, attaches to its
 // hub again (resendInterest), which repairs every leaf that lost it at
 // once. Only when a member told is still missing toldWait later, or is a
@@ -38,12 +38,11 @@ import (
 // times and never became whole; checking every 2 s instead of 5 made 31
 // and 166 leaves attach again in 200-peer starts.
 const (
-	interestEvery    = 2 * time.Second
-	interestSettled  = 3 * time.Second
-	toldWait         = 10 * time.Second // how long a member told gets to be heard again
-	reattachAtMost   = 30 * time.Second
-	interestSampled  = 3             // members named in the warning, and asked of the hub
-	interestAskEvery = interestEvery // how often the hub is asked at most
+	interestEvery   = 2 * time.Second
+	interestSettled = 3 * time.Second
+	toldWait        = 10 * time.Second // how long a member told gets to be heard again
+	reattachAtMost  = 30 * time.Second
+	interestSampled = 3 // members named in the warning, and asked of the hub
 )
 
 // checkInterest is a leaf's check, when due.
@@ -66,53 +65,60 @@ func (d *Discoverer) checkInterest() {
 	}
 	long := missingAgain(n.uninterested, missing)
 	n.uninterested = setOf(missing)
-	if len(long) == 0 || now.Sub(time.Unix(0, n.reattachedAt.Load())) < reattachAtMost || now.Sub(n.askedHub) < interestAskEvery {
+	if len(long) == 0 || now.Sub(time.Unix(0, n.reattachedAt.Load())) < reattachAtMost {
 		return
 	}
-	n.askedHub = now
 	hub, conn := srv.Attachment()
 	hubInfo, known := d.view.get(peer.ID(hub))
 	if !known {
 		return
 	}
-	sample := long[:min(len(long), interestSampled)]
-	// Members not told yet are told (interestSampled at a time); one told
-	// toldWait ago or more, and still missing, was not helped by sending
-	// its interest anew, nor is a hub (its interest comes by a route, and
-	// it cannot attach again): then this leaf attaches again itself.
-	var tell []peer.ID
-	self := false
-	for _, id := range long {
-		at, told := n.told[id]
+	// A member that is a hub (its interest comes by a route, and it
+	// cannot attach again), or one told toldWait ago or more and still
+	// missing (sending its interest anew did not help), makes this leaf
+	// attach again itself. Else the members not told yet are told,
+	// interestSampled at a time.
+	self := slices.ContainsFunc(long, func(id peer.ID) bool {
 		info, _ := d.view.get(id)
-		switch {
-		case info.Role == peer.RoleHub:
-			self = true
-		case (!told || now.Sub(at) >= reattachAtMost) && len(tell) < interestSampled:
+		at, told := n.told[id]
+		return info.Role == peer.RoleHub || told && now.Sub(at) >= toldWait && now.Sub(at) < reattachAtMost
+	})
+	maps.DeleteFunc(n.told, func(_ peer.ID, at time.Time) bool { return now.Sub(at) >= reattachAtMost })
+	if self {
+		d.attachAgain(hubInfo, conn, long)
+		return
+	}
+	var tell []peer.ID
+	for _, id := range long {
+		if _, told := n.told[id]; !told && len(tell) < interestSampled {
 			n.told[id] = now
 			tell = append(tell, id)
-		case told && now.Sub(at) >= toldWait && now.Sub(at) < reattachAtMost:
-			self = true
 		}
 	}
-	maps.DeleteFunc(n.told, func(_ peer.ID, at time.Time) bool { return now.Sub(at) >= reattachAtMost })
-	if len(tell) == 0 && !self {
+	if len(tell) == 0 {
 		return // the members told have time yet
 	}
-	if !self {
-		sample = tell
-	}
 	go func() { // questions over the network: not on the loop
-		if !hubReaches(hubInfo, sample, d.p.ClientOptions(), d.p.ID()) {
-			return // away, or gone: membership will say which
-		}
-		if !self {
+		if hubReaches(hubInfo, tell, d.p.ClientOptions(), d.p.ID()) {
 			// One member attaching again repairs every leaf that lost it,
 			// where all those leaves attaching again would make each of
 			// them unheard for a moment, and lose more.
 			d.p.Logger().Info("appnet: this peer's server does not hear members of its view that its hub reaches; told them",
-				"members", len(long), "e.g.", sample)
-			return
+				"members", len(long), "e.g.", tell)
+		}
+	}()
+}
+
+// attachAgain has this leaf attach to its hub again, which sends it the
+// network's interest anew, if its hub (hubInfo, attached by connection
+// conn) reaches some of the members it does not hear.
+func (d *Discoverer) attachAgain(hubInfo peer.Info, conn uint64, long []peer.ID) {
+	n := &d.net
+	srv := d.p.Server()
+	sample := long[:min(len(long), interestSampled)]
+	go func() { // questions over the network: not on the loop
+		if !hubReaches(hubInfo, sample, d.p.ClientOptions(), "") {
+			return // away, or gone: membership will say which
 		}
 		if _, now := srv.Attachment(); now != conn {
 			return // attached again meanwhile
@@ -166,8 +172,8 @@ const answerGrace = 100 * time.Millisecond
 
 // hubReaches reports whether any of ids answers a call made through the
 // hub's own server (a client connection of its own, with an inbox the
-// network hears of). Each call tells its member that the server of from
-// does not hear it (peer.HeaderUnheard).
+// network hears of). Unless from is "", each call tells its member that
+// the server of from does not hear it (peer.HeaderUnheard).
 func hubReaches(hub peer.Info, ids []peer.ID, opts []nats.Option, from peer.ID) bool {
 	nc, err := nats.Connect("nats://"+net.JoinHostPort(hub.Host, strconv.Itoa(hub.Port)),
 		append(slices.Clone(opts), nats.Name("appnet interest check"), nats.Timeout(time.Second), nats.NoReconnect())...)
@@ -178,7 +184,9 @@ func hubReaches(hub peer.Info, ids []peer.ID, opts []nats.Option, from peer.ID) 
 	reached := false
 	for _, id := range ids {
 		m := nats.NewMsg(peer.CallSubject(id, peer.ConnInfo))
-		m.Header.Set(peer.HeaderUnheard, string(from))
+		if from != "" {
+			m.Header.Set(peer.HeaderUnheard, string(from))
+		}
 		if _, err := nc.RequestMsg(m, time.Second); err == nil {
 			reached = true
 		}

@@ -97,7 +97,6 @@ type network struct {
 	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
 	reattachedAt   atomic.Int64               // when a leaf last attached to its hub again (UnixNano), set off the loop
-	askedHub       time.Time                  // when it last asked its hub whether it reaches members it does not hear
 	told           map[peer.ID]time.Time      // members it told it does not hear them, and when
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 	looked         look                       // what a leaf's last rebalance decided from
