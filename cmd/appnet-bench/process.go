@@ -25,7 +25,7 @@ type child struct {
 	started time.Time     // just before the fork
 	ready   []string      // the fields after "ready", once waitReady returned
 	readyCh chan []string // gets the ready line's fields
-	lines   chan []string // every other line's fields (dropped if nobody reads)
+	lines   chan []string // every other line's fields (dropped if nobody reads: a debug burst of a whole view fits)
 	done    chan struct{}
 	err     error
 }
@@ -61,7 +61,7 @@ func launchChild(exe string, env []string, args ...string) (*child, error) {
 		return nil, err
 	}
 	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{}),
-		readyCh: make(chan []string, 1), lines: make(chan []string, 64)}
+		readyCh: make(chan []string, 1), lines: make(chan []string, 1024)}
 	c.started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err

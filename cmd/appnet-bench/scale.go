@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -195,10 +196,12 @@ func (nw *scaleNet) all(ctx context.Context, cs []*child, limit time.Duration, m
 		nw.mu.Lock()
 		var at []time.Time
 		var lines [][]string
+		var missing []*child
 		for _, c := range cs {
 			i := slices.IndexFunc(nw.lines[c], match)
 			if i < 0 {
-				break
+				missing = append(missing, c)
+				continue
 			}
 			f := nw.lines[c][i]
 			ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
@@ -210,13 +213,14 @@ func (nw *scaleNet) all(ctx context.Context, cs []*child, limit time.Duration, m
 		}
 		grew := nw.grew
 		nw.mu.Unlock()
-		if len(at) == len(cs) {
+		if len(missing) == 0 {
 			return at, lines, nil
 		}
 		select {
 		case <-grew:
 		case <-deadline:
 			nw.dump(cs)
+			nw.diagMissing(missing)
 			return nil, nil, fmt.Errorf("%d of %d peers said it within %s", len(at), len(cs), limit)
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -493,12 +497,65 @@ func (nw *scaleNet) failures(ctx context.Context, s *scaleSample) error {
 	hub := nw.cs[slices.IndexFunc(nw.cs, func(c *child) bool { return nw.roles[c] == "hub" })]
 	t0 = time.Now()
 	_ = hub.cmd.Process.Kill()
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "debug: killed hub %s at %d\n", hub.ready[0], t0.UnixNano())
+	}
 	at2, _, err := nw.all(ctx, nw.rest(l1, l2, hub), 60*time.Second, func(f []string) bool { return f[0] == "reach" })
 	if err != nil {
 		return fmt.Errorf("kill -9 of a hub: %w", err)
 	}
 	s.hubKill = latest(at2).Sub(t0)
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		nw.debugHubKill(t0, hub.ready[0])
+	}
 	return nil
+}
+
+// debugHubKill prints when the peers saw the hub killed at t0 fail, and
+// when their samples answered again, and the changes the slowest saw.
+func (nw *scaleNet) debugHubKill(t0 time.Time, hub string) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	since := func(ns string) time.Duration { v, _ := strconv.ParseInt(ns, 10, 64); return time.Unix(0, v).Sub(t0) }
+	type seen struct {
+		id            string
+		failed, reach time.Duration
+		changes       []string
+	}
+	var all []seen
+	for _, c := range nw.cs {
+		s := seen{id: c.ready[0]}
+		for _, f := range nw.lines[c] {
+			switch {
+			case f[0] == "change" && len(f) == 4 && since(f[3]) > 0:
+				s.changes = append(s.changes, fmt.Sprintf("%s:%.6s@%dms", f[1], f[2], since(f[3]).Milliseconds()))
+				if f[1] == "failed" && f[2] == hub {
+					s.failed = since(f[3])
+				}
+			case f[0] == "reach" && len(f) == 3:
+				s.reach = since(f[2])
+			}
+		}
+		if s.reach > 0 {
+			all = append(all, s)
+		}
+	}
+	slices.SortFunc(all, func(a, b seen) int { return cmp.Compare(a.reach, b.reach) })
+	q := func(get func(seen) time.Duration) string {
+		ds := make([]time.Duration, 0, len(all))
+		for _, s := range all {
+			ds = append(ds, get(s))
+		}
+		slices.Sort(ds)
+		if len(ds) == 0 {
+			return "none"
+		}
+		return fmt.Sprintf("p50 %dms p90 %dms max %dms", ds[len(ds)/2].Milliseconds(), ds[len(ds)*9/10].Milliseconds(), ds[len(ds)-1].Milliseconds())
+	}
+	fmt.Fprintf(os.Stderr, "debug: hub kill: failed seen %s; sample answers %s\n", q(func(s seen) time.Duration { return s.failed }), q(func(s seen) time.Duration { return s.reach }))
+	for _, s := range all[max(0, len(all)-3):] {
+		fmt.Fprintf(os.Stderr, "debug: hub kill, slowest: %s failed@%dms reach@%dms %s\n", s.id, s.failed.Milliseconds(), s.reach.Milliseconds(), strings.Join(s.changes, " "))
+	}
 }
 
 // printUnreach prints the pairs the peers could not reach (debug).
@@ -573,6 +630,30 @@ func msd(d time.Duration) string {
 	return fmt.Sprintf("%d ms", d.Milliseconds())
 }
 
+// diagMissing, when APPNET_BENCH_DEBUG is set, prints every line of (at
+// most 5 of) the peers that did not say what was waited for, and asks
+// them, and every peer that was ever a hub, what their servers are
+// attached to.
+func (nw *scaleNet) diagMissing(missing []*child) {
+	if os.Getenv("APPNET_BENCH_DEBUG") == "" {
+		return
+	}
+	nw.mu.Lock()
+	sig := slices.Clone(missing)
+	for _, c := range nw.cs {
+		if slices.ContainsFunc(nw.lines[c], func(f []string) bool { return f[0] == "debug" && slices.Contains(f, "hub") }) {
+			sig = append(sig, c)
+		}
+	}
+	for i, c := range missing[:min(5, len(missing))] {
+		for _, f := range nw.lines[c] {
+			fmt.Fprintln(os.Stderr, "debug: missing", i, strings.Join(f, " "))
+		}
+	}
+	nw.mu.Unlock()
+	nw.printDiag(sig)
+}
+
 // diagUnreached asks every peer that a sample could not reach, and one
 // that reached everything, to say what its server is attached to.
 func (nw *scaleNet) diagUnreached() {
@@ -606,6 +687,13 @@ func (nw *scaleNet) diagUnreached() {
 		}
 	}
 	nw.mu.Unlock()
+	nw.printDiag(sig)
+}
+
+// printDiag asks each of cs what its server is attached to, and prints
+// the answers.
+func (nw *scaleNet) printDiag(cs []*child) {
+	sig := cs
 	for _, c := range sig {
 		_ = c.cmd.Process.Signal(syscall.SIGWINCH)
 	}

@@ -216,9 +216,8 @@ func (n *network) noteBurst(count uint64) {
 
 // watchLeafConnection follows a leaf's connection to its hub: after every
 // (re)attachment it loads the view again, since it heard nothing while
-// away, and announces itself again; when detached for long, it asks the
-// peers that should be hubs directly, so that it finds hubs elected while
-// it could hear nothing.
+// away, and announces itself again; when detached for long, it looks for
+// the network's hubs (lost.go), elected while it could hear nothing.
 func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	n := &d.net
 	hub, conn := d.p.Server().Attachment()
@@ -242,22 +241,8 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 		n.attachedTo, n.attachedConn, n.detachedAt = "", 0, time.Now()
 	case conn == 0 && time.Since(n.detachedAt) > time.Second && time.Since(n.lastFetch) > time.Second:
 		n.lastFetch = time.Now()
-		d.askElected(ctx)
-	}
-}
-
-// askElected asks the peers that the view says should be hubs for their
-// info directly, over their own servers.
-func (d *Discoverer) askElected(ctx context.Context) {
-	opts := d.p.ClientOptions()
-	for _, info := range d.elected() {
-		if info.ID == d.p.ID() {
-			continue
-		}
-		got, err := FetchInfo(ctx, Hit{Host: info.Host, Port: info.Port, ID: info.ID}, 4*d.p.Config().ScanTimeout, opts...)
-		if err == nil {
-			d.view.join(got)
-			d.refreshHubs()
+		if !d.askElected(ctx) {
+			d.scanIfLost(ctx)
 		}
 	}
 }

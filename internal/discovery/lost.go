@@ -1,0 +1,146 @@
+package discovery
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// A leaf detached from every hub finds its network's hubs again, in three
+// steps, each a second apart while it stays detached:
+//
+//  1. It asks the peers its view elects (askElected): the hubs it knew, or
+//     the oldest peers when it knows none. A hub answers as one.
+//  2. It asks the hubs that those peers name and its view does not hold
+//     as hubs; if none answers as one, lostAsked other peers of its view,
+//     and the hubs they name. In one 200-peer start without hubs, six
+//     leaves stayed outside the network for good after a small network
+//     merged into the big one: their views held peers that had been the
+//     small network's hubs and were leaves of the big one now, and step 1
+//     was all they did.
+//  3. Detached for lostAfter with no hub found, it scans for the network
+//     as a starting peer does (scanForHubs), at most once per
+//     NET_SCAN_INTERVAL and off the loop: every peer of its view has gone.
+//
+// The hubs found join its view, and the next look attaches it to them.
+
+// lostAfter is how long a leaf stays detached before it scans for the
+// network; lostAsked, how many peers of its view besides the elected it
+// asks for the hubs they know, each second.
+const (
+	lostAfter = 5 * time.Second
+	lostAsked = 2
+)
+
+// askElected asks the peers that the view says should be hubs for their
+// info directly, over their own servers, and then the hubs they name that
+// the view does not hold; when that finds no hub, lostAsked other peers of
+// the view, at random, and the hubs they name. It reports whether a hub
+// answered.
+func (d *Discoverer) askElected(ctx context.Context) bool {
+	defer d.refreshHubs()
+	elected := slices.DeleteFunc(d.elected(), func(i peer.Info) bool { return i.ID == d.p.ID() })
+	if d.askForHubs(ctx, elected) {
+		return true
+	}
+	var others []peer.Info
+	for id, info := range d.view.snapshot() { // map order: at random
+		if len(others) == lostAsked {
+			break
+		}
+		if !slices.ContainsFunc(elected, func(i peer.Info) bool { return i.ID == id }) {
+			others = append(others, info)
+		}
+	}
+	return d.askForHubs(ctx, others)
+}
+
+// askForHubs asks each of peers for its info, and then the hubs they name
+// that the view does not hold, and adds what answers to the view. It
+// reports whether a hub answered.
+func (d *Discoverer) askForHubs(ctx context.Context, peers []peer.Info) bool {
+	opts := d.p.ClientOptions()
+	var named []peer.HubAddr
+	hub := false
+	for _, info := range peers {
+		got, err := FetchInfo(ctx, Hit{Host: info.Host, Port: info.Port, ID: info.ID}, 4*d.p.Config().ScanTimeout, opts...)
+		if err != nil {
+			continue
+		}
+		d.view.join(got)
+		hub = hub || got.Role == peer.RoleHub
+		named = append(named, got.Hubs...)
+	}
+	for _, info := range d.fetchHubs(ctx, named) {
+		d.view.join(info)
+		hub = true
+	}
+	return hub
+}
+
+// fetchHubs asks the hubs of addrs that the view does not hold as hubs,
+// and this peer is not, for their info, and returns those that answer as
+// hubs.
+func (d *Discoverer) fetchHubs(ctx context.Context, addrs []peer.HubAddr) []peer.Info {
+	cfg := d.p.Config()
+	var out []peer.Info
+	asked := map[peer.ID]bool{}
+	for _, h := range addrs {
+		if info, known := d.view.get(h.ID); known && info.Role == peer.RoleHub || asked[h.ID] || h.ID == d.p.ID() || !dialable(cfg, h.Leaf) {
+			continue
+		}
+		asked[h.ID] = true
+		at, err := h.ID.Decode()
+		if err != nil {
+			continue
+		}
+		got, err := FetchInfo(ctx, Hit{Host: at.Host, Port: at.Port, ID: h.ID}, 4*cfg.ScanTimeout, d.p.ClientOptions()...)
+		if err == nil && got.Role == peer.RoleHub {
+			out = append(out, got)
+		}
+	}
+	return out
+}
+
+// scanIfLost starts a scan for the network's hubs (step 3 above) when the
+// leaf has been detached for lostAfter, no peer it asked was a hub (a hub
+// too busy to take the leaf now is no reason to look elsewhere: in a mass
+// start, a third of the leaves would scan), and no scan ran for
+// NET_SCAN_INTERVAL; the hubs it finds reach the loop on n.lostFound.
+func (d *Discoverer) scanIfLost(ctx context.Context) {
+	n := &d.net
+	every := max(d.p.Config().ScanInterval, lostAfter)
+	if time.Since(n.detachedAt) < lostAfter || time.Since(n.lostScan) < every || n.lostScanning {
+		return
+	}
+	n.lostScan, n.lostScanning = time.Now(), true
+	go func() {
+		var found []peer.Info
+		if _, _, hubs, err := scanForHubs(ctx, d.p); err == nil {
+			found = d.fetchHubs(ctx, hubs)
+		}
+		select {
+		case n.lostFound <- found:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// foundWhileLost adds the hubs a scan found to the view, if the leaf is
+// still detached.
+func (d *Discoverer) foundWhileLost(found []peer.Info) {
+	n := &d.net
+	n.lostScanning = false
+	if _, conn := d.p.Server().Attachment(); conn != 0 || d.isHub() {
+		return
+	}
+	for _, info := range found {
+		d.view.join(info)
+	}
+	if len(found) > 0 {
+		d.p.Logger().Info("appnet: this peer lost its hubs and found the network's again", "hubs", len(found))
+		d.refreshHubs()
+	}
+}
