@@ -144,5 +144,14 @@ func printDiag(p *bus.Peer, out *lineWriter) {
 			routes = append(routes, fmt.Sprintf("%s/subs=%d", r.RemoteName, r.NumSubs))
 		}
 	}
-	out.printf("diag %s role %s conn %v subs %d routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
+	// The members of the view whose call subject this server has no
+	// interest in: the peers it cannot call.
+	found, _ := p.Peers(context.Background(), bus.AllGroups())
+	var deaf []string
+	for id := range found.Peers {
+		if !lower.Peer(p).Server().Interest(peer.CallSubject(id, peer.ConnInfo)) {
+			deaf = append(deaf, string(id))
+		}
+	}
+	out.printf("diag %s role %s conn %v subs %d deaf-to %d %v routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, len(deaf), deaf[:min(3, len(deaf))], strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
 }
