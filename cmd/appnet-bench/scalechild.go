@@ -36,6 +36,10 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 		out.printf("scalefail %v", err)
 		return
 	}
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		inbox := p.Conn().NewRespInbox() // <prefix>.<connection's token>.<request's>
+		out.printf("inbox %s %s", p.ID(), inbox[:strings.LastIndex(inbox, ".")+1])
+	}
 	view := map[peer.ID]peer.Info{}
 	whole := false
 	for {
@@ -43,17 +47,7 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 		case <-ctx.Done():
 			return
 		case s := <-sigs:
-			if s == syscall.SIGWINCH {
-				printDiag(p, out)
-			} else if s == syscall.SIGUSR1 {
-				printStats(p, out)
-			} else {
-				start := time.Now()
-				found, err := p.Peers(ctx, bus.AllGroups(), bus.Refresh())
-				if err == nil {
-					out.printf("refresh %d %d", time.Since(start).Nanoseconds(), len(found.Peers))
-				}
-			}
+			answerSignal(ctx, p, s, out)
 		case c, ok := <-changes:
 			if !ok {
 				return
@@ -82,6 +76,24 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 				ok := reach(ctx, p, view, n, out)
 				out.printf("whole %d %d", time.Now().UnixNano(), ok)
 			}
+		}
+	}
+}
+
+// answerSignal prints what the signal s asks for: the server's
+// connections (SIGWINCH), its message counts (SIGUSR1), or the time of a
+// Refresh (SIGUSR2).
+func answerSignal(ctx context.Context, p *bus.Peer, s os.Signal, out *lineWriter) {
+	switch s {
+	case syscall.SIGWINCH:
+		printDiag(p, out)
+	case syscall.SIGUSR1:
+		printStats(p, out)
+	default:
+		start := time.Now()
+		found, err := p.Peers(ctx, bus.AllGroups(), bus.Refresh())
+		if err == nil {
+			out.printf("refresh %d %d", time.Since(start).Nanoseconds(), len(found.Peers))
 		}
 	}
 }
@@ -153,5 +165,15 @@ func printDiag(p *bus.Peer, out *lineWriter) {
 			deaf = append(deaf, string(id))
 		}
 	}
-	out.printf("diag %s role %s conn %v subs %d deaf-to %d %v routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, len(deaf), deaf[:min(3, len(deaf))], strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
+	// The peers whose replies this server does not pass on: their
+	// connection's inbox, from the file the bench wrote.
+	var deafInbox []string
+	if b, err := os.ReadFile(os.Getenv("APPNET_BENCH_INBOXES")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] != string(p.ID()) && !lower.Peer(p).Server().Interest(f[1]+"x") {
+				deafInbox = append(deafInbox, f[0])
+			}
+		}
+	}
+	out.printf("diag %s role %s conn %v subs %d deaf-to %d %v deaf-to-inbox %d %v routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, len(deaf), deaf[:min(3, len(deaf))], len(deafInbox), deafInbox[:min(3, len(deafInbox))], strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
 }

@@ -103,6 +103,7 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 	n := &d.net
 	now := time.Now()
 	var due []peer.ID
+	dueAt := map[peer.ID]time.Time{}
 	for id, at := range n.suspects {
 		if !now.After(at) {
 			continue
@@ -116,6 +117,7 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 			continue
 		}
 		due = append(due, id)
+		dueAt[id] = at
 		delete(n.suspects, id)
 		delete(n.sawGo, id)
 	}
@@ -137,7 +139,7 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 			// which its leaves wait for to attach elsewhere, came 5 s
 			// after a kill (the leaves were attached again within 3).
 			// Younger hubs are a start's, which restart.
-			settled := info.Role == peer.RoleHub && time.Since(d.view.learnedAt(id)) > settledHub
+			settled := info.Role == peer.RoleHub && time.Since(d.view.stoodSince(id)) > settledHub
 			wg.Go(func() {
 				// A slot is held through the pauses between the
 				// questions: with many suspects (a mass start), the later
@@ -153,6 +155,10 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 					d.view.remove(id, Failed)
 					d.refreshHubs()
 					d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: id, By: d.p.ID()})
+					if info.Role == peer.RoleHub {
+						d.p.Logger().Info("appnet: a hub failed; told the network", "hub", id,
+							"probed", time.Since(dueAt[id]).Round(time.Millisecond))
+					}
 				}
 			})
 		}
@@ -239,10 +245,7 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 		}
 	case conn == 0 && n.attachedTo != "":
 		n.attachedTo, n.attachedConn, n.detachedAt = "", 0, time.Now()
-	case conn == 0 && time.Since(n.detachedAt) > time.Second && time.Since(n.lastFetch) > time.Second:
-		n.lastFetch = time.Now()
-		if !d.askElected(ctx) {
-			d.scanIfLost(ctx)
-		}
+	case conn == 0:
+		d.lookForHubs(ctx)
 	}
 }

@@ -3,8 +3,11 @@ package discovery
 import (
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/appnet-go/appnet/internal/embedded"
 	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // A member counts as missing twice only when the last check missed it
@@ -29,5 +32,38 @@ func TestMissingAgain(t *testing.T) {
 			t.Errorf("check %d: the list became %v", i, missing)
 		}
 		before = setOf(missing)
+	}
+}
+
+// A leaf whose server does not pass on a member's replies (peer.Info.Inbox
+// has no interest there) takes it for unheard, and tells it: the member
+// attaches to its hub again, which sends all of its interest anew.
+func TestALeafDeafToAMembersRepliesTellsIt(t *testing.T) {
+	t.Parallel()
+	host := testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	hub, _ := joined(t, host, testnet.Ports(t))
+	member, memberD := joined(t, host, testnet.Ports(t), hub.HubAddr())
+	_, leafD := joined(t, host, testnet.Ports(t), hub.HubAddr())
+	attachedTo(t, memberD, hub.ID(), 10*time.Second)
+	attachedTo(t, leafD, hub.ID(), 10*time.Second)
+	_, before := member.Server().Attachment()
+
+	info := infoOf(t, member)
+	if info.Inbox == "" || !leafD.p.Server().Interest(info.Inbox+"x") {
+		t.Fatalf("the member's info names reply inbox %q, which the leaf's server does not pass on", info.Inbox)
+	}
+	info.Inbox = "_INBOX.lost." // as if the leaf's server had lost it
+	leafD.view.join(info)
+
+	deadline := time.Now().Add(interestSettled + 3*interestEvery + embedded.ReattachPause + 5*time.Second)
+	for {
+		if _, now := member.Server().Attachment(); now != 0 && now != before {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the member was not told that a leaf does not hear its replies: it never attached again")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

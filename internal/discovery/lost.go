@@ -22,7 +22,9 @@ import (
 //     was all they did.
 //  3. Detached for lostAfter with no hub found, it scans for the network
 //     as a starting peer does (scanForHubs), at most once per
-//     NET_SCAN_INTERVAL and off the loop: every peer of its view has gone.
+//     NET_SCAN_INTERVAL: every peer of its view has gone.
+//
+// All three run off the loop (lookForHubs), one look at a time.
 //
 // The hubs found join its view, and the next look attaches it to them.
 
@@ -104,43 +106,53 @@ func (d *Discoverer) fetchHubs(ctx context.Context, addrs []peer.HubAddr) []peer
 	return out
 }
 
-// scanIfLost starts a scan for the network's hubs (step 3 above) when the
-// leaf has been detached for lostAfter, no peer it asked was a hub (a hub
-// too busy to take the leaf now is no reason to look elsewhere: in a mass
-// start, a third of the leaves would scan), and no scan ran for
-// NET_SCAN_INTERVAL; the hubs it finds reach the loop on n.lostFound.
-func (d *Discoverer) scanIfLost(ctx context.Context) {
+// lookForHubs starts a look for the network's hubs (the steps above) off
+// the loop, when the leaf has been detached for a second, none runs, and
+// the last began a second ago or more: the questions wait up to a second
+// each for busy peers, and the loop attaches the leaf meanwhile.
+func (d *Discoverer) lookForHubs(ctx context.Context) {
 	n := &d.net
-	every := max(d.p.Config().ScanInterval, lostAfter)
-	if time.Since(n.detachedAt) < lostAfter || time.Since(n.lostScan) < every || n.lostScanning {
+	if time.Since(n.detachedAt) <= time.Second || time.Since(n.lastFetch) <= time.Second || !n.looking.CompareAndSwap(false, true) {
 		return
 	}
-	n.lostScan, n.lostScanning = time.Now(), true
+	n.lastFetch = time.Now()
+	since := n.detachedAt
+	if since.Before(n.joinedAt) {
+		since = n.joinedAt
+	}
 	go func() {
-		var found []peer.Info
-		if _, _, hubs, err := scanForHubs(ctx, d.p); err == nil {
-			found = d.fetchHubs(ctx, hubs)
+		defer n.looking.Store(false)
+		if d.askElected(ctx) {
+			return
 		}
-		select {
-		case n.lostFound <- found:
-		case <-ctx.Done():
-		}
+		d.scanIfLost(ctx, since)
 	}()
 }
 
-// foundWhileLost adds the hubs a scan found to the view, if the leaf is
-// still detached.
-func (d *Discoverer) foundWhileLost(found []peer.Info) {
+// scanIfLost scans for the network's hubs (step 3 above) when the leaf
+// has been detached since since for lostAfter, and no scan ran for
+// NET_SCAN_INTERVAL, and adds the hubs it finds to the view if the leaf
+// is still detached. A hub too busy to take the leaf now is no reason to
+// look elsewhere: lookForHubs scans only when no peer it asked was a hub
+// (else, in a mass start, a third of the leaves scanned).
+func (d *Discoverer) scanIfLost(ctx context.Context, since time.Time) {
 	n := &d.net
-	n.lostScanning = false
-	if _, conn := d.p.Server().Attachment(); conn != 0 || d.isHub() {
+	every := max(d.p.Config().ScanInterval, lostAfter)
+	if time.Since(since) < lostAfter || time.Since(n.lostScan) < every {
+		return
+	}
+	n.lostScan = time.Now()
+	_, _, hubs, err := scanForHubs(ctx, d.p)
+	if err != nil {
+		return
+	}
+	found := d.fetchHubs(ctx, hubs)
+	if _, conn := d.p.Server().Attachment(); conn != 0 || d.isHub() || len(found) == 0 {
 		return
 	}
 	for _, info := range found {
 		d.view.join(info)
 	}
-	if len(found) > 0 {
-		d.p.Logger().Info("appnet: this peer lost its hubs and found the network's again", "hubs", len(found))
-		d.refreshHubs()
-	}
+	d.p.Logger().Info("appnet: this peer lost its hubs and found the network's again", "hubs", len(found))
+	d.refreshHubs()
 }

@@ -91,9 +91,9 @@ type network struct {
 	changesSeen    uint64                     // the view's change count at the last look
 	resync         chan peer.ID               // a hub whose digests differ from the view
 	outside        chan map[peer.ID]peer.Info // peers a Refresh found outside the network
-	lostFound      chan []peer.Info           // the hubs a detached leaf's scan found (lost.go)
-	lostScan       time.Time                  // when a detached leaf last scanned
-	lostScanning   bool                       // its scan runs
+	joinedAt       time.Time                  // when Join ran
+	looking        atomic.Bool                // a detached leaf looks for hubs (lost.go)
+	lostScan       time.Time                  // when it last scanned, kept by the look
 	inbox          chan *nats.Msg             // every membership message, in order
 	syncs          chan *nats.Msg             // the sync requests of the inbox, to answer
 	synced         bool                       // a hub's view was loaded since Join (see sync.go)
@@ -123,9 +123,8 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
 	n.resync = make(chan peer.ID, 1)
 	n.outside = make(chan map[peer.ID]peer.Info, 1)
-	n.lostFound = make(chan []peer.Info)
 	n.nextDigest = time.Now().Add(digestEvery)
-	n.roleSince, n.scanEvery, n.detachedAt = time.Now(), firstRescan, time.Now()
+	n.roleSince, n.scanEvery, n.joinedAt = time.Now(), firstRescan, time.Now()
 	n.nextScan = time.Now().Add(n.scanEvery)
 	hubs = slices.DeleteFunc(slices.Clone(hubs), func(h peer.HubAddr) bool { return h.ID == d.p.ID() })
 	d.knowsNetwork.Store(len(hubs) == 0) // it starts the network
@@ -482,8 +481,6 @@ func (d *Discoverer) loop() {
 			if d.isHub() {
 				d.routeOutside(found)
 			}
-		case found := <-n.lostFound:
-			d.foundWhileLost(found)
 		}
 		if count := d.view.changes(); count != n.changesSeen {
 			n.noteBurst(count)

@@ -66,7 +66,8 @@ type view struct {
 	mu       sync.Mutex
 	self     peer.ID
 	members  map[peer.ID]peer.Info
-	learned  map[peer.ID]time.Time // when each member last joined or updated
+	learned  map[peer.ID]time.Time // when each member's info last came, changed or not
+	stood    map[peer.ID]time.Time // when each member's info last changed (joined, or updated)
 	watchers map[*watcher]struct{}
 	// changed is closed and replaced on every change, for Wait and the
 	// topology loop; count counts them.
@@ -93,7 +94,7 @@ func (v *view) changes() uint64 {
 }
 
 func newView(self peer.ID) *view {
-	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{},
+	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{}, stood: map[peer.ID]time.Time{},
 		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
 		encoded: map[peer.ID][]byte{}}
 }
@@ -196,14 +197,15 @@ func (v *view) get(id peer.ID) (peer.Info, bool) {
 }
 
 // servers returns the members that run a server of their own (not the
-// clients of another peer's) and that were learned before t.
-func (v *view) servers(before time.Time) []peer.ID {
+// clients of another peer's) and whose info has stood unchanged since
+// before.
+func (v *view) servers(before time.Time) []peer.Info {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var out []peer.ID
+	var out []peer.Info
 	for id, info := range v.members {
-		if (info.Role == peer.RoleHub || info.Role == peer.RoleLeaf) && v.learned[id].Before(before) {
-			out = append(out, id)
+		if (info.Role == peer.RoleHub || info.Role == peer.RoleLeaf) && v.stood[id].Before(before) {
+			out = append(out, info)
 		}
 	}
 	return out
@@ -230,6 +232,14 @@ func (v *view) learnedAt(id peer.ID) time.Time {
 	return v.learned[id]
 }
 
+// stoodSince returns when id's info last changed: it has stood unchanged
+// since then, however often it came again.
+func (v *view) stoodSince(id peer.ID) time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.stood[id]
+}
+
 // wait returns a channel closed at the next change.
 func (v *view) wait() <-chan struct{} {
 	v.mu.Lock()
@@ -253,6 +263,7 @@ func (v *view) join(info peer.Info) bool {
 		return false
 	}
 	v.set(info)
+	v.stood[info.ID] = time.Now()
 	v.sum += memberHash(info)
 	kind := Joined
 	if known {
@@ -285,6 +296,7 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 	}
 	delete(v.members, id)
 	delete(v.learned, id)
+	delete(v.stood, id)
 	delete(v.hubIDs, id)
 	delete(v.encoded, id)
 	v.sum -= memberHash(old)

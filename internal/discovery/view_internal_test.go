@@ -74,3 +74,34 @@ func TestViewEncodesAndTracksHubs(t *testing.T) {
 	v.remove("p4", Failed)
 	check("removed")
 }
+
+// A member's info that comes again unchanged (a sync, a digest's repair,
+// a Refresh) leaves the time it has stood since; a change starts it anew,
+// and a member that goes and comes back stands from its return.
+func TestAnInfoStandsUntilItChanges(t *testing.T) {
+	v := newView("self")
+	hub := peer.Info{ID: "h", Role: peer.RoleHub, Leaves: []string{"a"}}
+	v.join(hub)
+	first := v.stoodSince("h")
+	if first.IsZero() {
+		t.Fatal("a member that joined stands since no time")
+	}
+	time.Sleep(2 * time.Millisecond)
+	hub.Leaves = []string{"a", "b"} // its connections: no change of its own
+	v.join(hub)
+	if got := v.stoodSince("h"); !got.Equal(first) {
+		t.Fatalf("an info that came again unchanged stands since %v, want %v", got, first)
+	}
+	if !v.learnedAt("h").After(first) {
+		t.Fatal("an info that came again was not learned anew")
+	}
+	hub.Values = map[string]string{"k": "v"}
+	v.join(hub)
+	if got := v.stoodSince("h"); !got.After(first) {
+		t.Fatalf("an updated info stands since %v, want after %v", got, first)
+	}
+	v.remove("h", Failed)
+	if got := v.stoodSince("h"); !got.IsZero() {
+		t.Fatalf("a member that failed stands since %v", got)
+	}
+}

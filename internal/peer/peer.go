@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/user"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,7 @@ type Peer struct {
 	hold    *embedded.Hold   // the port of a client of a deployment
 	via     ID               // the peer whose server an attached peer is a client of
 	nc      *nats.Conn
+	inbox   string // the prefix of nc's replies (Info.Inbox), set once by serve
 	reg     *Registry
 	log     *slog.Logger
 	limited *ratelog.Logger // for what remote input causes: at most a line per kind and interval
@@ -123,6 +125,11 @@ type Info struct {
 	Hubs []HubAddr `json:"hubs"`
 	// Values are the peer's own key/value pairs ([Peer.SetValue]).
 	Values map[string]string `json:"values,omitempty"`
+	// Inbox is the prefix of the subjects on which the peer's connection
+	// takes the replies to its requests (one subscription, Inbox + "*"):
+	// a leaf checks that its server passes them on. Absent from peers
+	// before it was added.
+	Inbox string `json:"inbox,omitempty"`
 }
 
 // HubAddr says where a hub is: its ID, the URL other hubs route to and the
@@ -321,7 +328,21 @@ func (p *Peer) serve(nc *nats.Conn, member bool) error {
 			return err
 		}
 	}
+	p.inbox = replyInbox(nc)
 	return nc.Flush()
+}
+
+// replyInbox subscribes nc's reply subscription now, which nats.go makes
+// at the first request, by a request to a subject nobody serves on nc's
+// own server (the server answers "no responders" at once), and returns
+// its prefix: every peer's Info names it, and a leaf whose server lost
+// interest in it (nats-server can, like any subscription: see the
+// discovery package) would ask the peer questions and never hear the
+// answers.
+func replyInbox(nc *nats.Conn) string {
+	_, _ = nc.Request(embedded.LocalPrefix+"appnet.inbox", nil, time.Second)
+	inbox := nc.NewRespInbox()
+	return inbox[:strings.LastIndexByte(inbox, '.')+1]
 }
 
 // serveGroupCalls subscribes, in the group's queue group, to the group-call
@@ -595,6 +616,7 @@ func (p *Peer) Info() Info {
 		Leaves:        nonNil(p.leaves()),
 		Hubs:          p.knownHubs(),
 		Values:        p.values(),
+		Inbox:         p.inbox,
 	}
 }
 
