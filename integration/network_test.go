@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,8 +94,9 @@ func (hn *hubNet) info(i int) peer.Info {
 // TestNetworkOfHubsAndLeaves: two hubs and fourteen leaves over four hosts
 // form one network: every view is whole, a leaf holds one server-to-server
 // connection, calls cross hubs, a plain NATS client on one leaf calls a
-// peer on another, and after kill -9 of a hub the leaves re-attach to the
-// other and the network is whole again.
+// peer on another, and after kill -9 of a hub and of one of its leaves the
+// other leaves re-attach to the other hub, the network is whole again, and
+// only the two were reported failed.
 func TestNetworkOfHubsAndLeaves(t *testing.T) {
 	t.Parallel()
 	const n = 16
@@ -124,11 +126,28 @@ func TestNetworkOfHubsAndLeaves(t *testing.T) {
 		t.Errorf("nats request across the hubs answered %q", out)
 	}
 
-	// kill -9 of a hub: the leaves move to the other, and the views drop it.
+	// kill -9 of a hub and of one of its leaves (a host that fails): the
+	// other leaves move to the other hub, and the views drop the two, and
+	// only them.
+	gone := -1
+	for i := 2; i < n && gone < 0; i++ {
+		if slices.Contains(hn.info(i).Leaves, string(hn.ids[0])) {
+			gone = i
+		}
+	}
+	if gone < 0 {
+		t.Fatal("no leaf is attached to hub 0")
+	}
+	watcher := start(t, "appnet", hn.env(1), "watch", "--all-groups", "--via", string(hn.ids[1]))
+	watcher.waitLine(time.Now().Format("2006-01-02"), 10*time.Second) // the first resync
 	hn.procs[0].kill()
+	hn.procs[gone].kill()
 	killed := time.Now()
 	for _, i := range []int{1, 6, 13} {
-		hn.waitWhole(i, n-2, 20*time.Second)
+		if i == gone {
+			continue
+		}
+		hn.waitWhole(i, n-3, 20*time.Second)
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			out, errOut, err := run(t, 20*time.Second, "appnet", hn.env(i), "peers", "--json", "--on-host")
@@ -145,7 +164,20 @@ func TestNetworkOfHubsAndLeaves(t *testing.T) {
 		}
 	}
 	t.Logf("the views dropped the killed hub within %s", time.Since(killed).Round(time.Millisecond))
+	// Its leaf is asked about after the others had time to move, patiently.
+	if !watcher.printed("failed "+string(hn.ids[gone]), 20*time.Second) {
+		t.Errorf("the leaf killed with its hub was not reported failed:\n%s", watcher.output())
+	}
+	t.Logf("and the leaf killed with it within %s", time.Since(killed).Round(time.Millisecond))
+	for i := 2; i < n; i++ {
+		if i != gone && strings.Contains(watcher.output(), "failed "+string(hn.ids[i])) {
+			t.Errorf("leaf %d, which moved to the other hub, was reported failed:\n%s", i, watcher.output())
+		}
+	}
 	for _, pair := range [][2]int{{2, 3}, {9, 14}, {14, 1}, {5, 12}} {
+		if pair[0] == gone || pair[1] == gone {
+			continue
+		}
 		if err := hn.call(pair[0], pair[1]); err != nil {
 			t.Errorf("after the hub's kill: %v", err)
 		}

@@ -92,9 +92,12 @@ func (d *Discoverer) publishDigest() {
 	// per such member every 5 s. They are those without a server of their
 	// own (foreign programs, clients of a peer's server), and leaves whose
 	// info names no member of the view as their hub: one that went, before
-	// they said where they moved, or none for unattachedGrace. Other
-	// leaves are not: in a mass start a leaf of another hub may not be
-	// reachable from this one for seconds, and was reported failed.
+	// they said where they moved (asked as movers are: after moverGrace,
+	// patiently; asked at once, a hundred leaves attaching elsewhere after
+	// a hub kill were reported failed, joined again, and set off more), or
+	// none for unattachedGrace. Other leaves are not: in a mass start a
+	// leaf of another hub may not be reachable from this one for seconds,
+	// and was reported failed.
 	hubs := d.hubs()
 	me := slices.IndexFunc(hubs, func(h peer.Info) bool { return h.ID == d.p.ID() })
 	view := d.view.snapshot()
@@ -113,8 +116,12 @@ func (d *Discoverer) publishDigest() {
 				continue // it joined before its connection was up, and says where once it is
 			}
 		}
-		if _, due := n.suspects[id]; !due {
-			n.suspects[id] = time.Now()
+		if _, due := n.suspects[id]; due {
+			continue
+		}
+		n.suspects[id] = time.Now()
+		if info.Role == peer.RoleLeaf && len(info.Leaves) > 0 {
+			n.suspects[id], n.movers[id] = time.Now().Add(moverGrace), true // its hub went
 		}
 	}
 	self := d.selfRef()

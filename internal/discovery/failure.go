@@ -27,12 +27,23 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 		if routes[name] {
 			continue
 		}
-		// A hub went: its leaves move to other hubs, or went with it.
+		// A hub went: its leaves move to other hubs, or went with it (a
+		// host that failed). They are asked after a while, patiently: a
+		// hundred leaves attaching elsewhere at once take seconds to be
+		// heard again, and taking them for failed set off a storm of
+		// failures and joins (hub kills of 10-17 s in 200-peer runs, when
+		// every leaf not attached here was asked, by every hub).
 		n.suspects[peer.ID(name)] = now.Add(suspectGrace)
 		n.sawGo[peer.ID(name)] = true
-		for id, info := range d.view.snapshot() {
-			if info.Role == peer.RoleLeaf && !leaves[string(id)] {
-				n.suspects[id] = now.Add(time.Second) // its leaves move to another hub first
+		// Every probe is patient for a while: the digests and syncs of a
+		// network whose leaves move disagree, and each disagreement is a
+		// suspect (after hub kills at 200 peers, leaves were reported
+		// failed from 5 to 30 s after the kill).
+		n.busyUntil = now.Add(busyLinger)
+		for _, id := range d.view.claiming(peer.ID(name)) {
+			if !leaves[string(id)] {
+				n.suspects[id] = now.Add(moverGrace)
+				n.movers[id] = true
 			}
 		}
 	}
@@ -103,9 +114,16 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 	n := &d.net
 	now := time.Now()
 	var due []peer.ID
-	dueAt := map[peer.ID]time.Time{}
+	dueAt, patientFor := map[peer.ID]time.Time{}, map[peer.ID]bool{}
 	for id, at := range n.suspects {
 		if !now.After(at) {
+			continue
+		}
+		if n.leaves[string(id)] {
+			// Attached here since: alive.
+			delete(n.suspects, id)
+			delete(n.sawGo, id)
+			delete(n.movers, id)
 			continue
 		}
 		if learned := d.view.learnedAt(id); !n.sawGo[id] && now.Sub(learned) < newcomerGrace {
@@ -118,8 +136,12 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 		}
 		due = append(due, id)
 		dueAt[id] = at
+		if n.movers[id] {
+			patientFor[id] = true
+		}
 		delete(n.suspects, id)
 		delete(n.sawGo, id)
+		delete(n.movers, id)
 	}
 	if len(due) == 0 {
 		return
@@ -138,8 +160,9 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 			// suspects too, and behind their slots the news that it went,
 			// which its leaves wait for to attach elsewhere, came 5 s
 			// after a kill (the leaves were attached again within 3).
-			// Younger hubs are a start's, which restart.
-			settled := info.Role == peer.RoleHub && time.Since(d.view.stoodSince(id)) > settledHub
+			// Younger hubs are a start's, which restart; a hub by
+			// configuration never changes its role.
+			settled := info.Role == peer.RoleHub && (info.Hub || time.Since(d.view.stoodSince(id)) > settledHub)
 			wg.Go(func() {
 				// A slot is held through the pauses between the
 				// questions: with many suspects (a mass start), the later
@@ -151,7 +174,7 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 					limit <- struct{}{}
 					defer func() { <-limit }()
 				}
-				if !d.answers(ctx, id, patient && !settled) && ctx.Err() == nil {
+				if !d.answers(ctx, id, patient && !settled || patientFor[id]) && ctx.Err() == nil {
 					d.view.remove(id, Failed)
 					d.refreshHubs()
 					d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: id, By: d.p.ID()})
@@ -197,8 +220,13 @@ func (d *Discoverer) answers(ctx context.Context, id peer.ID, patient bool) bool
 }
 
 // settledHub is how long a hub's info must have stood in the view for
-// its failure to be asked about first (see checkSuspects).
-const settledHub = 10 * time.Second
+// its failure to be asked about first (see checkSuspects); moverGrace,
+// how long after a hub went its leaves are asked about, if they have not
+// attached here meanwhile.
+const (
+	settledHub = 10 * time.Second
+	moverGrace = 2 * time.Second
+)
 
 // A burst is burstChanges changes of the view within burstWindow; probes
 // stay patient for busyLinger after one.

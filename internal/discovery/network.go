@@ -75,6 +75,7 @@ type network struct {
 	leaves, routes map[string]bool       // the server's connections at the last look
 	suspects       map[peer.ID]time.Time // peers to probe, and when
 	sawGo          map[peer.ID]bool      // the suspects whose connection to this hub went
+	movers         map[peer.ID]bool      // the suspects whose hub went (asked patiently)
 	roleSince      time.Time             // the last role change
 	wantSince      time.Time             // since when the view has wanted another role
 	hubsSeen       int                   // the most hubs the view has held at once
@@ -120,6 +121,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
 	n.sawGo, n.claimChecked, n.told = map[peer.ID]bool{}, map[peer.ID]time.Time{}, map[peer.ID]time.Time{}
+	n.movers = map[peer.ID]bool{}
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
 	n.resync = make(chan peer.ID, 1)
 	n.outside = make(chan map[peer.ID]peer.Info, 1)
