@@ -63,9 +63,9 @@ func (d *Discoverer) checkInterest() {
 		return
 	}
 	var missing []peer.ID
-	for _, info := range d.view.servers(now.Add(-interestSettled)) {
-		if !srv.Interest(peer.CallSubject(info.ID, peer.ConnInfo)) || info.Inbox != "" && !srv.Interest(info.Inbox+"x") {
-			missing = append(missing, info.ID)
+	for _, m := range d.view.servers(now.Add(-interestSettled)) {
+		if !srv.Interest(peer.CallSubject(m.id, peer.ConnInfo)) || m.inbox != "" && !srv.Interest(m.inbox+"x") {
+			missing = append(missing, m.id)
 		}
 	}
 	long := missingAgain(n.uninterested, missing)

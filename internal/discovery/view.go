@@ -196,16 +196,22 @@ func (v *view) get(id peer.ID) (peer.Info, bool) {
 	return info, ok
 }
 
+// server is what the interest check needs of a member with a server.
+type server struct {
+	id    peer.ID
+	inbox string
+}
+
 // servers returns the members that run a server of their own (not the
 // clients of another peer's) and whose info has stood unchanged since
 // before.
-func (v *view) servers(before time.Time) []peer.Info {
+func (v *view) servers(before time.Time) []server {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var out []peer.Info
+	out := make([]server, 0, len(v.members))
 	for id, info := range v.members {
 		if (info.Role == peer.RoleHub || info.Role == peer.RoleLeaf) && v.stood[id].Before(before) {
-			out = append(out, info)
+			out = append(out, server{id, info.Inbox})
 		}
 	}
 	return out
