@@ -27,21 +27,22 @@ import (
 //
 // So a leaf checks, in its own server and without traffic, that it knows
 // of every member's call subjects and of its replies (peer.Info.Inbox:
-// in 100-peer starts, 1 to 8 pairs of peers out of 1,000 sampled could not
-// call each other for good because the target's server had lost the
-// caller's reply subscription and nothing else, 30 s and more). A member whose info has stood unchanged
-// for interestSettled (its info coming again, with every sync of the
-// view, does not count: it did, and a leaf that loaded the view checked
-// nothing for 3 s) and missing at two checks in a row makes it call that
-// member through its hub's own server (at most once a check), saying it
-// does not hear it (peer.HeaderUnheard); the member, if a leaf, attaches
-// to its hub again (resendInterest), which repairs every leaf that lost
-// it at once. Only when a member told is still missing toldWait later, or is a
-// hub, does the leaf attach again itself. Leaves attaching again
-// themselves, each of them missing everywhere until it is back, set off
-// more losses: a 200-peer start slowed by debug output reattached 149
-// times and never became whole; checking every 2 s instead of 5 made 31
-// and 166 leaves attach again in 200-peer starts.
+// in 100- and 200-peer starts, 1 to 8 pairs of the 1,000 sampled could not
+// call each other for 30 s and more, because the target's server had
+// lost the caller's reply subscription, and nothing else). A member whose
+// info has stood unchanged for interestSettled (its info coming again,
+// with every sync of the view, does not count: it did, and a leaf that
+// loaded the view checked nothing for 3 s) and missing at two checks in a
+// row makes it call that member through its hub's own server (at most
+// once a check), saying it does not hear it (peer.HeaderUnheard); the
+// member, if a leaf, attaches to its hub again (resendInterest), which
+// repairs every leaf that lost it at once. Only when a member told is
+// still missing toldWait later, or is a hub, does the leaf attach again
+// itself. Leaves attaching again themselves, each of them missing
+// everywhere until it is back, set off more losses: a 200-peer start
+// slowed by debug output reattached 149 times and never became whole;
+// checking every 2 s instead of 5 made 31 and 166 leaves attach again in
+// 200-peer starts.
 const (
 	interestEvery   = 2 * time.Second
 	interestSettled = 3 * time.Second

@@ -328,19 +328,22 @@ func (p *Peer) serve(nc *nats.Conn, member bool) error {
 			return err
 		}
 	}
-	p.inbox = replyInbox(nc)
+	p.inbox = p.replyInbox(nc)
 	return nc.Flush()
 }
 
 // replyInbox subscribes nc's reply subscription now, which nats.go makes
-// at the first request, by a request to a subject nobody serves on nc's
-// own server (the server answers "no responders" at once), and returns
-// its prefix: every peer's Info names it, and a leaf whose server lost
+// at the first request, by a request to a fresh inbox that nobody listens
+// to (the server answers "no responders" at once; a call to a connection
+// of this peer's own would count in its statistics), and returns its
+// prefix: every peer's Info names it, and a leaf whose server lost
 // interest in it (nats-server can, like any subscription: see the
 // discovery package) would ask the peer questions and never hear the
 // answers.
-func replyInbox(nc *nats.Conn) string {
-	_, _ = nc.Request(embedded.LocalPrefix+"appnet.inbox", nil, time.Second)
+func (p *Peer) replyInbox(nc *nats.Conn) string {
+	if _, err := nc.Request(nc.NewInbox(), nil, p.cfg.CallTimeout); err != nil && !errors.Is(err, nats.ErrNoResponders) {
+		p.log.Debug("appnet: making the reply subscription at start", "err", err)
+	}
 	inbox := nc.NewRespInbox()
 	return inbox[:strings.LastIndexByte(inbox, '.')+1]
 }
