@@ -40,12 +40,8 @@ func TestMissingAgain(t *testing.T) {
 // attaches to its hub again, which sends all of its interest anew.
 func TestALeafDeafToAMembersRepliesTellsIt(t *testing.T) {
 	t.Parallel()
-	host := testnet.Host(t)
-	testnet.MustLoopback(t, host)
-	hub, _ := joined(t, host, testnet.Ports(t))
-	member, memberD := joined(t, host, testnet.Ports(t), hub.HubAddr())
+	host, hub, member, _ := hubWithLeaf(t)
 	_, leafD := joined(t, host, testnet.Ports(t), hub.HubAddr())
-	attachedTo(t, memberD, hub.ID(), 10*time.Second)
 	attachedTo(t, leafD, hub.ID(), 10*time.Second)
 	_, before := member.Server().Attachment()
 

@@ -34,6 +34,18 @@ func joined(t *testing.T, host string, start int, hubs ...peer.HubAddr) (*peer.P
 	return p, d
 }
 
+// hubWithLeaf starts a hub on a loopback host of the test's own, and a
+// leaf attached to it.
+func hubWithLeaf(t *testing.T) (host string, hub, leaf *peer.Peer, leafD *Discoverer) {
+	t.Helper()
+	host = testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	hub, _ = joined(t, host, testnet.Ports(t))
+	leaf, leafD = joined(t, host, testnet.Ports(t), hub.HubAddr())
+	attachedTo(t, leafD, hub.ID(), 10*time.Second)
+	return host, hub, leaf, leafD
+}
+
 // infoOf asks p's own server for p's info, as a peer that knows p would
 // have it.
 func infoOf(t *testing.T, p *peer.Peer) peer.Info {
@@ -67,11 +79,7 @@ func attachedTo(t *testing.T, d *Discoverer, hub peer.ID, limit time.Duration) {
 // leaves), asks that peer, then the hub it names, and attaches there.
 func TestALeafWhoseHubsMovedOnFindsThem(t *testing.T) {
 	t.Parallel()
-	host := testnet.Host(t)
-	testnet.MustLoopback(t, host)
-	hub, _ := joined(t, host, testnet.Ports(t))
-	moved, movedD := joined(t, host, testnet.Ports(t), hub.HubAddr())
-	attachedTo(t, movedD, hub.ID(), 10*time.Second)
+	_, hub, moved, _ := hubWithLeaf(t)
 
 	lost := unjoinedLeaf(t)
 	if err := lost.Join(context.Background(), nil); err != nil {
