@@ -16,17 +16,18 @@ import (
 //  2. It asks the hubs that those peers name and its view does not hold
 //     as hubs; if none answers as one, lostAsked other peers of its view,
 //     and the hubs they name. In one 200-peer start without hubs, six
-//     leaves stayed outside the network for good after a small network
-//     merged into the big one: their views held peers that had been the
-//     small network's hubs and were leaves of the big one now, and step 1
-//     was all they did.
+//     leaves stayed outside the network (for the 90 s the bench waited)
+//     after a small network merged into the big one: their views held
+//     peers that had been the small network's hubs and were leaves of the
+//     big one now, and step 1 was all they did.
 //  3. Detached for lostAfter with no hub found, it scans for the network
 //     as a starting peer does (scanForHubs), at most once per
 //     NET_SCAN_INTERVAL: every peer of its view has gone.
 //
 // All three run off the loop (lookForHubs), one look at a time.
 //
-// The hubs found join its view, and the next look attaches it to them.
+// The hubs found join its view, and the topology loop (rebalance)
+// attaches the leaf to them.
 
 // lostAfter is how long a leaf stays detached before it scans for the
 // network; lostAsked, how many peers of its view besides the elected it
