@@ -153,9 +153,6 @@ func (nw *scaleNet) launch(exe string, i int) (*child, error) {
 	if nw.hub && i < 2 {
 		spec.env = append(spec.env, "NET_IS_HUB=true")
 	}
-	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
-		spec.env = append(spec.env, "APPNET_BENCH_INBOXES="+nw.inboxFile())
-	}
 	if nw.o.profile != "" {
 		name := fmt.Sprintf("scale-%d-hubs-%v-%d.pprof", nw.n, nw.hub, i)
 		spec.args = append(spec.args, "-cpuprofile", filepath.Join(nw.o.profile, name), "-cpuprofile-for", nw.o.profileFor.String(), "-cpuprofile-after", nw.o.profileAt.String())
@@ -695,29 +692,10 @@ func (nw *scaleNet) diagUnreached() {
 	nw.printDiag(sig)
 }
 
-// inboxFile is where the bench lists each peer's inbox prefix for the
-// peers' diagnostics (debug).
-func (nw *scaleNet) inboxFile() string {
-	return filepath.Join(os.TempDir(), fmt.Sprintf("appnet-bench-inboxes-%d", os.Getpid()))
-}
-
 // printDiag asks each of cs what its server is attached to, and prints
 // the answers.
 func (nw *scaleNet) printDiag(cs []*child) {
 	sig := cs
-	var inboxes strings.Builder
-	nw.mu.Lock()
-	for _, c := range nw.cs {
-		for _, f := range nw.lines[c] {
-			if f[0] == "inbox" && len(f) == 3 {
-				fmt.Fprintf(&inboxes, "%s %s\n", f[1], f[2])
-			}
-		}
-	}
-	nw.mu.Unlock()
-	if err := os.WriteFile(nw.inboxFile(), []byte(inboxes.String()), 0o600); err == nil {
-		defer os.Remove(nw.inboxFile())
-	}
 	for _, c := range sig {
 		_ = c.cmd.Process.Signal(syscall.SIGWINCH)
 	}

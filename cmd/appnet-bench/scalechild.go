@@ -36,10 +36,6 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 		out.printf("scalefail %v", err)
 		return
 	}
-	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
-		inbox := p.Conn().NewRespInbox() // <prefix>.<connection's token>.<request's>
-		out.printf("inbox %s %s", p.ID(), inbox[:strings.LastIndex(inbox, ".")+1])
-	}
 	view := map[peer.ID]peer.Info{}
 	whole := false
 	for {
@@ -157,22 +153,16 @@ func printDiag(p *bus.Peer, out *lineWriter) {
 		}
 	}
 	// The members of the view whose call subject this server has no
-	// interest in: the peers it cannot call.
+	// interest in (the peers it cannot call), and those whose replies it
+	// does not pass on (their info's inbox).
 	found, _ := p.Peers(context.Background(), bus.AllGroups())
-	var deaf []string
-	for id := range found.Peers {
+	var deaf, deafInbox []string
+	for id, info := range found.Peers {
 		if !lower.Peer(p).Server().Interest(peer.CallSubject(id, peer.ConnInfo)) {
 			deaf = append(deaf, string(id))
 		}
-	}
-	// The peers whose replies this server does not pass on: their
-	// connection's inbox, from the file the bench wrote.
-	var deafInbox []string
-	if b, err := os.ReadFile(os.Getenv("APPNET_BENCH_INBOXES")); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) == 2 && f[0] != string(p.ID()) && !lower.Peer(p).Server().Interest(f[1]+"x") {
-				deafInbox = append(deafInbox, f[0])
-			}
+		if info.Inbox != "" && !lower.Peer(p).Server().Interest(info.Inbox+"x") {
+			deafInbox = append(deafInbox, string(id))
 		}
 	}
 	out.printf("diag %s role %s conn %v subs %d deaf-to %d %v deaf-to-inbox %d %v routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, len(deaf), deaf[:min(3, len(deaf))], len(deafInbox), deafInbox[:min(3, len(deafInbox))], strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
