@@ -23,6 +23,13 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 			n.sawGo[peer.ID(name)] = true
 		}
 	}
+	var arrived []string
+	for name := range leaves {
+		if !n.leaves[name] {
+			arrived = append(arrived, name)
+		}
+	}
+	d.checkRefugees(ctx, arrived)
 	for name := range n.routes {
 		if routes[name] {
 			continue

@@ -76,6 +76,7 @@ type network struct {
 	suspects       map[peer.ID]time.Time // peers to probe, and when
 	sawGo          map[peer.ID]bool      // the suspects whose connection to this hub went
 	movers         map[peer.ID]bool      // the suspects whose hub went (asked patiently)
+	refugeesFrom   map[peer.ID]time.Time // hubs whose leaves came here, when their port was last checked
 	roleSince      time.Time             // the last role change
 	wantSince      time.Time             // since when the view has wanted another role
 	hubsSeen       int                   // the most hubs the view has held at once
@@ -121,7 +122,7 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	n.stop, n.done = make(chan struct{}), make(chan struct{})
 	n.leaves, n.routes, n.suspects, n.seenUnrouted = map[string]bool{}, map[string]bool{}, map[peer.ID]time.Time{}, map[peer.ID]bool{}
 	n.sawGo, n.claimChecked, n.told = map[peer.ID]bool{}, map[peer.ID]time.Time{}, map[peer.ID]time.Time{}
-	n.movers = map[peer.ID]bool{}
+	n.movers, n.refugeesFrom = map[peer.ID]bool{}, map[peer.ID]time.Time{}
 	n.routeAdded, n.wasLive = map[string]time.Time{}, map[string]bool{}
 	n.resync = make(chan peer.ID, 1)
 	n.outside = make(chan map[peer.ID]peer.Info, 1)
