@@ -119,9 +119,10 @@ func (d *Discoverer) publishDigest() {
 		if _, due := n.suspects[id]; due {
 			continue
 		}
-		n.suspects[id] = time.Now()
 		if info.Role == peer.RoleLeaf && len(info.Leaves) > 0 {
-			n.suspects[id], n.movers[id] = time.Now().Add(moverGrace), true // its hub went
+			n.suspectMover(id) // its hub went
+		} else {
+			n.suspects[id] = time.Now()
 		}
 	}
 	self := d.selfRef()

@@ -49,8 +49,7 @@ func (d *Discoverer) watchHubConnections(ctx context.Context) {
 		n.busyUntil = now.Add(busyLinger)
 		for _, id := range d.view.claiming(peer.ID(name)) {
 			if !leaves[string(id)] {
-				n.suspects[id] = now.Add(moverGrace)
-				n.movers[id] = true
+				n.suspectMover(id)
 			}
 		}
 	}
@@ -234,6 +233,12 @@ const (
 	settledHub = 10 * time.Second
 	moverGrace = 2 * time.Second
 )
+
+// suspectMover makes id, a leaf whose hub went, a suspect asked about
+// after moverGrace, patiently: it is moving to another hub.
+func (n *network) suspectMover(id peer.ID) {
+	n.suspects[id], n.movers[id] = time.Now().Add(moverGrace), true
+}
 
 // A burst is burstChanges changes of the view within burstWindow; probes
 // stay patient for busyLinger after one.

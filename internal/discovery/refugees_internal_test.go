@@ -43,21 +43,30 @@ func TestAHubWhoseLeavesCameAndWhosePortRefusesIsFailed(t *testing.T) {
 		d.view.join(info)
 	}
 
+	// Which hubs the leaves came from are checked: the settled ones.
 	d.checkRefugees(context.Background(), []string{"a", "b", "c"})
+	for _, h := range []peer.Info{gone, alive} {
+		if _, checked := d.net.refugeesFrom[h.ID]; !checked {
+			t.Errorf("hub at port %d, settled, whose leaf came, was not checked", h.Port)
+		}
+	}
+	if _, checked := d.net.refugeesFrom[young.ID]; checked {
+		t.Error("a young elected hub whose leaf came was checked: a start's hubs restart")
+	}
+	// A port that accepts: the hub stays.
+	d.reportIfRefused(context.Background(), alive)
+	if _, known := d.view.get(alive.ID); !known {
+		t.Error("a hub whose port accepts was reported failed")
+	}
+	// A port that refuses: the hub goes, by the check checkRefugees began.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, known := d.view.get(gone.ID); !known {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("a hub whose leaves came and whose port refuses is still in the view")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(2 * refusedApart) // the other checks had their time too
-	for _, h := range []peer.Info{alive, young} {
-		if _, known := d.view.get(h.ID); !known {
-			t.Errorf("hub at port %d (by configuration: %v) was reported failed", h.Port, h.Hub)
-		}
 	}
 }
