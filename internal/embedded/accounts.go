@@ -127,10 +127,11 @@ var globalLeaves = &server.LeafzOptions{Account: server.DEFAULT_GLOBAL_ACCOUNT}
 
 // hubRemotes are a leaf's leaf node remotes for the hubs at urls: one for
 // the global account and, with system, one for the system account, each
-// with every hub (NATS picks one and fails over to the others).
+// with every hub (NATS picks one and fails over to the others; in their
+// order if ordered).
 // [Config.secure] gives them their credentials and TLS.
-func hubRemotes(urls []*url.URL, system bool) []*server.RemoteLeafOpts {
-	global := &server.RemoteLeafOpts{URLs: urls, Compression: noCompression,
+func hubRemotes(urls []*url.URL, system, ordered bool) []*server.RemoteLeafOpts {
+	global := &server.RemoteLeafOpts{URLs: urls, NoRandomize: ordered, Compression: noCompression,
 		DenyImports: slices.Clone(localSubjects), DenyExports: slices.Clone(localSubjects)}
 	if !system {
 		return []*server.RemoteLeafOpts{global}
@@ -144,6 +145,7 @@ func hubRemotes(urls []*url.URL, system bool) []*server.RemoteLeafOpts {
 		global,
 		{
 			URLs:         sys,
+			NoRandomize:  ordered,
 			LocalAccount: SystemAccount,
 			DenyImports:  systemDenyImports(),
 			DenyExports:  append([]string{}, systemBroadcasts...),

@@ -161,3 +161,33 @@ func TestReattachResendsInterest(t *testing.T) {
 	}
 	waitFor(t, func() bool { return leaf.Interest("net.peer.x.call.info") })
 }
+
+// A leaf moved to a list of hubs attaches to the first, whichever it was
+// on; no hub, or a URL that is none, is refused.
+func TestMoveToPicksTheHub(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	a := start(t, host, port, 5)
+	b := start(t, host, port, 5)
+	must(t, b.AddRoutes(a.ClusterURL()))
+	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 2, PortRange: 3,
+		Name: func(p int) string { return "leaf" + strconv.Itoa(p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaf.Close()
+	must(t, leaf.SetHubs([]string{a.LeafURL(), b.LeafURL()}))
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 })
+
+	for i, to := range []*embedded.Server{a, b, a, b} {
+		other := []*embedded.Server{b, a}[i%2]
+		must(t, leaf.MoveTo(context.Background(), []string{to.LeafURL(), other.LeafURL()}))
+		waitFor(t, func() bool { hub, _ := leaf.Attachment(); return hub == to.NATS().Name() })
+	}
+	if err := leaf.MoveTo(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "no hub") {
+		t.Fatalf("moving to no hub: %v, want an error saying so", err)
+	}
+	if err := leaf.MoveTo(context.Background(), []string{"hub a"}); err == nil || !strings.Contains(err.Error(), `"hub a"`) {
+		t.Fatalf("moving to a URL that is none: %v, want an error naming it", err)
+	}
+}

@@ -31,11 +31,21 @@ func (s *Server) SetHubs(leafURLs []string) error {
 		s.wantHubs = slices.Clone(leafURLs)
 		return nil
 	}
-	return s.pointAt(urls)
+	return s.pointAt(urls, false)
 }
 
 // parseHubs parses leaf node URLs, without credentials, in host order.
 func parseHubs(leafURLs []string) ([]*url.URL, error) {
+	urls, err := parseURLs(leafURLs)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(urls, func(a, b *url.URL) int { return compareStrings(a.Host, b.Host) })
+	return urls, nil
+}
+
+// parseURLs parses leaf node URLs, without credentials, in their order.
+func parseURLs(leafURLs []string) ([]*url.URL, error) {
 	urls := make([]*url.URL, 0, len(leafURLs))
 	for _, raw := range leafURLs {
 		u, err := url.Parse(raw)
@@ -45,20 +55,21 @@ func parseHubs(leafURLs []string) ([]*url.URL, error) {
 		u.User = nil
 		urls = append(urls, u)
 	}
-	slices.SortFunc(urls, func(a, b *url.URL) int { return compareStrings(a.Host, b.Host) })
 	return urls, nil
 }
 
 // pointAt makes urls the leaf's remotes, through a configuration reload
-// when they changed. s.mu is held.
-func (s *Server) pointAt(urls []*url.URL) error {
+// when they changed: dialled in their order if ordered, else in an order
+// nats-server draws (which spreads a hub's leaves over the others when it
+// fails). s.mu is held.
+func (s *Server) pointAt(urls []*url.URL, ordered bool) error {
 	if sameRemotes(s.opts.LeafNode.Remotes, urls) {
 		return nil
 	}
 	next := s.opts.Clone()
 	next.LeafNode.Remotes = nil
 	if len(urls) > 0 {
-		next.LeafNode.Remotes = hubRemotes(urls, s.cfg.SystemLeaf)
+		next.LeafNode.Remotes = hubRemotes(urls, s.cfg.SystemLeaf, ordered)
 	}
 	s.cfg.secure(next) // the remote's credentials and TLS
 	if err := s.ns.ReloadOptions(next); err != nil {
@@ -66,6 +77,14 @@ func (s *Server) pointAt(urls []*url.URL) error {
 	}
 	s.opts = next
 	return nil
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func compareStrings(a, b string) int {
@@ -201,17 +220,34 @@ func (s *Server) Interest(subject string) bool {
 // another hub), the late removal takes them from the newcomer for good.
 // Leaves that attached again within 250 ms lost one another that way in
 // mass starts, and set still more of them off.
-func (s *Server) Reattach(ctx context.Context) error {
+func (s *Server) Reattach(ctx context.Context) error { return s.reattach(ctx, nil) }
+
+// MoveTo moves a leaf to the hubs at leafURLs as Reattach does (with its
+// pause): it dials them in their order, the first first.
+func (s *Server) MoveTo(ctx context.Context, leafURLs []string) error {
+	if len(leafURLs) == 0 {
+		return errors.New("embedded: moving a leaf to no hub")
+	}
+	if _, err := parseHubs(leafURLs); err != nil {
+		return err
+	}
+	return s.reattach(ctx, leafURLs)
+}
+
+// reattach is Reattach; to the hubs at to, in their order, if given.
+func (s *Server) reattach(ctx context.Context, to []string) error {
 	s.mu.Lock()
 	if s.cfg.Hub || len(s.opts.LeafNode.Remotes) == 0 {
 		s.mu.Unlock()
 		return nil
 	}
-	var hubs []string
-	for _, u := range s.opts.LeafNode.Remotes[0].URLs {
-		hubs = append(hubs, withoutUser(u))
+	hubs := slices.Clone(to)
+	if hubs == nil {
+		for _, u := range s.opts.LeafNode.Remotes[0].URLs {
+			hubs = append(hubs, withoutUser(u))
+		}
 	}
-	err := s.pointAt(nil)
+	err := s.pointAt(nil, false)
 	if err == nil {
 		s.pausedUntil, s.wantHubs = time.Now().Add(ReattachPause), hubs
 	}
@@ -229,11 +265,18 @@ func (s *Server) Reattach(ctx context.Context) error {
 	if s.cfg.Hub || s.closed {
 		return nil // it changed role or closed meanwhile
 	}
+	if to != nil && sameSet(s.wantHubs, hubs) { // not pointed elsewhere meanwhile
+		urls, err := parseURLs(to)
+		if err != nil {
+			return err
+		}
+		return s.pointAt(urls, true)
+	}
 	urls, err := parseHubs(s.wantHubs)
 	if err != nil {
 		return err
 	}
-	return s.pointAt(urls)
+	return s.pointAt(urls, false)
 }
 
 // ReattachPause is how long Reattach leaves a leaf detached: long enough
