@@ -102,6 +102,9 @@ type network struct {
 	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
 	reattachedAt   atomic.Int64               // when a leaf last attached to its hub again (UnixNano), set off the loop
+	spreadSeen     uint64                     // the view's change count at a leaf's last comparison of the hubs' loads (spread.go)
+	spreadAt       time.Time                  // when it compares them again, the view unchanged
+	moving         atomic.Bool                // it moves to another hub, off the loop
 	told           map[peer.ID]time.Time      // members it told it does not hear them, and when
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 	looked         look                       // what a leaf's last rebalance decided from
@@ -501,6 +504,7 @@ func (d *Discoverer) loop() {
 		} else {
 			d.watchLeafConnection(ctx)
 			d.checkInterest()
+			d.spread()
 		}
 		d.rebalance(ctx)
 	}

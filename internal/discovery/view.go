@@ -230,6 +230,19 @@ func (v *view) claiming(hub peer.ID) []peer.ID {
 	return out
 }
 
+// loads counts the leaves of the view by the hub their info names.
+func (v *view) loads() map[peer.ID]int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := map[peer.ID]int{}
+	for _, info := range v.members {
+		if info.Role == peer.RoleLeaf && len(info.Leaves) > 0 {
+			out[peer.ID(info.Leaves[0])]++
+		}
+	}
+	return out
+}
+
 // learnedAt returns when the member last joined or updated (zero if
 // unknown).
 func (v *view) learnedAt(id peer.ID) time.Time {

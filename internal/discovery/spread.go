@@ -1,0 +1,128 @@
+package discovery
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+)
+
+// A leaf stays on the hub it attached to, and leaves attach to whichever
+// hub they reach first: in a mass start, the founder, before the second
+// hub was elected (200-peer starts left 162 leaves on one hub and 38 on
+// the other), and after a hub fails, the ones left, while the hub elected
+// in its place gets only newcomers. A hub that carries most leaves costs
+// more, and its failure moves most of the network at once: a hub kill that
+// moved 162 leaves onto the other hub took 50 s, with 181 leaves reported
+// failed on the way.
+//
+// So a leaf whose hub carries more than its share of the leaves, in a view
+// that has been still for spreadQuiet, moves to the hub with the fewest.
+// Every leaf of that hub decides alone, from the same counts: each moves
+// with the probability that makes the expected number of movers the
+// excess, at a moment drawn over spreadEvery, and looks again only once
+// the view, which the movers' joins change, has been still again. A move is a Reattach (embedded.MoveTo):
+// the leaf is away for its pause, and what it had in flight is lost, which
+// is why only a clear excess moves anyone.
+
+// spreadQuiet is how long the view must have been still before a leaf
+// compares the hubs' loads: once per still view (the movers of one look
+// have all moved, and changed the view, by the next), or again after
+// spreadAgain (a look that moved nobody, by chance). spreadEvery is the
+// time over which the movers of one look move.
+const (
+	spreadQuiet = 6 * time.Second
+	spreadEvery = 5 * time.Second
+	spreadAgain = time.Minute
+)
+
+// overloaded reports whether load leaves exceed a hub's fair share:
+// by a fifth, and by at least spreadSlack leaves.
+func overloaded(load int, fair float64) bool {
+	return float64(load) > max(fair*1.2, fair+spreadSlack)
+}
+
+// spreadSlack is the excess of leaves no hub moves any for.
+const spreadSlack = 3
+
+// spread moves this leaf to the least loaded hub, by chance, when its own
+// is overloaded. It runs on the loop, and moves off it.
+func (d *Discoverer) spread() {
+	n := &d.net
+	now := time.Now()
+	changes := d.view.changes()
+	if !n.synced || now.Sub(d.view.lastChange()) < spreadQuiet || changes == n.spreadSeen && now.Before(n.spreadAt) {
+		return
+	}
+	n.spreadSeen, n.spreadAt = changes, now.Add(spreadAgain)
+	srv := d.p.Server()
+	hub, conn := srv.Attachment()
+	if conn == 0 || n.moving.Load() {
+		return
+	}
+	mine, target, chance := d.spreadTarget(peer.ID(hub))
+	if target.ID == "" || rand.Float64() >= chance {
+		return
+	}
+	urls := []string{target.Leaf} // then the others, should it fail
+	for _, h := range d.hubs() {
+		if h.ID != target.ID && h.Leaf != "" && dialable(d.p.Config(), h.Leaf) {
+			urls = append(urls, h.Leaf)
+		}
+	}
+	n.moving.Store(true)
+	go func() {
+		defer n.moving.Store(false)
+		// The leaves deciding together move over spreadEvery, not at once:
+		// a hub that takes dozens of leaves in a second is slow to hear them.
+		select {
+		case <-time.After(rand.N(spreadEvery)):
+		case <-d.p.Context().Done():
+			return
+		}
+		d.p.Logger().Info("appnet: moving to a hub with fewer leaves", "from", hub, "leaves", mine, "to", target.ID)
+		if err := srv.MoveTo(d.p.Context(), urls); err != nil {
+			d.p.Logger().Warn("appnet: moving to another hub", "err", err)
+		}
+	}()
+}
+
+// spreadTarget counts the leaves of each hub of the view (this one on
+// hub) and, when hub is overloaded, returns its load, the hub with the
+// fewest leaves, and the chance with which each of hub's leaves moves
+// there.
+func (d *Discoverer) spreadTarget(hub peer.ID) (int, peer.Info, float64) {
+	hubs := d.hubs()
+	load := make(map[peer.ID]int, len(hubs))
+	for _, h := range hubs {
+		load[h.ID] = 0
+	}
+	if _, ok := load[hub]; !ok || len(hubs) < 2 {
+		return 0, peer.Info{}, 0
+	}
+	total := 1 // this leaf
+	load[hub]++
+	for id, count := range d.view.loads() {
+		if _, ok := load[id]; ok {
+			load[id] += count
+			total += count
+		}
+	}
+	fair := float64(total) / float64(len(hubs))
+	mine := load[hub]
+	if !overloaded(mine, fair) {
+		return mine, peer.Info{}, 0
+	}
+	var target peer.Info
+	for _, h := range hubs { // oldest first: ties go to the oldest
+		if h.Leaf != "" && dialable(d.p.Config(), h.Leaf) && h.ID != hub && (target.ID == "" || load[h.ID] < load[target.ID]) && float64(load[h.ID]) < fair {
+			target = h
+		}
+	}
+	if target.ID == "" {
+		return mine, target, 0
+	}
+	// Move no more than the target lacks, nor than this hub has in excess.
+	excess := min(float64(mine)-fair, fair-float64(load[target.ID]))
+	return mine, target, excess / float64(mine)
+}
