@@ -55,12 +55,27 @@ func (d *Discoverer) reportIfRefused(ctx context.Context, hub peer.Info) {
 	if !dialable(d.p.Config(), "nats://"+addr) {
 		return
 	}
-	for try := range 2 {
+	if !refused(ctx, addr, 2, refusedApart) {
+		return
+	}
+	if !d.view.remove(hub.ID, Failed) {
+		return // reported meanwhile
+	}
+	d.refreshHubs()
+	d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: hub.ID, By: d.p.ID()})
+	d.p.Logger().Info("appnet: a hub failed (its leaves came here, its port refuses); told the network", "hub", hub.ID)
+}
+
+// refused reports whether every one of tries dials of addr, apart apart,
+// was refused: its process is gone. A dial that connects, or times out
+// (a busy host), says it may not be.
+func refused(ctx context.Context, addr string, tries int, apart time.Duration) bool {
+	for try := range tries {
 		if try > 0 {
 			select {
 			case <-ctx.Done():
-				return
-			case <-time.After(refusedApart):
+				return false
+			case <-time.After(apart):
 			}
 		}
 		var dialer net.Dialer
@@ -69,16 +84,11 @@ func (d *Discoverer) reportIfRefused(ctx context.Context, hub peer.Info) {
 		cancel()
 		if err == nil {
 			conn.Close()
-			return
+			return false
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return // a timeout says nothing: a busy host
+			return false
 		}
 	}
-	if !d.view.remove(hub.ID, Failed) {
-		return // reported meanwhile
-	}
-	d.refreshHubs()
-	d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: hub.ID, By: d.p.ID()})
-	d.p.Logger().Info("appnet: a hub failed (its leaves came here, its port refuses); told the network", "hub", hub.ID)
+	return true
 }
