@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -304,7 +305,12 @@ func latest(ts []time.Time) time.Time {
 // idle measures the idle network: CPU of all peers, messages, RSS and
 // server-to-server connections.
 func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
-	time.Sleep(5 * time.Second) // role changes of peers that started together settle
+	// Role changes of peers that started together, and leaves moving to
+	// spread over the hubs (which look at a view still for 6 s and move
+	// over 5 s), settle first.
+	if err := nw.settle(ctx, 12*time.Second, time.Minute); err != nil {
+		return err
+	}
 	before, err := nw.stats(ctx)
 	if err != nil {
 		return err
@@ -511,26 +517,71 @@ func (nw *scaleNet) failures(ctx context.Context, s *scaleSample) error {
 	return nil
 }
 
+// settle waits until no peer's view, nor any leaf's hub, has changed for
+// quiet, at most limit.
+func (nw *scaleNet) settle(ctx context.Context, quiet, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var last int64
+		nw.mu.Lock()
+		for _, lines := range nw.lines {
+			for _, f := range slices.Backward(lines) {
+				if (f[0] == "change" || f[0] == "attach") && len(f) == 4 {
+					ns, _ := strconv.ParseInt(f[3], 10, 64)
+					last = max(last, ns)
+					break
+				}
+			}
+		}
+		nw.mu.Unlock()
+		if time.Since(time.Unix(0, last)) >= quiet {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the views still changed %s after the network was whole", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // debugHubKill prints when the peers saw the hub killed at t0 fail, and
-// when their samples answered again, and the changes the slowest saw.
+// when their samples answered again; when the hub's leaves came loose
+// and attached again, which peers became hubs, which others were
+// reported failed; and the changes the slowest saw.
 func (nw *scaleNet) debugHubKill(t0 time.Time, hub string) {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	since := func(ns string) time.Duration { v, _ := strconv.ParseInt(ns, 10, 64); return time.Unix(0, v).Sub(t0) }
-	type seen struct {
-		id            string
-		failed, reach time.Duration
-		changes       []string
-	}
-	var all []seen
+	var all []hubKillSeen
+	falsely := map[string][]time.Duration{} // peer reported failed -> when, by each who saw it
+	var promoted []string
 	for _, c := range nw.cs {
-		s := seen{id: c.ready[0]}
+		s := hubKillSeen{id: c.ready[0]}
 		for _, f := range nw.lines[c] {
 			switch {
 			case f[0] == "change" && len(f) == 4 && since(f[3]) > 0:
-				s.changes = append(s.changes, fmt.Sprintf("%s:%.6s@%dms", f[1], f[2], since(f[3]).Milliseconds()))
+				s.changes = append(s.changes, fmt.Sprintf("%s:%s@%dms", f[1], shortID(f[2]), since(f[3]).Milliseconds()))
 				if f[1] == "failed" && f[2] == hub {
 					s.failed = since(f[3])
+				} else if f[1] == "failed" {
+					falsely[f[2]] = append(falsely[f[2]], since(f[3]))
+				}
+			case f[0] == "attach" && len(f) == 4:
+				at := since(f[3])
+				switch {
+				case at <= 0:
+					s.leafOfDead = f[1] == hub
+				case at > 0 && f[1] == "-" && s.loose == 0:
+					s.loose = at
+				case at > 0 && f[1] != "-" && s.loose > 0 && s.attached == 0:
+					s.attached = at
+				}
+				if at > 0 && f[2] == "hub" {
+					promoted = append(promoted, fmt.Sprintf("%s@%dms", shortID(s.id), at.Milliseconds()))
 				}
 			case f[0] == "reach" && len(f) == 3:
 				s.reach = since(f[2])
@@ -540,22 +591,55 @@ func (nw *scaleNet) debugHubKill(t0 time.Time, hub string) {
 			all = append(all, s)
 		}
 	}
-	slices.SortFunc(all, func(a, b seen) int { return cmp.Compare(a.reach, b.reach) })
-	q := func(get func(seen) time.Duration) string {
-		ds := make([]time.Duration, 0, len(all))
-		for _, s := range all {
-			ds = append(ds, get(s))
-		}
-		slices.Sort(ds)
-		if len(ds) == 0 {
-			return "none"
-		}
-		return fmt.Sprintf("p50 %dms p90 %dms max %dms", ds[len(ds)/2].Milliseconds(), ds[len(ds)*9/10].Milliseconds(), ds[len(ds)-1].Milliseconds())
+	slices.SortFunc(all, func(a, b hubKillSeen) int { return cmp.Compare(a.reach, b.reach) })
+	leaves := slices.DeleteFunc(slices.Clone(all), func(s hubKillSeen) bool { return !s.leafOfDead })
+	others := slices.DeleteFunc(slices.Clone(all), func(s hubKillSeen) bool { return s.leafOfDead })
+	failed := func(s hubKillSeen) time.Duration { return s.failed }
+	reach := func(s hubKillSeen) time.Duration { return s.reach }
+	fmt.Fprintf(os.Stderr, "debug: hub kill: failed seen %s; sample answers %s\n", quantiles(all, failed), quantiles(all, reach))
+	fmt.Fprintf(os.Stderr, "debug: hub kill: its %d leaves: loose %s, attached %s, failed seen %s, answers %s; the %d others: failed seen %s\n",
+		len(leaves), quantiles(leaves, func(s hubKillSeen) time.Duration { return s.loose }), quantiles(leaves, func(s hubKillSeen) time.Duration { return s.attached }),
+		quantiles(leaves, failed), quantiles(leaves, reach), len(others), quantiles(others, failed))
+	var wrong []string
+	for id, ats := range falsely {
+		slices.Sort(ats)
+		wrong = append(wrong, fmt.Sprintf("%s×%d@%dms", shortID(id), len(ats), ats[0].Milliseconds()))
 	}
-	fmt.Fprintf(os.Stderr, "debug: hub kill: failed seen %s; sample answers %s\n", q(func(s seen) time.Duration { return s.failed }), q(func(s seen) time.Duration { return s.reach }))
+	fmt.Fprintf(os.Stderr, "debug: hub kill: became hubs %v; other peers reported failed (%d) %v\n", promoted, len(wrong), wrong[:min(12, len(wrong))])
 	for _, s := range all[max(0, len(all)-3):] {
-		fmt.Fprintf(os.Stderr, "debug: hub kill, slowest: %s failed@%dms reach@%dms %s\n", s.id, s.failed.Milliseconds(), s.reach.Milliseconds(), strings.Join(s.changes, " "))
+		fmt.Fprintf(os.Stderr, "debug: hub kill, slowest: %s (its leaf %v) failed@%dms reach@%dms %s\n", shortID(s.id), s.leafOfDead, s.failed.Milliseconds(), s.reach.Milliseconds(), strings.Join(s.changes, " "))
 	}
+}
+
+// hubKillSeen is what one peer saw of a hub kill (debug).
+type hubKillSeen struct {
+	id              string
+	leafOfDead      bool // attached to the killed hub before the kill
+	loose, attached time.Duration
+	failed, reach   time.Duration
+	changes         []string
+}
+
+// quantiles formats the median, 90th percentile and maximum of get over ss.
+func quantiles(ss []hubKillSeen, get func(hubKillSeen) time.Duration) string {
+	ds := make([]time.Duration, 0, len(ss))
+	for _, s := range ss {
+		ds = append(ds, get(s))
+	}
+	slices.Sort(ds)
+	if len(ds) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("p50 %dms p90 %dms max %dms", ds[len(ds)/2].Milliseconds(), ds[len(ds)*9/10].Milliseconds(), ds[len(ds)-1].Milliseconds())
+}
+
+// shortID returns a peer's host and port, for reading (debug).
+func shortID(id string) string {
+	a, err := peer.ID(id).Decode()
+	if err != nil {
+		return id
+	}
+	return strings.TrimPrefix(net.JoinHostPort(a.Host, strconv.Itoa(a.Port)), "127.88.")
 }
 
 // printUnreach prints the pairs the peers could not reach (debug).

@@ -25,6 +25,8 @@ import (
 //     path): at least 1,000 pairs over the whole network;
 //   - then "change <kind> <id> <ns>" for every change of its view, and
 //     "reach <ns> <ok>" when, after a hub failed, the sample answers again;
+//   - then "attach <hub> <role> <ns>" when its server attaches to another
+//     hub, or its role changes (see traceAttachment);
 //   - "stats <ns> <in msgs> <out msgs> <routes> <leaves> <role>" on SIGUSR1;
 //   - "refresh <ns> <peers>" on SIGUSR2, the time of one Refresh.
 func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
@@ -69,6 +71,7 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 			}
 			if len(view) >= n-1 {
 				whole = true
+				go traceAttachment(ctx, p, out)
 				ok := reach(ctx, p, view, n, out)
 				out.printf("whole %d %d", time.Now().UnixNano(), ok)
 			}
@@ -166,4 +169,27 @@ func printDiag(p *bus.Peer, out *lineWriter) {
 		}
 	}
 	out.printf("diag %s role %s conn %v subs %d deaf-to %d %v deaf-to-inbox %d %v routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, len(deaf), deaf[:min(3, len(deaf))], len(deafInbox), deafInbox[:min(3, len(deafInbox))], strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
+}
+
+// traceAttachment prints "attach <hub> <role> <ns>" whenever the hub the
+// peer's server is attached to, or the peer's role, changes: it looks
+// once a second (10 times in debug mode).
+func traceAttachment(ctx context.Context, p *bus.Peer, out *lineWriter) {
+	srv := lower.Peer(p).Server()
+	every := time.Second
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		every = 100 * time.Millisecond
+	}
+	last := ""
+	for ctx.Err() == nil {
+		hub, _ := srv.Attachment()
+		if hub == "" {
+			hub = "-"
+		}
+		if now := hub + " " + string(p.Info().Role); now != last {
+			out.printf("attach %s %d", now, time.Now().UnixNano())
+			last = now
+		}
+		time.Sleep(every)
+	}
 }
