@@ -299,26 +299,31 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	}
 }
 
-// moverAlive reports whether a leaf whose hub went is alive: its server's
-// port does not refuse connections, and it answers through the network
-// within moverPatience. A leaf that went with its hub (a host that
-// failed) refuses at once, and is reported within a second; one that
-// listens is on its way to another hub, which at 200 peers took up to 7 s
-// for a hundred leaves moving at once: taking those that had not arrived
-// after the patient probes (5.5 s) for failed set off storms of failures
-// and joins (hub kills of 17 to 50 s).
+// moverAlive reports whether a leaf whose hub went is alive. Its own
+// port is dialled first: one that refuses is a leaf gone with its hub,
+// reported within a second; one that listens is a leaf on its way to
+// another hub, asked again until moverPatience, since at 200 peers a
+// hundred leaves moving at once took up to 7 s to be heard, and taking
+// those not heard after the patient probes (5.5 s) for failed set off
+// storms of failures and joins (hub kills of 17 to 50 s). A dial that
+// times out (a dead host, or a busy one) leaves it to the patient probes.
 func (d *Discoverer) moverAlive(ctx context.Context, info peer.Info) bool {
 	addr := net.JoinHostPort(info.Host, strconv.Itoa(info.Port))
 	check := dialable(d.p.Config(), "nats://"+addr)
 	deadline := time.Now().Add(moverPatience)
 	for {
-		if check && refused(ctx, addr, 3, probeTimeout) {
+		state := portUnknown
+		if check {
+			state = dialPort(ctx, addr, 3, probeTimeout)
+		}
+		if state == portRefused {
 			return false
 		}
 		if d.answers(ctx, info.ID, true) {
 			return true
 		}
-		if _, known := d.view.get(info.ID); !known || time.Now().After(deadline) || ctx.Err() != nil {
+		_, known := d.view.get(info.ID)
+		if !known || state != portAccepts || time.Now().After(deadline) || ctx.Err() != nil {
 			return !known // reported, or left, meanwhile
 		}
 	}

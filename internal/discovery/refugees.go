@@ -55,7 +55,7 @@ func (d *Discoverer) reportIfRefused(ctx context.Context, hub peer.Info) {
 	if !dialable(d.p.Config(), "nats://"+addr) {
 		return
 	}
-	if !refused(ctx, addr, 2, refusedApart) {
+	if dialPort(ctx, addr, 2, refusedApart) != portRefused {
 		return
 	}
 	if !d.view.remove(hub.ID, Failed) {
@@ -66,15 +66,23 @@ func (d *Discoverer) reportIfRefused(ctx context.Context, hub peer.Info) {
 	d.p.Logger().Info("appnet: a hub failed (its leaves came here, its port refuses); told the network", "hub", hub.ID)
 }
 
-// refused reports whether every one of tries dials of addr, apart apart,
-// was refused: its process is gone. A dial that connects, or times out
-// (a busy host), says it may not be.
-func refused(ctx context.Context, addr string, tries int, apart time.Duration) bool {
+// portState is what dialling a peer's own port found.
+type portState int
+
+const (
+	portUnknown portState = iota // a dial timed out: a busy or a dead host
+	portRefused                  // every dial was refused: the process is gone
+	portAccepts                  // a dial connected: the process listens
+)
+
+// dialPort dials addr up to tries times, apart apart, until one connects
+// or fails otherwise than refused.
+func dialPort(ctx context.Context, addr string, tries int, apart time.Duration) portState {
 	for try := range tries {
 		if try > 0 {
 			select {
 			case <-ctx.Done():
-				return false
+				return portUnknown
 			case <-time.After(apart):
 			}
 		}
@@ -84,11 +92,11 @@ func refused(ctx context.Context, addr string, tries int, apart time.Duration) b
 		cancel()
 		if err == nil {
 			conn.Close()
-			return false
+			return portAccepts
 		}
 		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return false
+			return portUnknown
 		}
 	}
-	return true
+	return portRefused
 }

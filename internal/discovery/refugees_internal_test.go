@@ -70,3 +70,49 @@ func TestAHubWhoseLeavesCameAndWhosePortRefusesIsFailed(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A leaf whose hub went is failed at once when its port refuses, and kept
+// past the patient probes while its port listens: it is on its way to
+// another hub.
+func TestALeafWhoseHubWentIsKeptWhileItListens(t *testing.T) {
+	t.Parallel()
+	d := unjoinedLeaf(t)
+	host := d.p.Config().Host
+	leafAt := func(ln net.Listener) peer.Info {
+		port := ln.Addr().(*net.TCPAddr).Port
+		info := peer.Info{ID: peer.NewID(host, port, "None"), Role: peer.RoleLeaf,
+			FriendlyID: peer.FriendlyID{Host: host, Port: port, Group: "None"}}
+		d.view.join(info)
+		return info
+	}
+	closed, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := leafAt(closed)
+	closed.Close()
+	began := time.Now()
+	if d.moverAlive(context.Background(), gone) {
+		t.Fatal("a leaf whose port refuses was taken for alive")
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("a leaf whose port refuses took %s to be found gone, want about a second", took)
+	}
+
+	live, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	listening := leafAt(live)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan bool, 1)
+	go func() { done <- d.moverAlive(ctx, listening) }()
+	select {
+	case alive := <-done:
+		t.Fatalf("a leaf whose port listens was decided on (alive %v) within the patient probes", alive)
+	case <-time.After(7 * time.Second): // the patient probes take 5.5 s
+	}
+	cancel()
+	<-done
+}

@@ -21,9 +21,10 @@ import (
 // Every leaf of that hub decides alone, from the same counts: each moves
 // with the probability that makes the expected number of movers the
 // excess, at a moment drawn over spreadEvery, and looks again only once
-// the view, which the movers' joins change, has been still again. A move is a Reattach (embedded.MoveTo):
-// the leaf is away for its pause, and what it had in flight is lost, which
-// is why only a clear excess moves anyone.
+// the view, which the movers' joins change, has been still again. A move
+// is a Reattach (embedded.MoveTo): the leaf is away for its pause, and
+// what it had in flight is lost, which is why only a clear excess moves
+// anyone.
 
 // spreadQuiet is how long the view must have been still before a leaf
 // compares the hubs' loads: once per still view (the movers of one look
