@@ -306,9 +306,9 @@ func latest(ts []time.Time) time.Time {
 // server-to-server connections.
 func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
 	// Role changes of peers that started together, and leaves moving to
-	// spread over the hubs (which look at a view still for 6 s and move
-	// over 5 s), settle first.
-	if err := nw.settle(ctx, 12*time.Second, time.Minute); err != nil {
+	// spread over the hubs (which look at a view still for 6 s, with hubs
+	// unchanged for 20 s, and move over 5 s), settle first.
+	if err := nw.settle(ctx, 12*time.Second, 3*time.Minute); err != nil {
 		return err
 	}
 	before, err := nw.stats(ctx)
@@ -518,27 +518,38 @@ func (nw *scaleNet) failures(ctx context.Context, s *scaleSample) error {
 }
 
 // settle waits until no peer's view, nor any leaf's hub, has changed for
-// quiet, at most limit.
+// quiet, and the leaves have spread over the hubs (no hub holds a fifth
+// and 3 leaves more than its share, the rule leaves move by), at most
+// limit.
 func (nw *scaleNet) settle(ctx context.Context, quiet, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		var last int64
+		load := map[string]int{}
 		nw.mu.Lock()
-		for _, lines := range nw.lines {
+		for c, lines := range nw.lines {
+			seen, attached := false, false
 			for _, f := range slices.Backward(lines) {
-				if (f[0] == "change" || f[0] == "attach") && len(f) == 4 {
+				if (f[0] == "change" || f[0] == "attach") && len(f) == 4 && !seen {
 					ns, _ := strconv.ParseInt(f[3], 10, 64)
-					last = max(last, ns)
-					break
+					last, seen = max(last, ns), true
+				}
+				if f[0] == "attach" && len(f) == 4 && !attached {
+					attached = true
+					if f[2] == "hub" {
+						load[c.ready[0]] += 0 // a hub counts, with no leaves yet
+					} else if f[1] != "-" {
+						load[f[1]]++
+					}
 				}
 			}
 		}
 		nw.mu.Unlock()
-		if time.Since(time.Unix(0, last)) >= quiet {
+		if time.Since(time.Unix(0, last)) >= quiet && spread(load) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the views still changed %s after the network was whole", limit)
+			return fmt.Errorf("the views still changed, or the leaves had not spread (%v), %s after the network was whole", load, limit)
 		}
 		select {
 		case <-ctx.Done():
@@ -546,6 +557,22 @@ func (nw *scaleNet) settle(ctx context.Context, quiet, limit time.Duration) erro
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// spread reports whether no hub holds a fifth and 3 leaves more than its
+// share of the leaves counted in load (by hub).
+func spread(load map[string]int) bool {
+	total := 0
+	for _, k := range load {
+		total += k
+	}
+	fair := float64(total) / float64(max(1, len(load)))
+	for _, k := range load {
+		if float64(k) > max(fair*1.2, fair+3) {
+			return false
+		}
+	}
+	return true
 }
 
 // debugHubKill prints when the peers saw the hub killed at t0 fail, and

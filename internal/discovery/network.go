@@ -104,6 +104,8 @@ type network struct {
 	reattachedAt   atomic.Int64               // when a leaf last attached to its hub again (UnixNano), set off the loop
 	spreadSeen     uint64                     // the view's change count at a leaf's last comparison of the hubs' loads (spread.go)
 	spreadAt       time.Time                  // when it compares them again, the view unchanged
+	spreadHubs     string                     // the hubs of the view at the last look (hubIDs)
+	hubsSince      time.Time                  // since when they have been those
 	moving         atomic.Bool                // it moves to another hub, off the loop
 	told           map[peer.ID]time.Time      // members it told it does not hear them, and when
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
@@ -37,6 +38,12 @@ const (
 	spreadAgain = time.Minute
 )
 
+// Leaves spread only once the hubs of the view have been the same for
+// spreadHubsStill: after a hub failed, the leaves that moved at once are
+// still being heard, and more moves then lose interest (see
+// embedded.Reattach), which takes seconds to repair.
+const spreadHubsStill = 20 * time.Second
+
 // overloaded reports whether load leaves exceed a hub's fair share:
 // by a fifth, and by at least spreadSlack leaves.
 func overloaded(load int, fair float64) bool {
@@ -51,8 +58,12 @@ const spreadSlack = 3
 func (d *Discoverer) spread() {
 	n := &d.net
 	now := time.Now()
+	if hubs := hubIDs(d.hubs()); hubs != n.spreadHubs {
+		n.spreadHubs, n.hubsSince = hubs, now
+	}
 	changes := d.view.changes()
-	if !n.synced || now.Sub(d.view.lastChange()) < spreadQuiet || changes == n.spreadSeen && now.Before(n.spreadAt) {
+	if !n.synced || now.Sub(d.view.lastChange()) < spreadQuiet || now.Sub(n.hubsSince) < spreadHubsStill ||
+		changes == n.spreadSeen && now.Before(n.spreadAt) {
 		return
 	}
 	n.spreadSeen, n.spreadAt = changes, now.Add(spreadAgain)
@@ -126,4 +137,14 @@ func (d *Discoverer) spreadTarget(hub peer.ID) (int, peer.Info, float64) {
 	// Move no more than the target lacks, nor than this hub has in excess.
 	excess := min(float64(mine)-fair, fair-float64(load[target.ID]))
 	return mine, target, excess / float64(mine)
+}
+
+// hubIDs names hubs, in their order.
+func hubIDs(hubs []peer.Info) string {
+	var b strings.Builder
+	for _, h := range hubs {
+		b.WriteString(string(h.ID))
+		b.WriteByte(' ')
+	}
+	return b.String()
 }
