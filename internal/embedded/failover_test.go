@@ -166,10 +166,7 @@ func TestReattachResendsInterest(t *testing.T) {
 // on; no hub, or a URL that is none, is refused.
 func TestMoveToPicksTheHub(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	a := start(t, host, port, 5)
-	b := start(t, host, port, 5)
-	must(t, b.AddRoutes(a.ClusterURL()))
+	host, port, a, b := routedHubs(t, 5)
 	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 2, PortRange: 3,
 		Name: func(p int) string { return "leaf" + strconv.Itoa(p) }})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/embedded"
-	"github.com/appnet-go/appnet/internal/testnet"
 	"github.com/nats-io/nats.go"
 )
 
@@ -20,11 +19,7 @@ import (
 // request answered on the same server still gets its reply.
 func TestLocalSubjectsStayOnTheirServer(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	hub1 := start(t, host, port, 9)
-	hub2 := start(t, host, port, 9)
-	must(t, hub2.AddRoutes(hub1.ClusterURL()))
-	waitFor(t, func() bool { return len(hub1.RemoteNames()) == 1 })
+	host, port, hub1, hub2 := routedHubs(t, 9)
 	leaf := func(hub *embedded.Server) *embedded.Server {
 		s, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port, PortRange: 9,
 			Name: func(p int) string { return "leaf" + strconv.Itoa(p) }})

@@ -27,6 +27,18 @@ func start(t *testing.T, host string, port, extra int) *embedded.Server {
 	return s
 }
 
+// routedHubs starts two hubs on a loopback host and port range of the
+// test's own (extra ports above port each), routed to each other.
+func routedHubs(t *testing.T, extra int) (host string, port int, a, b *embedded.Server) {
+	t.Helper()
+	host, port = testnet.Host(t), testnet.Ports(t)
+	a = start(t, host, port, extra)
+	b = start(t, host, port, extra)
+	must(t, b.AddRoutes(a.ClusterURL()))
+	waitFor(t, func() bool { return len(a.RemoteNames()) == 1 })
+	return host, port, a, b
+}
+
 func TestRoutesFormAndGo(t *testing.T) {
 	t.Parallel()
 	host, port := testnet.Host(t), testnet.Ports(t)
