@@ -17,21 +17,19 @@ import (
 // moved 162 leaves onto the other hub took 50 s, with 181 leaves reported
 // failed on the way.
 //
-// So a leaf whose hub carries more than its share of the leaves, in a view
-// that has been still for spreadQuiet, moves to the hub with the fewest.
-// Every leaf of that hub decides alone, from the same counts: each moves
-// with the probability that makes the expected number of movers the
-// excess, at a moment drawn over spreadEvery, and looks again only once
-// the view, which the movers' joins change, has been still again. A move
+// So a leaf whose hub carries more than its share of the leaves moves to
+// the hub with the fewest. Every leaf of that hub decides alone, from the
+// same counts: each moves with the probability that makes the expected
+// number of movers the excess, at a moment drawn over spreadEvery. A move
 // is a Reattach (embedded.MoveTo): the leaf is away for its pause, and
 // what it had in flight is lost, which is why only a clear excess moves
 // anyone.
 
-// spreadQuiet is how long the view must have been still before a leaf
-// compares the hubs' loads: once per still view (the movers of one look
-// have all moved, and changed the view, by the next), or again after
-// spreadAgain (a look that moved nobody, by chance). spreadEvery is the
-// time over which the movers of one look move.
+// A leaf compares the hubs' loads once the view has been still for
+// spreadQuiet, and again only once it changed and stood still again, or
+// after spreadAgain: a move is not a change of the view (see sameInfo), so
+// the look a minute later counts every move of the last. spreadEvery is
+// the time over which the movers of one look move.
 const (
 	spreadQuiet = 6 * time.Second
 	spreadEvery = 5 * time.Second
