@@ -2,8 +2,6 @@ package discovery
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -188,10 +186,7 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 				} else {
 					alive = d.answers(ctx, id, patient && !settled)
 				}
-				if !alive && ctx.Err() == nil {
-					d.view.remove(id, Failed)
-					d.refreshHubs()
-					d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: id, By: d.p.ID()})
+				if !alive && ctx.Err() == nil && d.reportFailed(id) {
 					if info.Role == peer.RoleHub {
 						d.p.Logger().Info("appnet: a hub failed; told the network", "hub", id,
 							"probed", time.Since(dueAt[id]).Round(time.Millisecond))
@@ -201,6 +196,18 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 		}
 		wg.Wait()
 	}()
+}
+
+// reportFailed drops id from the view and tells the network it failed,
+// unless the view no longer holds it (reported, or left, meanwhile). It
+// reports whether it told.
+func (d *Discoverer) reportFailed(id peer.ID) bool {
+	if !d.view.remove(id, Failed) {
+		return false
+	}
+	d.refreshHubs()
+	d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: id, By: d.p.ID()})
+	return true
 }
 
 // answers reports whether id answers a call through the network, asking
@@ -308,14 +315,9 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 // storms of failures and joins (hub kills of 17 to 50 s). A dial that
 // times out (a dead host, or a busy one) leaves it to the patient probes.
 func (d *Discoverer) moverAlive(ctx context.Context, info peer.Info) bool {
-	addr := net.JoinHostPort(info.Host, strconv.Itoa(info.Port))
-	check := dialable(d.p.Config(), "nats://"+addr)
 	deadline := time.Now().Add(moverPatience)
 	for {
-		state := portUnknown
-		if check {
-			state = dialPort(ctx, addr, 3, probeTimeout)
-		}
+		state := d.dialOwnPort(ctx, info, 3, probeTimeout)
 		if state == portRefused {
 			return false
 		}

@@ -2,10 +2,6 @@ package discovery
 
 import (
 	"context"
-	"errors"
-	"net"
-	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
@@ -51,52 +47,8 @@ func (d *Discoverer) checkRefugees(ctx context.Context, arrived []string) {
 // reportIfRefused reports hub failed if its own port refuses connections
 // twice, refusedApart apart.
 func (d *Discoverer) reportIfRefused(ctx context.Context, hub peer.Info) {
-	addr := net.JoinHostPort(hub.Host, strconv.Itoa(hub.Port))
-	if !dialable(d.p.Config(), "nats://"+addr) {
+	if d.dialOwnPort(ctx, hub, 2, refusedApart) != portRefused || !d.reportFailed(hub.ID) {
 		return
 	}
-	if dialPort(ctx, addr, 2, refusedApart) != portRefused {
-		return
-	}
-	if !d.view.remove(hub.ID, Failed) {
-		return // reported meanwhile
-	}
-	d.refreshHubs()
-	d.publishGone(peer.MemberFailSubject, peer.MemberGone{ID: hub.ID, By: d.p.ID()})
 	d.p.Logger().Info("appnet: a hub failed (its leaves came here, its port refuses); told the network", "hub", hub.ID)
-}
-
-// portState is what dialling a peer's own port found.
-type portState int
-
-const (
-	portUnknown portState = iota // a dial timed out: a busy or a dead host
-	portRefused                  // every dial was refused: the process is gone
-	portAccepts                  // a dial connected: the process listens
-)
-
-// dialPort dials addr up to tries times, apart apart, until one connects
-// or fails otherwise than refused.
-func dialPort(ctx context.Context, addr string, tries int, apart time.Duration) portState {
-	for try := range tries {
-		if try > 0 {
-			select {
-			case <-ctx.Done():
-				return portUnknown
-			case <-time.After(apart):
-			}
-		}
-		var dialer net.Dialer
-		dctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		conn, err := dialer.DialContext(dctx, "tcp", addr)
-		cancel()
-		if err == nil {
-			conn.Close()
-			return portAccepts
-		}
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return portUnknown
-		}
-	}
-	return portRefused
 }
