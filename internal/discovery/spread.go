@@ -26,14 +26,17 @@ import (
 // anyone.
 
 // A leaf compares the hubs' loads once the view has been still for
-// spreadQuiet, and again only once it changed and stood still again, or
-// after spreadAgain: a move is not a change of the view (see sameInfo), so
-// the look a minute later counts every move of the last. spreadEvery is
-// the time over which the movers of one look move.
+// spreadQuiet, and again once it changed and stood still again, or after
+// spreadAgain: a move is not a change of the view (see sameInfo), and the
+// movers of one look, a chance draw, may fall short of the excess (10
+// leaves on one of two hubs: one mover or none, one time in 93), so a look
+// spreadAgain later, when the last look's movers have all attached again,
+// counts them and moves more if need be. spreadEvery is the time over
+// which the movers of one look move.
 const (
 	spreadQuiet = 6 * time.Second
 	spreadEvery = 5 * time.Second
-	spreadAgain = time.Minute
+	spreadAgain = 15 * time.Second
 )
 
 // Leaves spread only once the hubs of the view have been the same for
