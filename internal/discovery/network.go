@@ -66,10 +66,11 @@ func joinable(cfg peer.Config, h Hit) bool {
 
 // network is the membership and topology state of a Discoverer.
 type network struct {
-	subs     []*nats.Subscription
-	syncSubs []*nats.Subscription // while a hub
-	stop     chan struct{}
-	done     chan struct{}
+	subs       []*nats.Subscription
+	syncSubs   []*nats.Subscription // while a hub: its own sync subject, and claims
+	sharedSync *nats.Subscription   // while a hub that knows the network: the hubs' sync queue
+	stop       chan struct{}
+	done       chan struct{}
 
 	// Kept by the loop goroutine only.
 	leaves, routes map[string]bool       // the server's connections at the last look
@@ -262,36 +263,49 @@ func (d *Discoverer) process(inbox <-chan *nats.Msg, stop <-chan struct{}) {
 // and stops when it is not: a leaf in the group would take requests (NATS
 // prefers a local member) that only hubs can answer, and a leaf's own
 // subject would be one more subscription every server of the network
-// learns of.
+// learns of. A hub joins the queue group only once it knows the network
+// (it started it, or loaded the view), or after partialViewGrace: a
+// hub's own leaves ask it first, and a hub that joined a network a moment
+// ago holds a view of a few members. In 100-peer starts, leaves of the
+// second hub loaded such a view, and waited for the digests (3.5 s after
+// the last start) for the rest.
 func (d *Discoverer) serveSync() error {
 	n := &d.net
-	switch hub := d.isHub(); {
-	case hub && n.syncSubs == nil:
-		nc := d.p.Conn()
-		shared, err := nc.ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
-		if err != nil {
-			return fmt.Errorf("subscribing to membership sync: %w", err)
+	if !d.isHub() {
+		for _, sub := range append(n.syncSubs, n.sharedSync) {
+			if sub != nil {
+				_ = sub.Unsubscribe()
+			}
 		}
+		n.syncSubs, n.sharedSync = nil, nil
+		return nil
+	}
+	nc := d.p.Conn()
+	if n.syncSubs == nil {
 		own, err := nc.ChanSubscribe(peer.MemberSyncSubject+"."+string(d.p.ID()), n.inbox)
 		if err != nil {
-			_ = shared.Unsubscribe()
 			return fmt.Errorf("subscribing to membership sync: %w", err)
 		}
 		claims, err := nc.Subscribe(peer.HubClaimSubject, d.answerClaim)
 		if err != nil {
-			_ = shared.Unsubscribe()
 			_ = own.Unsubscribe()
 			return fmt.Errorf("subscribing to hub claims: %w", err)
 		}
-		n.syncSubs = []*nats.Subscription{shared, own, claims}
-	case !hub && n.syncSubs != nil:
-		for _, sub := range n.syncSubs {
-			_ = sub.Unsubscribe()
+		n.syncSubs = []*nats.Subscription{own, claims}
+	}
+	if n.sharedSync == nil && (d.knowsNetwork.Load() || time.Since(n.joinedAt) > partialViewGrace) {
+		shared, err := nc.ChanQueueSubscribe(peer.MemberSyncSubject, peer.HubQueue, n.inbox)
+		if err != nil {
+			return fmt.Errorf("subscribing to membership sync: %w", err)
 		}
-		n.syncSubs = nil
+		n.sharedSync = shared
 	}
 	return nil
 }
+
+// partialViewGrace is how long a hub that has not loaded the network's
+// view waits before it answers the hubs' sync requests with its own.
+const partialViewGrace = 10 * time.Second
 
 // attach connects p's server to the hubs (a leaf's leaf node connection,
 // a hub's routes) and loads the view from one of them.
@@ -452,7 +466,7 @@ func (d *Discoverer) Leave() {
 		return // a follower was never a member
 	}
 	d.sayGoodbye()
-	for _, s := range append(n.subs, n.syncSubs...) {
+	for _, s := range append(append(n.subs, n.syncSubs...), n.sharedSync) {
 		if s != nil {
 			_ = s.Unsubscribe()
 		}
@@ -499,6 +513,9 @@ func (d *Discoverer) loop() {
 			}
 		}
 		if d.isHub() {
+			if n.sharedSync == nil {
+				_ = d.serveSync() // it knows the network now, or waited long enough
+			}
 			d.watchHubConnections(ctx)
 			d.checkSuspects(ctx)
 			d.rescanIfDue(ctx)
