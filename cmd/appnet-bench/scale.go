@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -269,6 +270,17 @@ func (nw *scaleNet) timeline(t0 time.Time) {
 				ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
 				size := f[slices.Index(f, "view")+1]
 				steps = append(steps, fmt.Sprintf("%s:%s@%dms", f[1][:1], size, time.Unix(0, ns).Sub(t0).Milliseconds()))
+			}
+			if f[0] == "whole" {
+				ns, _ := strconv.ParseInt(f[1], 10, 64)
+				steps = append(steps, fmt.Sprintf("whole@%dms", time.Unix(0, ns).Sub(t0).Milliseconds()))
+			}
+			if f[0] == "debug-conn" && len(f) == 5 {
+				ns, _ := strconv.ParseInt(f[4], 10, 64)
+				steps = append(steps, fmt.Sprintf("c:%s/%s/%s@%dms", shortID(f[1]), f[2], f[3], time.Unix(0, ns).Sub(t0).Milliseconds()))
+			}
+			if f[0] == "debug-reach" {
+				steps = append(steps, "reach:"+strings.Join(f[1:], " "))
 			}
 		}
 		if len(c.ready) >= 4 {
@@ -832,4 +844,29 @@ func (nw *scaleNet) debugStart(lastFork, whole time.Time) {
 	fmt.Fprintf(os.Stderr, "debug: CPU of all peers until whole: %s (first fork to whole: %s)\n", cpu, whole.Sub(nw.cs[0].started))
 	nw.diagUnreached()
 	nw.timeline(lastFork)
+	nw.lateJoiners(lastFork)
+}
+
+// lateJoiners prints the three peers the last views learned of last:
+// when the last view took each in, and its own timeline.
+func (nw *scaleNet) lateJoiners(t0 time.Time) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	seen := map[string]time.Time{}
+	for _, c := range nw.cs {
+		for _, f := range nw.lines[c] {
+			if f[0] == "debug" && f[1] == "joined" {
+				ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+				if t := time.Unix(0, ns); t.After(seen[f[2]]) {
+					seen[f[2]] = t
+				}
+			}
+		}
+	}
+	ids := slices.Collect(maps.Keys(seen))
+	slices.SortFunc(ids, func(a, b string) int { return seen[b].Compare(seen[a]) })
+	for _, id := range ids[:min(3, len(ids))] {
+		i := slices.IndexFunc(nw.cs, func(c *child) bool { return c.ready[0] == id })
+		fmt.Fprintf(os.Stderr, "debug: late joiner %s (child %d) seen by all @%dms\n", shortID(id), i, seen[id].Sub(t0).Milliseconds())
+	}
 }

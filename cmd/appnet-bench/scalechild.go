@@ -40,6 +40,9 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 	}
 	view := map[peer.ID]peer.Info{}
 	whole := false
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		go traceConnection(ctx, p, out)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -106,8 +109,14 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 	}
 	rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	k := min(len(ids), max(5, (1000+n-1)/n))
-	ok := 0
+	ok, fails, start := 0, 0, time.Now()
+	var firstErr error
 	deadline := time.Now().Add(30 * time.Second)
+	defer func() {
+		if os.Getenv("APPNET_BENCH_DEBUG") != "" && fails > 0 {
+			out.printf("debug-reach %d %d %q", time.Since(start).Milliseconds(), fails, fmt.Sprint(firstErr))
+		}
+	}()
 	for _, id := range ids[:k] {
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			c, cancel := context.WithTimeout(ctx, time.Second)
@@ -116,6 +125,9 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 			if err == nil {
 				ok++
 				break
+			}
+			if fails++; firstErr == nil {
+				firstErr = fmt.Errorf("%s: %w", id, err)
 			}
 			if os.Getenv("APPNET_BENCH_DEBUG") != "" && time.Until(deadline) < time.Second {
 				srv := lower.Peer(p).Server()
@@ -192,5 +204,24 @@ func traceAttachment(ctx context.Context, p *bus.Peer, out *lineWriter) {
 			last = now
 		}
 		time.Sleep(every)
+	}
+}
+
+// traceConnection prints "debug-conn <hub> <conn> <role> <ns>" whenever the
+// server's attachment or role changes, from the start, 20 times a second
+// (debug mode only).
+func traceConnection(ctx context.Context, p *bus.Peer, out *lineWriter) {
+	srv := lower.Peer(p).Server()
+	last := ""
+	for ctx.Err() == nil {
+		hub, conn := srv.Attachment()
+		if hub == "" {
+			hub = "-"
+		}
+		if now := fmt.Sprintf("%s %d %s", hub, conn, p.Info().Role); now != last {
+			out.printf("debug-conn %s %d", now, time.Now().UnixNano())
+			last = now
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
