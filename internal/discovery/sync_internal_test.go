@@ -1,0 +1,89 @@
+package discovery
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/appnet-go/appnet/internal/testnet"
+)
+
+// A hub that has not loaded the network's view leaves the hubs' sync
+// requests, its own leaves' included, to the hubs that know the network,
+// and takes its share once it knows it.
+func TestAHubServesTheViewOnceItKnowsTheNetwork(t *testing.T) {
+	t.Parallel()
+	host, hubA, leaf, _ := hubWithLeaf(t)
+
+	// Hub B, routed to A, whose view is empty: it joined a moment ago.
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry, cfg.Hub = host, testnet.Ports(t), peer.NewRegistry(), true
+	pB, err := peer.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pB.Close() })
+	if err := pB.Server().AddRoutes(hubA.HubAddr().Cluster); err != nil {
+		t.Fatal(err)
+	}
+	awaitRoutes(context.Background(), pB.Server(), []peer.HubAddr{hubA.HubAddr()})
+	b := New(pB)
+	b.net.stop, b.net.joinedAt = make(chan struct{}), time.Now()
+	t.Cleanup(func() { close(b.net.stop) })
+	if err := b.subscribe(); err != nil {
+		t.Fatal(err)
+	}
+
+	// ask sends one sync request, from a client of B's own (a hub answers
+	// a client's repeats within syncRepeat once), and returns who answered
+	// (a hub's answer begins with its own info) and the members.
+	ask := func() (from peer.ID, members map[peer.ID]bool) {
+		t.Helper()
+		nc, err := nats.Connect(pB.Server().ClientURL(), pB.ClientOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		m, err := nc.Request(peer.MemberSyncSubject, nil, 5*time.Second)
+		if err != nil {
+			t.Fatalf("a sync request from a client of hub B: %v", err)
+		}
+		snap, err := peer.Decode[peer.MemberSnapshot](m.Data)
+		if err != nil || len(snap.Members) == 0 {
+			t.Fatalf("a sync answer of %d members: %v", len(snap.Members), err)
+		}
+		members = map[peer.ID]bool{}
+		for _, info := range snap.Members {
+			members[info.ID] = true
+		}
+		return snap.Members[0].ID, members
+	}
+	// Clients of B get A's view, which holds A's leaf.
+	for range 5 {
+		if from, members := ask(); from != hubA.ID() || !members[leaf.ID()] {
+			t.Fatalf("a client of a hub that does not know the network got the view of %s (A is %s), with A's leaf: %v", from, hubA.ID(), members[leaf.ID()])
+		}
+	}
+	if b.net.sharedSync != nil {
+		t.Fatal("a hub that does not know the network joined the hubs' sync queue")
+	}
+
+	// Once B knows the network it takes its share (NATS prefers the
+	// local member of a queue group).
+	b.knowsNetwork.Store(true)
+	if err := b.serveSync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pB.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if from, _ := ask(); from == pB.ID() {
+			return
+		}
+	}
+	t.Fatal("a hub that knows the network answered none of 20 sync requests of its own client")
+}
