@@ -223,9 +223,14 @@ func (d *Discoverer) connect() {
 	}
 	if !srv.Hub() {
 		// Pointing the leaf elsewhere drops its connection, and what is in
-		// flight on it: a leaf attached to a hub of the view stays, and
-		// takes the new list when it next has to move.
-		if hub, _ := srv.Attachment(); hub != "" && slices.ContainsFunc(hubs, func(h peer.Info) bool { return string(h.ID) == hub }) {
+		// flight on it: a leaf attached stays, and takes the new list when
+		// it next has to move. That holds for a hub its view has lost too:
+		// a hub that died or stopped being one (a role change restarts its
+		// server) drops the connection, so one that holds it is a hub, and
+		// a report that it failed was wrong. In starts, a busy first hub
+		// reported failed sent its leaves elsewhere before it said it was
+		// there, and leaves attaching meanwhile lost their interest in them.
+		if hub, _ := srv.Attachment(); hub != "" {
 			return
 		}
 		if len(urls) > 0 {
