@@ -847,6 +847,25 @@ func (nw *scaleNet) debugStart(lastFork, whole time.Time) {
 	nw.lateJoiners(lastFork)
 }
 
+// lateJoiners' helper: how many peers, by the hub they were attached to,
+// saw id join within 100 ms of the last that did (nw.mu held).
+func (nw *scaleNet) lateBy(id string, last time.Time) map[string]int {
+	by := map[string]int{}
+	for _, c := range nw.cs {
+		hub := "?"
+		for _, f := range nw.lines[c] {
+			ns, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+			if f[0] == "debug-conn" && len(f) == 5 && time.Unix(0, ns).Before(last) {
+				hub = shortID(f[1])
+			}
+			if f[0] == "debug" && f[1] == "joined" && f[2] == id && last.Sub(time.Unix(0, ns)) < 100*time.Millisecond {
+				by[hub]++
+			}
+		}
+	}
+	return by
+}
+
 // lateJoiners prints the three peers the last views learned of last:
 // when the last view took each in, and its own timeline.
 func (nw *scaleNet) lateJoiners(t0 time.Time) {
@@ -867,6 +886,6 @@ func (nw *scaleNet) lateJoiners(t0 time.Time) {
 	slices.SortFunc(ids, func(a, b string) int { return seen[b].Compare(seen[a]) })
 	for _, id := range ids[:min(3, len(ids))] {
 		i := slices.IndexFunc(nw.cs, func(c *child) bool { return c.ready[0] == id })
-		fmt.Fprintf(os.Stderr, "debug: late joiner %s (child %d) seen by all @%dms\n", shortID(id), i, seen[id].Sub(t0).Milliseconds())
+		fmt.Fprintf(os.Stderr, "debug: late joiner %s (child %d) seen by all @%dms; late by hub: %v\n", shortID(id), i, seen[id].Sub(t0).Milliseconds(), nw.lateBy(id, seen[id]))
 	}
 }
