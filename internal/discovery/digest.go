@@ -125,9 +125,7 @@ func (d *Discoverer) publishDigest() {
 			n.suspects[id] = time.Now()
 		}
 	}
-	self := d.selfRef()
-	self.Values = d.p.Values()
-	count, sum := d.view.digest(&self)
+	count, sum := d.ownDigest()
 	if data, err := peer.Encode(peer.MemberDigest{Hub: d.p.ID(), Peers: count, Sum: sum}); err == nil {
 		_ = d.p.Conn().Publish(peer.MemberDigestSubject, data)
 	}
@@ -140,12 +138,12 @@ func (d *Discoverer) resyncFrom(ctx context.Context, hub peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if !d.isHub() {
-		if snap, err := d.sync(ctx, peer.MemberSyncSubject); err == nil {
+		if snap, err := d.sync(ctx, peer.MemberSyncSubject, nil); err == nil {
 			d.applySnapshot(snap)
 		}
 		return
 	}
-	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub))
+	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub), nil)
 	if err != nil {
 		return
 	}

@@ -99,7 +99,7 @@ func setOf[K comparable](keys []K) map[K]bool {
 func (d *Discoverer) merge(ctx context.Context, hub peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub))
+	snap, err := d.sync(ctx, peer.MemberSyncSubject+"."+string(hub), nil)
 	if err != nil {
 		d.p.Logger().Debug("appnet: merging with another network: no view from its hub", "hub", hub, "err", err)
 		return
@@ -287,7 +287,7 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	case conn != 0 && conn != n.attachedConn:
 		n.attachedTo, n.attachedConn = hub, conn
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		snap, err := d.sync(sctx, peer.MemberSyncSubject)
+		snap, err := d.sync(sctx, peer.MemberSyncSubject, d.syncAsk())
 		cancel()
 		if err == nil {
 			d.applySnapshot(snap)

@@ -179,7 +179,7 @@ func (d *Discoverer) Follow(ctx context.Context) error {
 		return err
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
-	if snap, err := d.sync(sctx, peer.MemberSyncSubject); err == nil {
+	if snap, err := d.sync(sctx, peer.MemberSyncSubject, nil); err == nil {
 		d.applySnapshot(snap)
 	}
 	cancel()
@@ -192,7 +192,7 @@ func (d *Discoverer) Follow(ctx context.Context) error {
 			case <-n.stop:
 				return
 			case <-n.resync:
-				if snap, err := d.sync(ctx, peer.MemberSyncSubject); err == nil {
+				if snap, err := d.sync(ctx, peer.MemberSyncSubject, nil); err == nil {
 					d.applySnapshot(snap)
 				}
 			}
@@ -343,7 +343,7 @@ func (d *Discoverer) attach(ctx context.Context, hubs []peer.HubAddr) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	snap, err := d.sync(ctx, subject)
+	snap, err := d.sync(ctx, subject, nil)
 	if !srv.Hub() {
 		// The view below is this connection's: no second load for it.
 		d.net.attachedTo, d.net.attachedConn = srv.Attachment()

@@ -87,3 +87,55 @@ func TestAHubServesTheViewOnceItKnowsTheNetwork(t *testing.T) {
 	}
 	t.Fatal("a hub that knows the network answered none of 20 sync requests of its own client")
 }
+
+// A hub answers a sync request that names its own digest in a few bytes
+// (the asker's view is its own), and one that names another digest, or
+// none, with its whole view.
+func TestASyncNamingTheHubsDigestIsAnsweredInAFewBytes(t *testing.T) {
+	t.Parallel()
+	_, hub, leaf, d := hubWithLeaf(t)
+	ask := func(peers int, sum string) peer.MemberSnapshot {
+		t.Helper()
+		var data []byte
+		if sum != "" {
+			var err error
+			if data, err = peer.Encode(peer.MemberSyncAsk{Peers: peers, Sum: sum}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		snap, err := d.sync(ctx, peer.MemberSyncSubject, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	// The hub's view holds the leaf once it heard its join: until then
+	// their digests differ.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, sum := d.ownDigest()
+		snap := ask(n, sum)
+		if snap.Same {
+			if len(snap.Members) != 0 {
+				t.Fatalf("an answer that says the view is the same holds %d members", len(snap.Members))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a sync naming the leaf's digest (%d peers, %s) still gets the whole view (%d members) after 10 s", n, sum, len(snap.Members))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n, _ := d.ownDigest()
+	for _, snap := range []peer.MemberSnapshot{ask(n, "0"), ask(0, "")} {
+		ids := map[peer.ID]bool{}
+		for _, info := range snap.Members {
+			ids[info.ID] = true
+		}
+		if snap.Same || !ids[hub.ID()] || !ids[leaf.ID()] {
+			t.Fatalf("a sync naming another digest, or none, got same %v and %d members (hub %v, leaf %v); want the whole view", snap.Same, len(snap.Members), ids[hub.ID()], ids[leaf.ID()])
+		}
+	}
+}

@@ -140,7 +140,7 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		// Tell the network once it can hear: after the first route or
 		// the leaf node connection is up, which the sync proves.
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		snap, err := d.sync(sctx, d.syncSubject())
+		snap, err := d.sync(sctx, d.syncSubject(), nil)
 		cancel()
 		if err == nil {
 			d.applySnapshot(snap)

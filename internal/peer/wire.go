@@ -134,6 +134,16 @@ type MemberDigest struct {
 	Sum   string `json:"sum"`
 }
 
+// MemberSyncAsk is the optional payload of a request on
+// MemberSyncSubject: the asker's digest (its view with itself, summed as a
+// MemberDigest is). A hub whose own digest is the same answers
+// MemberSnapshot{Same: true} instead of its whole view; a hub that does
+// not know the field, or another digest, answers the whole view.
+type MemberSyncAsk struct {
+	Peers int    `json:"peers"`
+	Sum   string `json:"sum"`
+}
+
 // MemberGone is the payload of MemberLeaveSubject and MemberFailSubject.
 type MemberGone struct {
 	ID ID `json:"id"`
@@ -144,6 +154,9 @@ type MemberGone struct {
 // MemberSnapshot is a hub's answer on MemberSyncSubject.
 type MemberSnapshot struct {
 	Members []Info `json:"members"`
+	// Same says that the request named the hub's own digest (see
+	// MemberSyncAsk): the asker's view is the hub's, and Members is empty.
+	Same bool `json:"same,omitempty"`
 	// Asked is when the asker sent the request (not on the wire).
 	Asked time.Time `json:"-"`
 }
