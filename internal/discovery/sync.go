@@ -155,24 +155,21 @@ func (d *Discoverer) answer(m *nats.Msg, cache *snapshotCache) ([]byte, error) {
 }
 
 // applySnapshot makes a hub's view this peer's, as changes; an answer
-// that says the view is the hub's already changes nothing in it.
+// that says the view is the hub's already (it holds this peer) changes
+// nothing in it.
 func (d *Discoverer) applySnapshot(snap peer.MemberSnapshot) {
-	if snap.Same {
-		d.net.synced = true
-		d.knowsNetwork.Store(true)
-		d.refreshHubs()
-		return
-	}
-	members := make(map[peer.ID]peer.Info, len(snap.Members))
-	self := false
-	for _, info := range snap.Members {
-		if info.ID == d.p.ID() {
-			self = true
-			continue
+	self := snap.Same
+	if !snap.Same {
+		members := make(map[peer.ID]peer.Info, len(snap.Members))
+		for _, info := range snap.Members {
+			if info.ID == d.p.ID() {
+				self = true
+				continue
+			}
+			members[info.ID] = info
 		}
-		members[info.ID] = info
+		d.view.replace(members, snap.Asked)
 	}
-	d.view.replace(members, snap.Asked)
 	d.net.synced = true
 	d.knowsNetwork.Store(true)
 	d.refreshHubs()
