@@ -41,7 +41,7 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 	view := map[peer.ID]peer.Info{}
 	whole := false
 	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
-		go traceConnection(ctx, p, out)
+		go traceServer(ctx, p, out, "debug-conn", 50*time.Millisecond, true)
 	}
 	for {
 		select {
@@ -188,29 +188,18 @@ func printDiag(p *bus.Peer, out *lineWriter) {
 // every 5 s (10 times a second in debug mode), which costs the idle
 // measurement next to nothing.
 func traceAttachment(ctx context.Context, p *bus.Peer, out *lineWriter) {
-	srv := lower.Peer(p).Server()
 	every := 5 * time.Second
 	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
 		every = 100 * time.Millisecond
 	}
-	last := ""
-	for ctx.Err() == nil {
-		hub, _ := srv.Attachment()
-		if hub == "" {
-			hub = "-"
-		}
-		if now := hub + " " + string(p.Info().Role); now != last {
-			out.printf("attach %s %d", now, time.Now().UnixNano())
-			last = now
-		}
-		time.Sleep(every)
-	}
+	traceServer(ctx, p, out, "attach", every, false)
 }
 
-// traceConnection prints "debug-conn <hub> <conn> <role> <ns>" whenever the
-// server's attachment or role changes, from the start, 20 times a second
-// (debug mode only).
-func traceConnection(ctx context.Context, p *bus.Peer, out *lineWriter) {
+// traceServer prints "<kind> <hub> [<conn>] <role> <ns>" whenever what it
+// names changes, looking every every ("-" for a server attached nowhere;
+// conn, the leaf connection's, when withConn), until ctx ends. Debug mode
+// traces "debug-conn" with the connection from the start (see watchScale).
+func traceServer(ctx context.Context, p *bus.Peer, out *lineWriter, kind string, every time.Duration, withConn bool) {
 	srv := lower.Peer(p).Server()
 	last := ""
 	for ctx.Err() == nil {
@@ -218,10 +207,14 @@ func traceConnection(ctx context.Context, p *bus.Peer, out *lineWriter) {
 		if hub == "" {
 			hub = "-"
 		}
-		if now := fmt.Sprintf("%s %d %s", hub, conn, p.Info().Role); now != last {
-			out.printf("debug-conn %s %d", now, time.Now().UnixNano())
+		now := hub + " " + string(p.Info().Role)
+		if withConn {
+			now = fmt.Sprintf("%s %d %s", hub, conn, p.Info().Role)
+		}
+		if now != last {
+			out.printf("%s %s %d", kind, now, time.Now().UnixNano())
 			last = now
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
