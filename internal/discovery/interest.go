@@ -32,8 +32,11 @@ import (
 // lost the caller's reply subscription, and nothing else). A member whose
 // info has stood unchanged for interestSettled (its info coming again,
 // with every sync of the view, does not count: it did, and a leaf that
-// loaded the view checked nothing for 3 s) and missing at two checks in a
-// row makes it call that member through its hub's own server (at most
+// loaded the view checked nothing for 3 s), that is not moving (its hub
+// in the view, and named for as long: after a hub kill at 200 peers, the
+// leaves told a hundred movers, attached elsewhere a second before, that
+// they were not heard, and each attached once more) and missing at two
+// checks in a row makes it call that member through its hub's own server (at most
 // once a check), saying it does not hear it (peer.HeaderUnheard); the
 // member, if a leaf, attaches to its hub again (resendInterest), which
 // repairs every leaf that lost it at once. Only when a member told is

@@ -68,6 +68,7 @@ type view struct {
 	members  map[peer.ID]peer.Info
 	learned  map[peer.ID]time.Time // when each member's info last came, changed or not
 	stood    map[peer.ID]time.Time // when each member's info last changed (joined, or updated)
+	attached map[peer.ID]time.Time // when each leaf's info last named another hub
 	watchers map[*watcher]struct{}
 	// changed is closed and replaced on every change, for Wait and the
 	// topology loop; count counts them.
@@ -95,7 +96,7 @@ func (v *view) changes() uint64 {
 
 func newView(self peer.ID) *view {
 	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{}, stood: map[peer.ID]time.Time{},
-		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
+		attached: map[peer.ID]time.Time{}, watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
 		encoded: map[peer.ID][]byte{}}
 }
 
@@ -140,6 +141,9 @@ func (v *view) hubs() []peer.Info {
 
 // set makes info the member of its ID. v.mu is held.
 func (v *view) set(info peer.Info) {
+	if old, known := v.members[info.ID]; !known || !slices.Equal(old.Leaves, info.Leaves) && info.Role == peer.RoleLeaf {
+		v.attached[info.ID] = time.Now()
+	}
 	v.members[info.ID] = info
 	delete(v.encoded, info.ID)
 	if info.Role == peer.RoleHub {
@@ -204,17 +208,31 @@ type server struct {
 
 // servers returns the members that run a server of their own (not the
 // clients of another peer's) and whose info has stood unchanged since
-// before.
+// before, leaves that are moving left out: those whose info names no hub
+// of the view (theirs went), and those that named another hub after
+// before (their interest is still on its way through the new one).
 func (v *view) servers(before time.Time) []server {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	out := make([]server, 0, len(v.members))
 	for id, info := range v.members {
-		if (info.Role == peer.RoleHub || info.Role == peer.RoleLeaf) && v.stood[id].Before(before) {
+		switch {
+		case info.Role != peer.RoleHub && info.Role != peer.RoleLeaf || !v.stood[id].Before(before):
+		case info.Role == peer.RoleLeaf && (!v.attached[id].Before(before) || !v.namesHub(info)):
+		default:
 			out = append(out, server{id, info.Inbox})
 		}
 	}
 	return out
+}
+
+// namesHub reports whether a leaf's info names a hub of the view as its
+// own.
+func (v *view) namesHub(leaf peer.Info) bool {
+	return slices.ContainsFunc(leaf.Leaves, func(hub string) bool {
+		_, ok := v.hubIDs[peer.ID(hub)]
+		return ok
+	})
 }
 
 // claiming returns the leaves whose info names hub as theirs.
@@ -316,6 +334,7 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 	delete(v.members, id)
 	delete(v.learned, id)
 	delete(v.stood, id)
+	delete(v.attached, id)
 	delete(v.hubIDs, id)
 	delete(v.encoded, id)
 	v.sum -= memberHash(old)

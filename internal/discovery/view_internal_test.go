@@ -105,3 +105,44 @@ func TestAnInfoStandsUntilItChanges(t *testing.T) {
 		t.Fatalf("a member that failed stands since %v", got)
 	}
 }
+
+// The interest check passes over a leaf that is moving: one whose info
+// names a hub the view no longer holds, and one that named another hub
+// lately, whose interest is still on its way through it. A leaf that
+// stayed is checked, and so is a mover once it has stood at its new hub.
+func TestTheInterestCheckPassesOverMovingLeaves(t *testing.T) {
+	v := newView("self")
+	v.join(peer.Info{ID: "a", Role: peer.RoleHub})
+	v.join(peer.Info{ID: "b", Role: peer.RoleHub})
+	v.join(peer.Info{ID: "stays", Role: peer.RoleLeaf, Leaves: []string{"b"}})
+	v.join(peer.Info{ID: "moves", Role: peer.RoleLeaf, Leaves: []string{"a"}})
+	checked := func(before time.Time) []peer.ID {
+		var ids []peer.ID
+		for _, s := range v.servers(before) {
+			ids = append(ids, s.id)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	time.Sleep(2 * time.Millisecond)
+	if got, want := checked(time.Now()), []peer.ID{"a", "b", "moves", "stays"}; !slices.Equal(got, want) {
+		t.Fatalf("settled: checked %v, want %v", got, want)
+	}
+	v.remove("a", Failed)
+	if got, want := checked(time.Now()), []peer.ID{"b", "stays"}; !slices.Equal(got, want) {
+		t.Fatalf("its hub failed: checked %v, want %v", got, want)
+	}
+	before := time.Now()
+	time.Sleep(2 * time.Millisecond)
+	v.join(peer.Info{ID: "moves", Role: peer.RoleLeaf, Leaves: []string{"b"}})
+	if got, want := checked(before), []peer.ID{"b", "stays"}; !slices.Equal(got, want) {
+		t.Fatalf("attached elsewhere: checked %v, want %v", got, want)
+	}
+	if !v.stoodSince("moves").Before(before) {
+		t.Fatal("a leaf that moved stands anew: its info did not change")
+	}
+	time.Sleep(2 * time.Millisecond)
+	if got, want := checked(time.Now()), []peer.ID{"b", "moves", "stays"}; !slices.Equal(got, want) {
+		t.Fatalf("stood at its new hub: checked %v, want %v", got, want)
+	}
+}
