@@ -69,6 +69,7 @@ type view struct {
 	learned  map[peer.ID]time.Time // when each member's info last came, changed or not
 	stood    map[peer.ID]time.Time // when each member's info last changed (joined, or updated)
 	attached map[peer.ID]time.Time // when each leaf's info last named another hub
+	gone     map[peer.ID]removal   // the members removed lately
 	watchers map[*watcher]struct{}
 	// changed is closed and replaced on every change, for Wait and the
 	// topology loop; count counts them.
@@ -96,7 +97,7 @@ func (v *view) changes() uint64 {
 
 func newView(self peer.ID) *view {
 	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{}, stood: map[peer.ID]time.Time{},
-		attached: map[peer.ID]time.Time{}, watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
+		attached: map[peer.ID]time.Time{}, gone: map[peer.ID]removal{}, watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
 		encoded: map[peer.ID][]byte{}}
 }
 
@@ -331,6 +332,12 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 	if !ok {
 		return false
 	}
+	for gid, r := range v.gone {
+		if time.Since(r.at) > goneFor {
+			delete(v.gone, gid)
+		}
+	}
+	v.gone[id] = removal{at: time.Now(), started: old.Started}
 	delete(v.members, id)
 	delete(v.learned, id)
 	delete(v.stood, id)
@@ -348,11 +355,19 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 // unless this peer learned of it after asked, or less than snapshotLag
 // before: it joined since, or its join had yet to reach the hub that
 // answered (in a mass start, a join can reach a leaf through one hub
-// before the other hub, which answers the leaf's sync, has it). A member
-// that went meanwhile stays until the next digest says otherwise.
+// before the other hub, which answers the leaf's sync, has it).
+//
+// Likewise, a member this view removed after asked, or less than
+// snapshotLag before, is not brought back by the answer, unless it
+// started again since: the hub answered before it heard that the member
+// went. (After a hub kill at 200 peers, a moving leaf whose sync crossed
+// the failure's news got the dead hub back, for the digests to remove 7
+// to 8 s later; that was the whole network's time to whole.)
 func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	for _, info := range members {
-		v.join(info)
+		if !v.wentSince(info, asked.Add(-snapshotLag)) {
+			v.join(info)
+		}
 	}
 	v.mu.Lock()
 	var gone []peer.ID
@@ -368,8 +383,25 @@ func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 }
 
 // snapshotLag is how long before a sync a member must have been learned
-// for its absence from the answer to count as a failure.
+// for its absence from the answer to count as a failure, or have gone
+// for its presence to bring it back.
 const snapshotLag = 3 * time.Second
+
+// A removal is when a member went, and when the info it went with says
+// it started. The view keeps them for goneFor.
+type removal struct{ at, started time.Time }
+
+const goneFor = time.Minute
+
+// wentSince reports whether the view removed info's member at or after
+// cutoff, and it has not started again since.
+func (v *view) wentSince(info peer.Info, cutoff time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	r, gone := v.gone[info.ID]
+	_, back := v.members[info.ID]
+	return gone && !back && !r.at.Before(cutoff) && !info.Started.After(r.started)
+}
 
 // notify hands a change to every watcher whose filter the member matches
 // (before or after), and wakes the waiters. v.mu is held.

@@ -146,3 +146,32 @@ func TestTheInterestCheckPassesOverMovingLeaves(t *testing.T) {
 		t.Fatalf("stood at its new hub: checked %v, want %v", got, want)
 	}
 }
+
+// A sync answered before the hub heard that a member went does not bring
+// the member back; a member that started again since, or an answer asked
+// for long after it went, does.
+func TestASyncDoesNotBringBackAMemberThatWent(t *testing.T) {
+	v := newView("self")
+	started := time.Unix(100, 0).UTC()
+	hub := peer.Info{ID: "a", Role: peer.RoleHub, Started: started}
+	leaf := peer.Info{ID: "l", Role: peer.RoleLeaf, Started: started}
+	v.join(hub)
+	v.join(leaf)
+	asked := time.Now()
+	v.remove("a", Failed) // the news came while the sync was on its way
+	v.replace(map[peer.ID]peer.Info{"a": hub, "l": leaf}, asked)
+	if _, back := v.get("a"); back {
+		t.Fatal("a sync asked before the member failed brought it back")
+	}
+	again := hub
+	again.Started = started.Add(time.Second)
+	v.replace(map[peer.ID]peer.Info{"a": again, "l": leaf}, asked)
+	if _, back := v.get("a"); !back {
+		t.Fatal("a member that started again since it failed was not taken")
+	}
+	v.remove("a", Failed)
+	v.replace(map[peer.ID]peer.Info{"a": again, "l": leaf}, time.Now().Add(snapshotLag+time.Second))
+	if _, back := v.get("a"); !back {
+		t.Fatal("a sync asked long after the member failed did not bring it back")
+	}
+}
