@@ -423,6 +423,39 @@ func (nw *scaleNet) cpu() (time.Duration, error) {
 	return total, nil
 }
 
+// cpuTimes returns the CPU time of each child of cs that is running.
+func cpuTimes(cs []*child) map[*child]time.Duration {
+	out := make(map[*child]time.Duration, len(cs))
+	for _, c := range cs {
+		if t, err := cpuTime(c.pid()); err == nil {
+			out[c] = t
+		}
+	}
+	return out
+}
+
+// printKillCPU prints the CPU the peers spent from a hub's kill until the
+// network was whole again (took), and the share of the busiest (the hub
+// left, or the leaf that became one): on 2 cores, what 200 peers do
+// while it takes the dead hub's leaves is time taken from it.
+func (nw *scaleNet) printKillCPU(cs []*child, before, after map[*child]time.Duration, took time.Duration) {
+	var total, busiest time.Duration
+	var who *child
+	for c, t := range after {
+		if t0, ok := before[c]; ok {
+			total += t - t0
+			if t-t0 > busiest {
+				busiest, who = t-t0, c
+			}
+		}
+	}
+	if who == nil || took <= 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "scale: hub kill: the %d peers left spent %.2f cores over %s; the busiest (%s) %.2f\n",
+		len(cs), total.Seconds()/took.Seconds(), took.Round(time.Millisecond), nw.roles[who], busiest.Seconds()/took.Seconds())
+}
+
 // churn measures joins, a graceful leave, a kill -9 of a leaf, a Refresh
 // and a kill -9 of a hub.
 func (nw *scaleNet) churn(ctx context.Context, exe string, s *scaleSample) error {
@@ -513,19 +546,20 @@ func (nw *scaleNet) failures(ctx context.Context, s *scaleSample) error {
 		s.refreshPeers, _ = strconv.Atoi(lines[0][2])
 	}
 	hub := nw.cs[slices.IndexFunc(nw.cs, func(c *child) bool { return nw.roles[c] == "hub" })]
+	rest := nw.rest(l1, l2, hub)
+	before := cpuTimes(rest)
 	t0 = time.Now()
 	_ = hub.cmd.Process.Kill()
 	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
 		fmt.Fprintf(os.Stderr, "debug: killed hub %s at %d\n", hub.ready[0], t0.UnixNano())
 	}
-	at2, _, err := nw.all(ctx, nw.rest(l1, l2, hub), 60*time.Second, func(f []string) bool { return f[0] == "reach" })
+	at2, _, err := nw.all(ctx, rest, 60*time.Second, func(f []string) bool { return f[0] == "reach" })
 	if err != nil {
 		return fmt.Errorf("kill -9 of a hub: %w", err)
 	}
 	s.hubKill = latest(at2).Sub(t0)
-	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
-		nw.debugHubKill(t0, hub.ready[0])
-	}
+	nw.printKillCPU(rest, before, cpuTimes(rest), s.hubKill)
+	nw.debugHubKill(t0, hub.ready[0]) // from the lines at hand: free, and the tail is rare
 	return nil
 }
 
@@ -589,8 +623,9 @@ func spread(load map[string]int) bool {
 
 // debugHubKill prints when the peers saw the hub killed at t0 fail, and
 // when their samples answered again; when the hub's leaves came loose
-// and attached again, which peers became hubs, which others were
-// reported failed; and the changes the slowest saw.
+// and attached again (to within 5 s without APPNET_BENCH_DEBUG), which
+// peers became hubs, which others were reported failed; and the changes
+// the slowest saw.
 func (nw *scaleNet) debugHubKill(t0 time.Time, hub string) {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
