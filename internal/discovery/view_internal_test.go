@@ -175,3 +175,25 @@ func TestASyncDoesNotBringBackAMemberThatWent(t *testing.T) {
 		t.Fatal("a sync asked long after the member failed did not bring it back")
 	}
 }
+
+// A sync's answer without a member that this view has known unchanged
+// for long removes it, even if its info came again lately (a Refresh just
+// before it died); a member that joined lately stays, its join perhaps
+// still on its way to the hub that answered.
+func TestASyncRemovesAMemberKnownForLongThoughHeardLately(t *testing.T) {
+	v := newView("self")
+	old := peer.Info{ID: "old", Role: peer.RoleHub, Started: time.Unix(100, 0).UTC()}
+	v.join(old)
+	v.mu.Lock()
+	v.stood["old"] = time.Now().Add(-time.Minute)
+	v.mu.Unlock()
+	v.join(old) // a Refresh's answer, unchanged
+	v.join(peer.Info{ID: "new", Role: peer.RoleLeaf, Started: time.Unix(200, 0).UTC()})
+	v.replace(map[peer.ID]peer.Info{}, time.Now())
+	if _, kept := v.get("old"); kept {
+		t.Error("a member known for long and missing from the answer was kept because it was heard lately")
+	}
+	if _, kept := v.get("new"); !kept {
+		t.Error("a member that joined lately was removed by an answer that may predate its join")
+	}
+}
