@@ -68,6 +68,7 @@ type view struct {
 	members  map[peer.ID]peer.Info
 	learned  map[peer.ID]time.Time // when each member's info last came, changed or not
 	stood    map[peer.ID]time.Time // when each member's info last changed (joined, or updated)
+	heard    map[peer.ID]time.Time // the same, by news of the member rather than a sync's answer
 	attached map[peer.ID]time.Time // when each leaf's info last named another hub
 	gone     map[peer.ID]removal   // the members removed lately
 	watchers map[*watcher]struct{}
@@ -97,7 +98,7 @@ func (v *view) changes() uint64 {
 
 func newView(self peer.ID) *view {
 	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{}, stood: map[peer.ID]time.Time{},
-		attached: map[peer.ID]time.Time{}, gone: map[peer.ID]removal{}, watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
+		heard: map[peer.ID]time.Time{}, attached: map[peer.ID]time.Time{}, gone: map[peer.ID]removal{}, watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
 		encoded: map[peer.ID][]byte{}}
 }
 
@@ -288,7 +289,10 @@ func (v *view) wait() <-chan struct{} {
 // join records info as present: a Joined change for a new member, an
 // Updated one for a known member whose info differs, none otherwise.
 // It reports whether the view changed.
-func (v *view) join(info peer.Info) bool {
+func (v *view) join(info peer.Info) bool { return v.add(info, true) }
+
+// add is join, for news of the member (news) or a sync's answer.
+func (v *view) add(info peer.Info, news bool) bool {
 	if info.ID == v.self || info.ID == "" {
 		return false
 	}
@@ -302,6 +306,9 @@ func (v *view) join(info peer.Info) bool {
 	}
 	v.set(info)
 	v.stood[info.ID] = time.Now()
+	if news {
+		v.heard[info.ID] = time.Now()
+	}
 	v.sum += memberHash(info)
 	kind := Joined
 	if known {
@@ -341,6 +348,7 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 	delete(v.members, id)
 	delete(v.learned, id)
 	delete(v.stood, id)
+	delete(v.heard, id)
 	delete(v.attached, id)
 	delete(v.hubIDs, id)
 	delete(v.encoded, id)
@@ -352,13 +360,15 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 // replace makes members, a view as it was at asked, the whole view, as
 // changes: what is new joins, what differs updates, and what is missing
 // is reported as failed (it went while this peer was not listening),
-// unless its info changed (or joined) after asked, or less than
-// snapshotLag before: it joined since, or its join had yet to reach the
-// hub that answered (in a mass start, a join can reach a leaf through one
-// hub before the other hub, which answers the leaf's sync, has it). An
-// info that came again unchanged does not count: a Refresh just before a
-// hub died had its leaves keep it after their syncs, until the digests
-// (hub kills of 9 and 12 s at 200 peers, against 3 s).
+// unless news of it (a join or an update, not a sync's answer) came after
+// asked, or less than snapshotLag before: it joined since, or its join
+// had yet to reach the hub that answered (in a mass start, a join can
+// reach a leaf through one hub before the other hub, which answers the
+// leaf's sync, has it). An info that came again unchanged does not count:
+// a Refresh just before a hub died had its leaves keep it after their
+// syncs, until the digests (hub kills of 9 and 12 s at 200 peers, against
+// 3 s); nor does one from an earlier answer (a peer that joined 3 s
+// before the hub died kept it the same way).
 //
 // Likewise, a member this view removed after asked, or less than
 // snapshotLag before, is not brought back by the answer, unless it
@@ -369,13 +379,13 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	for _, info := range members {
 		if !v.wentSince(info, asked.Add(-snapshotLag)) {
-			v.join(info)
+			v.add(info, false)
 		}
 	}
 	v.mu.Lock()
 	var gone []peer.ID
 	for id := range v.members {
-		if _, ok := members[id]; !ok && v.stood[id].Before(asked.Add(-snapshotLag)) {
+		if _, ok := members[id]; !ok && v.heard[id].Before(asked.Add(-snapshotLag)) {
 			gone = append(gone, id)
 		}
 	}
@@ -385,9 +395,9 @@ func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	}
 }
 
-// snapshotLag is how long before a sync a member's info must have stood
-// for its absence from the answer to count as a failure, or have gone
-// for its presence to bring it back.
+// snapshotLag is how long before a sync the last news of a member must
+// have come for its absence from the answer to count as a failure, or
+// the member have gone for its presence to bring it back.
 const snapshotLag = 3 * time.Second
 
 // A removal is when a member went, and when the info it went with says

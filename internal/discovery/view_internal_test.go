@@ -185,7 +185,7 @@ func TestASyncRemovesAMemberKnownForLongThoughHeardLately(t *testing.T) {
 	old := peer.Info{ID: "old", Role: peer.RoleHub, Started: time.Unix(100, 0).UTC()}
 	v.join(old)
 	v.mu.Lock()
-	v.stood["old"] = time.Now().Add(-time.Minute)
+	v.stood["old"], v.heard["old"] = time.Now().Add(-time.Minute), time.Now().Add(-time.Minute)
 	v.mu.Unlock()
 	v.join(old) // a Refresh's answer, unchanged
 	v.join(peer.Info{ID: "new", Role: peer.RoleLeaf, Started: time.Unix(200, 0).UTC()})
@@ -195,5 +195,20 @@ func TestASyncRemovesAMemberKnownForLongThoughHeardLately(t *testing.T) {
 	}
 	if _, kept := v.get("new"); !kept {
 		t.Error("a member that joined lately was removed by an answer that may predate its join")
+	}
+}
+
+// A member that this view has only from a sync's answer is removed by a
+// later answer without it, however young the view: the hub that answered
+// first knew of it (a peer that joined 3 s before a hub died kept the hub
+// after its next sync).
+func TestASyncRemovesAMemberKnownOnlyFromAnEarlierAnswer(t *testing.T) {
+	v := newView("self")
+	hub := peer.Info{ID: "a", Role: peer.RoleHub, Started: time.Unix(100, 0).UTC()}
+	other := peer.Info{ID: "b", Role: peer.RoleHub, Started: time.Unix(101, 0).UTC()}
+	v.replace(map[peer.ID]peer.Info{"a": hub, "b": other}, time.Now())
+	v.replace(map[peer.ID]peer.Info{"b": other}, time.Now())
+	if _, kept := v.get("a"); kept {
+		t.Error("a member known only from an earlier answer was kept, missing from a later one")
 	}
 }
