@@ -143,9 +143,9 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 				out.printf("debug-unreach %s %s %v interest %v myhub %s/%d", id, view[id].Role, err, srv.Interest(peer.CallSubject(id, peer.ConnInfo)), hub, conn)
 			}
 			// Back off: a peer's own server answers "no responders" at
-			// once, and 200 peers asking every 20 ms through a network
-			// that re-forms took a core of the 2 from it (the floor asks
-			// from 3 clients every 200 ms).
+			// once, and 200 peers asking every 20 ms took up to a core
+			// of the machine's 2 while the network re-formed (the
+			// floor asks from 3 clients every 200 ms).
 			time.Sleep(pause)
 			pause = min(2*pause, reachPauseMax)
 		}

@@ -35,11 +35,11 @@ import (
 // loaded the view checked nothing for 3 s), that is not moving (its hub
 // in the view, and named for as long: after a hub kill at 200 peers, the
 // leaves told a hundred movers, attached elsewhere a second before, that
-// they were not heard, and each attached once more) and missing at two
-// checks in a row makes it call that member through its hub's own server (at most
-// once a check), saying it does not hear it (peer.HeaderUnheard); the
-// member, if a leaf, attaches to its hub again (resendInterest), which
-// repairs every leaf that lost it at once. Only when a member told is
+// they were not heard, and each attached once more) and that is missing
+// at two checks in a row makes it call that member through its hub's own
+// server (at most once a check), saying it does not hear it
+// (peer.HeaderUnheard); the member, if a leaf, attaches to its hub again
+// (resendInterest), which repairs every leaf that lost it at once. Only when a member told is
 // still missing toldWait later, or is a hub, does the leaf attach again
 // itself. Leaves attaching again themselves, each of them missing
 // everywhere until it is back, set off more losses: a 200-peer start

@@ -97,8 +97,10 @@ func (v *view) changes() uint64 {
 }
 
 func newView(self peer.ID) *view {
-	return &view{self: self, members: map[peer.ID]peer.Info{}, learned: map[peer.ID]time.Time{}, stood: map[peer.ID]time.Time{},
-		heard: map[peer.ID]time.Time{}, attached: map[peer.ID]time.Time{}, gone: map[peer.ID]removal{}, watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
+	return &view{self: self, members: map[peer.ID]peer.Info{},
+		learned: map[peer.ID]time.Time{}, stood: map[peer.ID]time.Time{}, heard: map[peer.ID]time.Time{},
+		attached: map[peer.ID]time.Time{}, gone: map[peer.ID]removal{},
+		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
 		encoded: map[peer.ID][]byte{}}
 }
 
@@ -143,7 +145,7 @@ func (v *view) hubs() []peer.Info {
 
 // set makes info the member of its ID. v.mu is held.
 func (v *view) set(info peer.Info) {
-	if old, known := v.members[info.ID]; !known || !slices.Equal(old.Leaves, info.Leaves) && info.Role == peer.RoleLeaf {
+	if old, known := v.members[info.ID]; !known || (info.Role == peer.RoleLeaf && !slices.Equal(old.Leaves, info.Leaves)) {
 		v.attached[info.ID] = time.Now()
 	}
 	v.members[info.ID] = info
@@ -218,12 +220,13 @@ func (v *view) servers(before time.Time) []server {
 	defer v.mu.Unlock()
 	out := make([]server, 0, len(v.members))
 	for id, info := range v.members {
-		switch {
-		case info.Role != peer.RoleHub && info.Role != peer.RoleLeaf || !v.stood[id].Before(before):
-		case info.Role == peer.RoleLeaf && (!v.attached[id].Before(before) || !v.namesHub(info)):
-		default:
-			out = append(out, server{id, info.Inbox})
+		if info.Role != peer.RoleHub && info.Role != peer.RoleLeaf || !v.stood[id].Before(before) {
+			continue // a client of another peer's server, or changed lately
 		}
+		if info.Role == peer.RoleLeaf && (!v.attached[id].Before(before) || !v.namesHub(info)) {
+			continue // moving
+		}
+		out = append(out, server{id, info.Inbox})
 	}
 	return out
 }
