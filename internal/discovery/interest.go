@@ -39,9 +39,9 @@ import (
 // at two checks in a row makes it call that member through its hub's own
 // server (at most once a check), saying it does not hear it
 // (peer.HeaderUnheard); the member, if a leaf, attaches to its hub again
-// (resendInterest), which repairs every leaf that lost it at once. Only when a member told is
-// still missing toldWait later, or is a hub, does the leaf attach again
-// itself. Leaves attaching again themselves, each of them missing
+// (resendInterest), which repairs every leaf that lost it at once. Only
+// when a member told is still missing toldWait later, or is a hub, does
+// the leaf attach again itself. Leaves attaching again themselves, each of them missing
 // everywhere until it is back, set off more losses: a 200-peer start
 // slowed by debug output reattached 149 times and never became whole;
 // checking every 2 s instead of 5 made 31 and 166 leaves attach again in

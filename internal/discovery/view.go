@@ -68,9 +68,9 @@ type view struct {
 	members  map[peer.ID]peer.Info
 	learned  map[peer.ID]time.Time // when each member's info last came, changed or not
 	stood    map[peer.ID]time.Time // when each member's info last changed (joined, or updated)
-	heard    map[peer.ID]time.Time // the same, by news of the member rather than a sync's answer
+	heard    map[peer.ID]time.Time // the same, as news said or as an answer asked at this time said
 	attached map[peer.ID]time.Time // when each leaf's info last named another hub
-	gone     map[peer.ID]removal   // the members removed lately
+	gone     map[peer.ID]removal   // the members news said went, lately
 	watchers map[*watcher]struct{}
 	// changed is closed and replaced on every change, for Wait and the
 	// topology loop; count counts them.
@@ -212,9 +212,10 @@ type server struct {
 
 // servers returns the members that run a server of their own (not the
 // clients of another peer's) and whose info has stood unchanged since
-// before, leaves that are moving left out: those whose info names no hub
-// of the view (theirs went), and those that named another hub after
-// before (their interest is still on its way through the new one).
+// before, leaves that are moving left out: those that named another hub
+// after before (their interest is still on its way through the new one),
+// and, for movingFor, those whose info names no hub of the view (theirs
+// went, and their news of the next one has yet to come).
 func (v *view) servers(before time.Time) []server {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -223,7 +224,7 @@ func (v *view) servers(before time.Time) []server {
 		if info.Role != peer.RoleHub && info.Role != peer.RoleLeaf || !v.stood[id].Before(before) {
 			continue // a client of another peer's server, or changed lately
 		}
-		if info.Role == peer.RoleLeaf && (!v.attached[id].Before(before) || !v.namesHub(info)) {
+		if info.Role == peer.RoleLeaf && (!v.attached[id].Before(before) || v.hubless(id, info)) {
 			continue // moving
 		}
 		out = append(out, server{id, info.Inbox})
@@ -231,13 +232,25 @@ func (v *view) servers(before time.Time) []server {
 	return out
 }
 
-// namesHub reports whether a leaf's info names a hub of the view as its
-// own.
-func (v *view) namesHub(leaf peer.Info) bool {
-	return slices.ContainsFunc(leaf.Leaves, func(hub string) bool {
-		_, ok := v.hubIDs[peer.ID(hub)]
-		return ok
-	})
+// movingFor is how long a leaf whose info names no hub of the view is
+// taken for one on its way to another hub: past it, the check asks about
+// it, and if it is not heard it is told, and attaches and says where.
+const movingFor = 10 * time.Second
+
+// hubless reports whether a leaf's info has named no hub of the view
+// for less than movingFor: it named none when it came, or the hub it
+// names went. v.mu is held.
+func (v *view) hubless(id peer.ID, leaf peer.Info) bool {
+	since := v.attached[id]
+	for _, hub := range leaf.Leaves {
+		if _, ok := v.hubIDs[peer.ID(hub)]; ok {
+			return false
+		}
+		if r, went := v.gone[peer.ID(hub)]; went && r.at.After(since) {
+			since = r.at
+		}
+	}
+	return time.Since(since) < movingFor
 }
 
 // claiming returns the leaves whose info names hub as theirs.
@@ -292,16 +305,23 @@ func (v *view) wait() <-chan struct{} {
 // join records info as present: a Joined change for a new member, an
 // Updated one for a known member whose info differs, none otherwise.
 // It reports whether the view changed.
-func (v *view) join(info peer.Info) bool { return v.add(info, true) }
+func (v *view) join(info peer.Info) bool { return v.add(info, time.Now(), time.Time{}) }
 
-// add is join, for news of the member (news) or a sync's answer.
-func (v *view) add(info peer.Info, news bool) bool {
+// add is join, for news of the member heard at heard, or for a sync's
+// answer asked at heard: unless goneSince is zero, a member removed at or
+// after goneSince is not brought back, unless it started again since.
+func (v *view) add(info peer.Info, heard, goneSince time.Time) bool {
 	if info.ID == v.self || info.ID == "" {
 		return false
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old, known := v.members[info.ID]
+	if r, went := v.gone[info.ID]; !known && went && !goneSince.IsZero() &&
+		!r.at.Before(goneSince) && !info.Started.After(r.started) {
+		return false // the answer was made before its hub heard
+	}
+	delete(v.gone, info.ID) // back, or here all along
 	v.learned[info.ID] = time.Now()
 	if known && sameInfo(old, info) {
 		v.set(info) // the newer connections, quietly
@@ -309,8 +329,8 @@ func (v *view) add(info peer.Info, news bool) bool {
 	}
 	v.set(info)
 	v.stood[info.ID] = time.Now()
-	if news {
-		v.heard[info.ID] = time.Now()
+	if heard.After(v.heard[info.ID]) {
+		v.heard[info.ID] = heard
 	}
 	v.sum += memberHash(info)
 	kind := Joined
@@ -335,7 +355,11 @@ func sameInfo(a, b peer.Info) bool {
 
 // remove drops a member, with a Left or Failed change; it reports whether
 // the member was known.
-func (v *view) remove(id peer.ID, kind Kind) bool {
+func (v *view) remove(id peer.ID, kind Kind) bool { return v.drop(id, kind, true) }
+
+// drop is remove; news says the member went, rather than a sync's answer
+// without it: only news keeps an answer from bringing it back (replace).
+func (v *view) drop(id peer.ID, kind Kind, news bool) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old, ok := v.members[id]
@@ -347,7 +371,9 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 			delete(v.gone, gid)
 		}
 	}
-	v.gone[id] = removal{at: time.Now(), started: old.Started}
+	if news {
+		v.gone[id] = removal{at: time.Now(), started: old.Started}
+	}
 	delete(v.members, id)
 	delete(v.learned, id)
 	delete(v.stood, id)
@@ -363,17 +389,17 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 // replace makes members, a view as it was at asked, the whole view, as
 // changes: what is new joins, what differs updates, and what is missing
 // is reported as failed (it went while this peer was not listening),
-// unless news of it (a join or an update, not a sync's answer) came after
-// asked, or less than snapshotLag before: it joined since, or its join
-// had yet to reach the hub that answered (in a mass start, a join can
-// reach a leaf through one hub before the other hub, which answers the
-// leaf's sync, has it). An info that came again unchanged does not count:
-// a Refresh just before a hub died had its leaves keep it after their
-// syncs, until the digests (hub kills of 9 and 12 s at 200 peers, against
-// 3 s); nor does one from an earlier answer (a peer that joined 3 s
-// before the hub died kept it the same way).
+// unless it joined or changed, by news or by an earlier answer, after
+// asked or less than snapshotLag before (an answer counts from when it
+// was asked): its join may have yet to reach the hub that answered (in a
+// mass start, a join can reach a leaf through one hub before the other
+// hub, which answers the leaf's sync, has it). An info that came again
+// unchanged does not count: a Refresh just before a hub died had its
+// leaves keep it after their syncs, until the digests (hub kills of 9 and
+// 12 s at 200 peers, against 3 s); nor did a peer that joined 3 s before
+// the hub died need to keep it.
 //
-// Likewise, a member this view removed after asked, or less than
+// Likewise, a member that news said went after asked, or less than
 // snapshotLag before, is not brought back by the answer, unless it
 // started again since: the hub answered before it heard that the member
 // went. (After a hub kill at 200 peers, a moving leaf whose sync crossed
@@ -381,9 +407,7 @@ func (v *view) remove(id peer.ID, kind Kind) bool {
 // to 8 s later; that was the whole network's time to whole.)
 func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	for _, info := range members {
-		if !v.wentSince(info, asked.Add(-snapshotLag)) {
-			v.add(info, false)
-		}
+		v.add(info, asked, asked.Add(-snapshotLag))
 	}
 	v.mu.Lock()
 	var gone []peer.ID
@@ -394,13 +418,13 @@ func (v *view) replace(members map[peer.ID]peer.Info, asked time.Time) {
 	}
 	v.mu.Unlock()
 	for _, id := range gone {
-		v.remove(id, Failed)
+		v.drop(id, Failed, false)
 	}
 }
 
-// snapshotLag is how long before a sync the last news of a member must
-// have come for its absence from the answer to count as a failure, or
-// the member have gone for its presence to bring it back.
+// snapshotLag is how long before a sync a member must have last joined
+// or changed for its absence from the answer to count as a failure, or
+// have gone for its presence to bring it back.
 const snapshotLag = 3 * time.Second
 
 // A removal is when a member went, and when the info it went with says
@@ -408,16 +432,6 @@ const snapshotLag = 3 * time.Second
 type removal struct{ at, started time.Time }
 
 const goneFor = time.Minute
-
-// wentSince reports whether the view removed info's member at or after
-// cutoff, and it has not started again since.
-func (v *view) wentSince(info peer.Info, cutoff time.Time) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	r, gone := v.gone[info.ID]
-	_, back := v.members[info.ID]
-	return gone && !back && !r.at.Before(cutoff) && !info.Started.After(r.started)
-}
 
 // notify hands a change to every watcher whose filter the member matches
 // (before or after), and wakes the waiters. v.mu is held.

@@ -145,6 +145,22 @@ func TestTheInterestCheckPassesOverMovingLeaves(t *testing.T) {
 	if got, want := checked(time.Now()), []peer.ID{"b", "moves", "stays"}; !slices.Equal(got, want) {
 		t.Fatalf("stood at its new hub: checked %v, want %v", got, want)
 	}
+	// A leaf whose news of its next hub never came is checked again once
+	// it has been hubless for movingFor.
+	v.join(peer.Info{ID: "stale", Role: peer.RoleLeaf, Leaves: []string{"b"}})
+	v.remove("b", Failed)
+	if got, want := checked(time.Now()), []peer.ID{}; !slices.Equal(got, want) {
+		t.Fatalf("its hub failed just now: checked %v, want %v", got, want)
+	}
+	v.mu.Lock()
+	v.gone["b"] = removal{at: time.Now().Add(-movingFor - time.Second)}
+	for _, id := range []peer.ID{"stays", "moves", "stale"} {
+		v.stood[id], v.attached[id] = time.Now().Add(-time.Minute), time.Now().Add(-time.Minute)
+	}
+	v.mu.Unlock()
+	if got, want := checked(time.Now()), []peer.ID{"moves", "stale", "stays"}; !slices.Equal(got, want) {
+		t.Fatalf("hubless for longer than movingFor: checked %v, want %v", got, want)
+	}
 }
 
 // A sync answered before the hub heard that a member went does not bring
@@ -206,9 +222,38 @@ func TestASyncRemovesAMemberKnownOnlyFromAnEarlierAnswer(t *testing.T) {
 	v := newView("self")
 	hub := peer.Info{ID: "a", Role: peer.RoleHub, Started: time.Unix(100, 0).UTC()}
 	other := peer.Info{ID: "b", Role: peer.RoleHub, Started: time.Unix(101, 0).UTC()}
-	v.replace(map[peer.ID]peer.Info{"a": hub, "b": other}, time.Now())
+	v.replace(map[peer.ID]peer.Info{"a": hub, "b": other}, time.Now().Add(-snapshotLag-time.Second))
 	v.replace(map[peer.ID]peer.Info{"b": other}, time.Now())
 	if _, kept := v.get("a"); kept {
-		t.Error("a member known only from an earlier answer was kept, missing from a later one")
+		t.Error("a member known only from an answer asked long before was kept, missing from a later one")
+	}
+	// An answer of a hub that lags, asked right after the one that
+	// brought the member, does not remove it: its join may be on its way.
+	v.replace(map[peer.ID]peer.Info{"a": hub, "b": other}, time.Now())
+	v.replace(map[peer.ID]peer.Info{"b": other}, time.Now())
+	if _, kept := v.get("a"); !kept {
+		t.Error("a member an answer brought just before was removed by another answer")
+	}
+}
+
+// News that a member went keeps an answer made before from bringing it
+// back, but not the member's own news that it is here; and an answer's
+// own removal keeps nothing out.
+func TestOnlyNewsOfAMemberThatWentKeepsItOut(t *testing.T) {
+	v := newView("self")
+	m := peer.Info{ID: "m", Role: peer.RoleLeaf, Started: time.Unix(100, 0).UTC()}
+	v.join(m)
+	v.remove("m", Failed) // reported failed by mistake
+	v.join(m)             // it says it is here
+	if _, back := v.get("m"); !back {
+		t.Fatal("a member's own join did not bring it back after news that it failed")
+	}
+	v.mu.Lock()
+	v.heard["m"] = time.Now().Add(-time.Minute)
+	v.mu.Unlock()
+	v.replace(map[peer.ID]peer.Info{}, time.Now()) // a hub's answer without it
+	v.replace(map[peer.ID]peer.Info{"m": m}, time.Now())
+	if _, back := v.get("m"); !back {
+		t.Fatal("an answer's removal kept the next answer from bringing the member back")
 	}
 }
