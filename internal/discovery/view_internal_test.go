@@ -214,10 +214,10 @@ func TestASyncRemovesAMemberKnownForLongThoughHeardLately(t *testing.T) {
 	}
 }
 
-// A member that this view has only from a sync's answer is removed by a
-// later answer without it, however young the view: the hub that answered
-// first knew of it (a peer that joined 3 s before a hub died kept the hub
-// after its next sync).
+// A member that this view has only from a sync's answer asked long
+// before is removed by a later answer without it (a peer that joined 3 s
+// before a hub died kept the hub after its next sync); one that an answer
+// brought just before stays, the hub answering now perhaps lagging.
 func TestASyncRemovesAMemberKnownOnlyFromAnEarlierAnswer(t *testing.T) {
 	v := newView("self")
 	hub := peer.Info{ID: "a", Role: peer.RoleHub, Started: time.Unix(100, 0).UTC()}
