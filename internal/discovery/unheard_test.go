@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -35,8 +36,18 @@ func TestAnUnheardLeafAttachesAgainOnce(t *testing.T) {
 		t.Helper()
 		m := nats.NewMsg(peer.CallSubject(leaf.ID(), peer.ConnInfo))
 		m.Header.Set(peer.HeaderUnheard, "a-member")
-		if _, err := hub.Conn().RequestMsg(m, 5*time.Second); err != nil {
-			t.Fatal(err)
+		// A leaf that has just attached again is heard a moment later,
+		// when the hub has its subscriptions: "no responders" until then.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, err := hub.Conn().RequestMsg(m, 5*time.Second)
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	told := time.Now()
