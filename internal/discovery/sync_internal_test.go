@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -47,9 +48,16 @@ func TestAHubServesTheViewOnceItKnowsTheNetwork(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		m, err := nc.Request(peer.MemberSyncSubject, nil, 5*time.Second)
-		if err != nil {
-			t.Fatalf("a sync request from a client of hub B: %v", err)
+		// A's queue subscription reaches B a moment after the route is
+		// up: "no responders" until then.
+		var m *nats.Msg
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if m, err = nc.Request(peer.MemberSyncSubject, nil, 5*time.Second); err == nil {
+				break
+			}
+			if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+				t.Fatalf("a sync request from a client of hub B: %v", err)
+			}
 		}
 		snap, err := peer.Decode[peer.MemberSnapshot](m.Data)
 		if err != nil || len(snap.Members) == 0 {
