@@ -882,8 +882,8 @@ func (nw *scaleNet) debugStart(lastFork, whole time.Time) {
 	nw.lateJoiners(lastFork)
 }
 
-// lateJoiners' helper: how many peers, by the hub they were attached to,
-// saw id join within 100 ms of the last that did (nw.mu held).
+// lateBy counts the peers that saw id join within 100 ms of the last that
+// did, by the hub they were attached to then (nw.mu held).
 func (nw *scaleNet) lateBy(id string, last time.Time) map[string]int {
 	by := map[string]int{}
 	for _, c := range nw.cs {
