@@ -127,8 +127,12 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 	}
 	if want != d.isHub() && time.Since(n.wantSince) > roleCalm && time.Since(n.roleSince) > roleCalm && !d.promotionWaits(want) {
 		n.roleSince, n.wantSince = time.Now(), time.Time{}
+		left, _ := d.p.Server().Attachment()
 		if err := d.p.SetRole(ctx, want); err != nil {
 			return
+		}
+		if hub, ok := d.view.get(peer.ID(left)); want && ok {
+			d.waitForgotten(ctx, hub) // before any route: see handover.go
 		}
 		d.p.Logger().Info("appnet: this peer's server changed role, as the network's hubs changed", "hub", want)
 		n.leaves, n.routes, n.attachedTo, n.attachedConn = map[string]bool{}, map[string]bool{}, "", 0
