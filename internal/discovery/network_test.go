@@ -350,6 +350,48 @@ func TestTheLowestStarterAsksBriefly(t *testing.T) {
 	}
 }
 
+// A starter that waited in vain for the lowest starter it found (one that
+// never starts the network) scans again before it starts a network of its
+// own, and joins the network that started meanwhile.
+func TestAStarterThatWaitedInVainScansAgain(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t)
+	ctx := context.Background()
+	lowest, err := peer.Start(ctx, cfg, peer.AsLeaf()) // the lowest port; it never looks for the network
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lowest.Close()
+	starter, err := peer.Start(ctx, cfg, peer.AsLeaf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	type found struct {
+		hubs []peer.HubAddr
+		hub  bool
+		err  error
+	}
+	done := make(chan found, 1)
+	go func() {
+		hubs, hub, err := discovery.FindNetwork(ctx, starter)
+		done <- found{hubs, hub, err}
+	}()
+	// The network starts while the starter waits for the lowest (its scan
+	// of one host takes milliseconds; should it take longer, it finds the
+	// hub at once, which passes too).
+	time.Sleep(500 * time.Millisecond)
+	hub := startHub(t, cfg)
+	select {
+	case f := <-done:
+		if f.err != nil || f.hub || !slices.ContainsFunc(f.hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
+			t.Fatalf("the starter found hubs %v (error %v) and is to be a hub: %v; want it to join the hub that started, %s", f.hubs, f.err, f.hub, hub.ID())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the starter still looks for the network after 15 s")
+	}
+}
+
 // A hub answers an asker's repeated sync requests (replies on one request
 // mux's inbox, _INBOX.<id>.<n>) once, and requests with inboxes of their
 // own each, old-style ones under _LOCAL.INBOX too.
