@@ -28,8 +28,8 @@ import (
 // others, several take themselves for the lowest). A hub found, however
 // busy, is waited for (awaitFirst). A peer whose scan missed the first may
 // start a network of its own: networks merge, and the youngest of more
-// than MaxAutoHubs hubs become leaves again. So a peer that found others
-// scans again before it starts one (waitRescans).
+// than MaxAutoHubs hubs become leaves again. So a peer that waited for
+// another starter in vain scans again before it starts one (waitRescans).
 func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bool, err error) {
 	cfg := p.Config()
 	if cfg.External() {
@@ -56,7 +56,7 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		if len(hubs) == 0 && len(found) > 0 && waited < waitRescans(p, found) {
+		if len(hubs) == 0 && !lowest(p, found) && waited < waitRescans {
 			// The network may have started meanwhile (waitRescans).
 			waited++
 			continue
@@ -65,24 +65,17 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 	}
 }
 
-// waitRescans is how many times a starting peer that found others, none of
-// which named the network's hubs, scans again before it starts a network of
-// its own: a network started meanwhile greets as a hub. Twice for a peer
-// that waited bootWait for the lowest of the starters it found: in loaded
-// 200-peer starts without hubs, the lowest started the network 0.2–1.2 s
-// in, and peers that waited for another starter to join it (and name its
-// hubs) gave up 2.2–2.5 s in and started networks of their own, 3 to 50 of
-// them in 6 of 19 starts, which took 11–39 s to merge, or never did. Once
-// for the lowest, whose asking again (askAgain) found no network: the
-// first peer to scan had found nobody and started one, while restarting
-// as a hub it answered nothing, and the lowest started a second network
-// (1 of 4 instrumented starts, whole after 9.7 s against 6.4–6.8 s).
-func waitRescans(p *peer.Peer, found []Hit) int {
-	if lowest(p, found) {
-		return 1
-	}
-	return 2
-}
+// waitRescans is how many times a starting peer that waited bootWait for
+// the lowest of the starters it found, in vain, scans again before it
+// starts a network of its own: a network started meanwhile greets as a
+// hub. In loaded 200-peer starts without hubs, the lowest started the
+// network 0.2–1.2 s in, and peers that waited for another starter to join
+// it (and name its hubs) gave up 2.2–2.5 s in and started networks of
+// their own, 3 to 50 of them in 3 of 13 starts, which took 16–23 s to
+// merge, or never did. The lowest itself does not scan again: it asked
+// the others again already (askAgain), and one more scan and asking made
+// every start of 100 peers 0.5–0.8 s slower.
+const waitRescans = 2
 
 // A starting peer that found nobody but listeners too busy to greet scans
 // again, at most busyRescans times, busyPause to twice that apart.
