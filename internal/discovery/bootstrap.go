@@ -35,16 +35,17 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 	if cfg.External() {
 		return nil, false, nil
 	}
-	waited := 0
-	for again := 0; ; again++ {
+	busyAgain, waitedAgain := 0, 0
+	for {
 		found, busy, hubs, err := scanForHubs(ctx, p)
 		if err != nil || len(hubs) > 0 {
 			return hubs, err == nil && (cfg.Hub || fillsQuota(p, found, hubs) && claimHub(ctx, p, hubs)), err
 		}
-		if len(found) == 0 && busy > 0 && again < busyRescans {
+		if len(found) == 0 && busy > 0 && busyAgain < busyRescans {
 			// Servers accepted and did not greet in time: peers too busy
 			// (a mass start) to be found, not the absence of a network.
 			// Starting one here would make another network to merge.
+			busyAgain++
 			select {
 			case <-ctx.Done():
 				return nil, false, ctx.Err()
@@ -56,9 +57,9 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		if len(hubs) == 0 && !lowest(p, found) && waited < waitRescans {
+		if len(hubs) == 0 && waitedInVain(p, found) && waitedAgain < waitRescans && timeFor(ctx, bootWait+time.Second) {
 			// The network may have started meanwhile (waitRescans).
-			waited++
+			waitedAgain++
 			continue
 		}
 		return hubs, len(hubs) == 0 || cfg.Hub || fillsQuota(p, found, hubs) && claimHub(ctx, p, hubs), nil
@@ -76,6 +77,21 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 // the others again already (askAgain), and one more scan and asking made
 // every start of 100 peers 0.5–0.8 s slower.
 const waitRescans = 2
+
+// waitedInVain says whether awaitFirst had p wait for another starter of
+// those found: p is no hub by configuration and not the lowest of the
+// starters (the peers found that did not greet as hubs).
+func waitedInVain(p *peer.Peer, found []Hit) bool {
+	starters := slices.DeleteFunc(slices.Clone(found), func(h Hit) bool { return h.Hub })
+	return !p.Config().Hub && len(starters) > 0 && !lowest(p, starters)
+}
+
+// timeFor says whether ctx leaves at least d: a rescan that would run
+// past the caller's deadline starts a network instead, as before.
+func timeFor(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) >= d
+}
 
 // A starting peer that found nobody but listeners too busy to greet scans
 // again, at most busyRescans times, busyPause to twice that apart.

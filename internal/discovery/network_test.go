@@ -392,6 +392,31 @@ func TestAStarterThatWaitedInVainScansAgain(t *testing.T) {
 	}
 }
 
+// A starter whose deadline leaves no time to scan again after it waited
+// in vain for the lowest starter starts a network of its own, as before,
+// rather than fail.
+func TestAStarterShortOfTimeStartsANetwork(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t)
+	ctx := context.Background()
+	lowest, err := peer.Start(ctx, cfg, peer.AsLeaf()) // never looks for the network
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lowest.Close()
+	starter, err := peer.Start(ctx, cfg, peer.AsLeaf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	short, cancel := context.WithTimeout(ctx, 4*time.Second) // one wait of 2 s, and not a second
+	defer cancel()
+	hubs, hub, err := discovery.FindNetwork(short, starter)
+	if err != nil || !hub || len(hubs) > 0 {
+		t.Fatalf("the starter found hubs %v and is to be a hub: %v (error %v); want it to start a network of its own", hubs, hub, err)
+	}
+}
+
 // A hub answers an asker's repeated sync requests (replies on one request
 // mux's inbox, _INBOX.<id>.<n>) once, and requests with inboxes of their
 // own each, old-style ones under _LOCAL.INBOX too.

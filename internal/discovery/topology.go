@@ -133,6 +133,9 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		}
 		if hub, ok := d.view.get(peer.ID(left)); want && ok {
 			d.waitForgotten(ctx, hub) // before any route: see handover.go
+			if ctx.Err() != nil {
+				return // leaving
+			}
 		}
 		d.p.Logger().Info("appnet: this peer's server changed role, as the network's hubs changed", "hub", want)
 		n.leaves, n.routes, n.attachedTo, n.attachedConn = map[string]bool{}, map[string]bool{}, "", 0
