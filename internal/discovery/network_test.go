@@ -355,18 +355,8 @@ func TestTheLowestStarterAsksBriefly(t *testing.T) {
 // own, and joins the network that started meanwhile.
 func TestAStarterThatWaitedInVainScansAgain(t *testing.T) {
 	t.Parallel()
-	cfg := localConfig(t)
 	ctx := context.Background()
-	lowest, err := peer.Start(ctx, cfg, peer.AsLeaf()) // the lowest port; it never looks for the network
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lowest.Close()
-	starter, err := peer.Start(ctx, cfg, peer.AsLeaf())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer starter.Close()
+	cfg, starter := belowAStarterThatWaits(t)
 	type found struct {
 		hubs []peer.HubAddr
 		hub  bool
@@ -397,24 +387,32 @@ func TestAStarterThatWaitedInVainScansAgain(t *testing.T) {
 // rather than fail.
 func TestAStarterShortOfTimeStartsANetwork(t *testing.T) {
 	t.Parallel()
-	cfg := localConfig(t)
 	ctx := context.Background()
-	lowest, err := peer.Start(ctx, cfg, peer.AsLeaf()) // never looks for the network
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lowest.Close()
-	starter, err := peer.Start(ctx, cfg, peer.AsLeaf())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer starter.Close()
+	_, starter := belowAStarterThatWaits(t)
 	short, cancel := context.WithTimeout(ctx, 4*time.Second) // one wait of 2 s, and not a second
 	defer cancel()
 	hubs, hub, err := discovery.FindNetwork(short, starter)
 	if err != nil || !hub || len(hubs) > 0 {
 		t.Fatalf("the starter found hubs %v and is to be a hub: %v (error %v); want it to start a network of its own", hubs, hub, err)
 	}
+}
+
+// belowAStarterThatWaits starts two unattached leaves in a port range of
+// the test's own: the lowest, which never looks for the network, and a
+// starter above it, which it returns with the range's configuration.
+func belowAStarterThatWaits(t *testing.T) (peer.Config, *peer.Peer) {
+	t.Helper()
+	cfg := localConfig(t)
+	var started []*peer.Peer
+	for range 2 {
+		p, err := peer.Start(context.Background(), cfg, peer.AsLeaf())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		started = append(started, p)
+	}
+	return cfg, started[1]
 }
 
 // A hub answers an asker's repeated sync requests (replies on one request
