@@ -35,14 +35,14 @@ const (
 	handoverPoll   = 50 * time.Millisecond
 )
 
-// waitForgotten waits, as handover.go says, until hub (the hub this peer
-// was a leaf of) no longer reaches this peer. It reports whether the hub
+// waitForgotten waits, as handover.go says, until hub (the server of the
+// hub this peer was a leaf of) no longer reaches this peer. It reports whether the hub
 // said so; a hub that cannot be dialled within a second, or that still
 // reaches this peer after handoverWait, is not waited for longer.
 //
 // It asks every handoverPoll on one reply subject and takes a "no
 // responders" whenever it comes: a busy hub answers late.
-func (d *Discoverer) waitForgotten(ctx context.Context, hub peer.Info) bool {
+func (d *Discoverer) waitForgotten(ctx context.Context, hub Hit) bool {
 	ctx, cancel := context.WithTimeout(ctx, handoverWait)
 	defer cancel()
 	// A connection whose replies stay on that server: the hub's leaves

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // A leaf promoted to hub waits, before it routes, until the hub it left
@@ -15,8 +18,8 @@ import (
 // a hub that is gone.
 func TestAPromotedLeafWaitsUntilItsHubLetsGo(t *testing.T) {
 	t.Parallel()
-	_, hub, leaf, d := hubWithLeaf(t)
-	hubInfo := infoOf(t, hub)
+	hub, leaf, d := hubWithLoopless(t)
+	hubAt := Hit{Host: hub.Config().Host, Port: hub.Server().Port(), ID: hub.ID()}
 
 	type result struct {
 		forgotten bool
@@ -24,7 +27,7 @@ func TestAPromotedLeafWaitsUntilItsHubLetsGo(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		ok := d.waitForgotten(context.Background(), hubInfo)
+		ok := d.waitForgotten(context.Background(), hubAt)
 		done <- result{ok, time.Now()}
 	}()
 	// While the leaf is attached, its hub reaches it.
@@ -49,7 +52,7 @@ func TestAPromotedLeafWaitsUntilItsHubLetsGo(t *testing.T) {
 
 	hub.Close()
 	start := time.Now()
-	if d.waitForgotten(context.Background(), hubInfo) {
+	if d.waitForgotten(context.Background(), hubAt) {
 		t.Error("waitForgotten said a closed hub let go")
 	}
 	if took := time.Since(start); took > time.Second {
@@ -61,12 +64,12 @@ func TestAPromotedLeafWaitsUntilItsHubLetsGo(t *testing.T) {
 // answer counts whenever it comes.
 func TestAPromotedLeafHearsASlowHubLetGo(t *testing.T) {
 	t.Parallel()
-	host, hub, leaf, d := hubWithLeaf(t)
-	hubInfo := infoOf(t, hub)
-	hubInfo.Port = delayingProxy(t, host, net.JoinHostPort(hubInfo.Host, strconv.Itoa(hubInfo.Port)), 3*handoverPoll)
+	hub, leaf, d := hubWithLoopless(t)
+	host := hub.Config().Host
+	hubAt := Hit{Host: host, Port: delayingProxy(t, host, net.JoinHostPort(host, strconv.Itoa(hub.Server().Port())), 3*handoverPoll), ID: hub.ID()}
 
 	done := make(chan bool, 1)
-	go func() { done <- d.waitForgotten(context.Background(), hubInfo) }()
+	go func() { done <- d.waitForgotten(context.Background(), hubAt) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := leaf.SetRole(ctx, true); err != nil {
@@ -75,6 +78,30 @@ func TestAPromotedLeafHearsASlowHubLetGo(t *testing.T) {
 	if !<-done {
 		t.Fatalf("waitForgotten gave up after %s on a hub whose answers take %s", handoverWait, 3*handoverPoll)
 	}
+}
+
+// hubWithLoopless starts a hub and a leaf attached to it whose discovery
+// does not run: the test restarts the leaf as a hub itself, and a running
+// loop would route it to the hub at once, which would reach it again.
+// It returns once the hub knows the leaf's call subject.
+func hubWithLoopless(t *testing.T) (hub, leaf *peer.Peer, d *Discoverer) {
+	t.Helper()
+	host := testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	hub, _ = joined(t, host, testnet.Ports(t))
+	d = unjoinedLeaf(t)
+	if err := d.p.Server().SetHubs([]string{hub.Server().LeafURL()}); err != nil {
+		t.Fatal(err)
+	}
+	attachedTo(t, d, hub.ID(), 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for !hub.Server().Interest(peer.CallSubject(d.p.ID(), peer.ConnInfo)) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub does not know the leaf's call subject after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return hub, d.p, d
 }
 
 // delayingProxy listens on host and passes each connection on to target,

@@ -131,8 +131,11 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		if err := d.p.SetRole(ctx, want); err != nil {
 			return
 		}
-		if hub, ok := d.view.get(peer.ID(left)); want && ok {
-			d.waitForgotten(ctx, hub) // before any route: see handover.go
+		// Before any route: see handover.go. The hub's address is its
+		// ID's, should the view have lost it (a hub reported failed by
+		// mistake, that the leaf stayed attached to).
+		if at, err := peer.ID(left).Decode(); want && left != "" && err == nil {
+			d.waitForgotten(ctx, Hit{Host: at.Host, Port: at.Port, ID: peer.ID(left)})
 			if ctx.Err() != nil {
 				return // leaving
 			}
