@@ -66,7 +66,7 @@ func (d *Discoverer) waitForgotten(ctx context.Context, hub Hit) bool {
 	for {
 		select {
 		case m := <-answers:
-			if m.Header.Get(statusHeader) != noResponders {
+			if !peer.NoResponders(m) {
 				continue // this peer still answers there: by a route
 			}
 			nc.Close()
@@ -86,10 +86,3 @@ func (d *Discoverer) waitForgotten(ctx context.Context, hub Hit) bool {
 		}
 	}
 }
-
-// nats-server answers a request nobody subscribes to with this status
-// header, when the client said it takes such answers (nats.go does).
-const (
-	statusHeader = "Status"
-	noResponders = "503"
-)

@@ -280,7 +280,7 @@ func (c *Caller) CallAll(ctx context.Context, group, connection string, arg []by
 	var replies []*nats.Msg
 	var none bool
 	err := c.Gather(ctx, msg, func(reply *nats.Msg) bool {
-		if reply.Header.Get("Status") == "503" && len(reply.Data) == 0 {
+		if NoResponders(reply) {
 			none = true // no responders: nobody in the group
 			return false
 		}
@@ -337,4 +337,11 @@ func (c *Caller) requestError(err error, who, connection, subject string) error 
 	default:
 		return fmt.Errorf("call %q on %s: no answer: %w", connection, who, err)
 	}
+}
+
+// NoResponders reports whether m is nats-server's answer to a request
+// nobody subscribes to: status 503 and no data, sent to a client that said
+// it takes such answers (nats.go does), whatever API made the request.
+func NoResponders(m *nats.Msg) bool {
+	return m.Header.Get("Status") == "503" && len(m.Data) == 0
 }
