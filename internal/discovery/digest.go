@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"time"
 
@@ -40,6 +41,7 @@ const (
 func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
 	d.digestMu.Lock()
 	defer d.digestMu.Unlock()
+	d.hubDigests[dg.Hub] = heardDigest{peers: dg.Peers, sum: dg.Sum, at: time.Now()}
 	if now := time.Now(); now.Sub(d.view.lastChange()) < digestQuiet {
 		if d.busySince.IsZero() {
 			d.busySince = now
@@ -70,6 +72,33 @@ func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
 		}
 	}
 }
+
+// heardDigest is a hub's last digest, and when it came.
+type heardDigest struct {
+	peers int
+	sum   string
+	at    time.Time
+}
+
+// viewsAgree reports whether every one of hubs said in a digest within
+// agreeFresh that its view is this peer's: the network's membership has
+// settled.
+func (d *Discoverer) viewsAgree(hubs []peer.Info) bool {
+	n, sum := d.ownDigest()
+	d.digestMu.Lock()
+	defer d.digestMu.Unlock()
+	maps.DeleteFunc(d.hubDigests, func(_ peer.ID, h heardDigest) bool { return time.Since(h.at) > agreeFresh })
+	for _, h := range hubs {
+		if dg, ok := d.hubDigests[h.ID]; !ok || dg.peers != n || dg.sum != sum {
+			return false
+		}
+	}
+	return len(hubs) > 0
+}
+
+// agreeFresh is how old a hub's digest may be for viewsAgree: a hub sends
+// one every digestEvery.
+const agreeFresh = 2*digestEvery + digestSoon
 
 // publishDigest sends this hub's digest, when it is due.
 func (d *Discoverer) publishDigest() {

@@ -142,8 +142,9 @@ type Discoverer struct {
 	ownAt time.Time
 
 	digestMu   sync.Mutex
-	digestMiss map[peer.ID]int // digests in a row that differed, by hub
-	busySince  time.Time       // digests have been left uncounted since, the view changing
+	digestMiss map[peer.ID]int         // digests in a row that differed, by hub
+	busySince  time.Time               // digests have been left uncounted since, the view changing
+	hubDigests map[peer.ID]heardDigest // the last digest of each hub
 
 	claimMu      sync.Mutex
 	grantedAt    time.Time   // when this hub last let a starting peer be a hub (claim.go)
@@ -164,6 +165,7 @@ func New(p *peer.Peer) *Discoverer {
 		view:       newView(p.ID()),
 		warned:     map[string]bool{},
 		digestMiss: map[peer.ID]int{},
+		hubDigests: map[peer.ID]heardDigest{},
 		limited:    ratelog.New(p.Logger(), 0),
 		scanning:   make(chan struct{}, 1),
 	}

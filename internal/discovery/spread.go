@@ -43,6 +43,13 @@ const (
 // spreadHubsStill: after a hub failed, the leaves that moved at once are
 // still being heard, and more moves then lose interest (see
 // embedded.Reattach), which takes seconds to repair.
+//
+// And only while every hub's last digest says its view is the leaf's own
+// (viewsAgree): leaves count the hubs' loads in their views, and views
+// that differ count differently. In 200-peer starts on a slow machine,
+// whose hubs' views held 146 and 66 members 90 s in, leaves moved 202
+// times, those of each hub to the other, and the network never became
+// whole; each move made the hubs busier, and the views later still.
 const spreadHubsStill = 20 * time.Second
 
 // overloaded reports whether load leaves exceed a hub's fair share:
@@ -64,7 +71,7 @@ func (d *Discoverer) spread() {
 	}
 	changes := d.view.changes()
 	if !n.synced || now.Sub(d.view.lastChange()) < spreadQuiet || now.Sub(n.hubsSince) < spreadHubsStill ||
-		changes == n.spreadSeen && now.Before(n.spreadAt) {
+		changes == n.spreadSeen && now.Before(n.spreadAt) || !d.viewsAgree(d.hubs()) {
 		return
 	}
 	n.spreadSeen, n.spreadAt = changes, now.Add(spreadAgain)

@@ -62,6 +62,47 @@ func TestALeafOfAnOverloadedHubMovesToTheLeastLoaded(t *testing.T) {
 	}
 }
 
+// A leaf of an overloaded hub looks at the hubs' loads only while every
+// hub's last digest says its view is the leaf's own.
+func TestLeavesSpreadOnlyWhileTheHubsViewsAgree(t *testing.T) {
+	t.Parallel()
+	d := unjoinedLeaf(t)
+	d.net.resync = make(chan peer.ID, 1)
+	host := d.p.Config().Host
+	var hubs []peer.Info
+	for _, port := range []int{1000, 2000} {
+		h := peer.Info{ID: peer.NewID(host, port, "None"), Role: peer.RoleHub, Leaf: fmt.Sprintf("nats://%s:%d", host, port+1),
+			Started: time.Unix(int64(port), 0), FriendlyID: peer.FriendlyID{Host: host, Port: port, Group: "None"}}
+		d.view.join(h)
+		hubs = append(hubs, h)
+	}
+	for i := range 30 { // all on the first hub
+		d.view.join(peer.Info{ID: peer.ID(fmt.Sprint("leaf", i)), Role: peer.RoleLeaf, Leaves: []string{string(hubs[0].ID)}})
+	}
+	n := &d.net
+	n.synced = true
+	changedAgo(d, time.Minute)
+	n.spreadHubs, n.hubsSince = hubIDs(d.hubs()), time.Now().Add(-time.Minute)
+	looks := func() bool {
+		n.spreadAt, n.spreadSeen = time.Time{}, 0
+		d.spread()
+		return !n.spreadAt.IsZero()
+	}
+	if looks() {
+		t.Fatal("a leaf that has no digest from the hubs looked at their loads")
+	}
+	peers, sum := d.ownDigest()
+	d.compareDigest(peer.MemberDigest{Hub: hubs[0].ID, Peers: peers, Sum: sum})
+	d.compareDigest(peer.MemberDigest{Hub: hubs[1].ID, Peers: peers - 1, Sum: "0"})
+	if looks() {
+		t.Fatal("a leaf looked at the hubs' loads while a hub's view differed from its own")
+	}
+	d.compareDigest(peer.MemberDigest{Hub: hubs[1].ID, Peers: peers, Sum: sum})
+	if !looks() {
+		t.Fatal("a leaf whose view every hub's digest gave did not look at the hubs' loads")
+	}
+}
+
 // Ten leaves on the one hub of a network stay there when a second hub
 // joins it, until the leaves spread: then each hub carries some, and none
 // was reported failed on its way.
