@@ -193,7 +193,7 @@ func printDiag(p *bus.Peer, out *lineWriter) {
 			deafInbox = append(deafInbox, string(id))
 		}
 	}
-	out.printf("diag %s role %s conn %v subs %d deaf-to %d %v deaf-to-inbox %d %v routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), sz.NumSubs, len(deaf), deaf[:min(3, len(deaf))], len(deafInbox), deafInbox[:min(3, len(deafInbox))], strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
+	out.printf("diag %s role %s conn %v view %d subs %d deaf-to %d %v deaf-to-inbox %d %v routes %s leafs %d remotes %v; %s", p.ID(), p.Info().Role, p.Conn().Status(), len(found.Peers), sz.NumSubs, len(deaf), deaf[:min(3, len(deaf))], len(deafInbox), deafInbox[:min(3, len(deafInbox))], strings.Join(routes, ","), len(leafs), v.LeafNode.Remotes, strings.Join(leafs, ","))
 }
 
 // traceAttachment prints "attach <hub> <role> <ns>" whenever the hub the
