@@ -286,18 +286,28 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	switch {
 	case conn != 0 && conn != n.attachedConn:
 		n.attachedTo, n.attachedConn = hub, conn
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		n.syncWait = min(max(n.syncWait, attachSync), maxAttachSync)
+		sctx, cancel := context.WithTimeout(ctx, n.syncWait)
 		snap, err := d.sync(sctx, peer.MemberSyncSubject, d.syncAsk())
 		cancel()
 		if err == nil {
 			d.applySnapshot(snap)
-			// Say we are here over the connection that now works: a join
-			// sent before it did was lost (a mass start's hubs too busy
-			// to answer), and a hub that saw the last connection go may
-			// have reported us failed while we could not hear it.
-			d.announce(peer.MemberJoinSubject)
+			n.syncWait = attachSync
 		} else {
 			n.attachedConn = 0 // try again at the next look
+			n.syncWait *= 2    // and wait longer for the answers asked for
+		}
+		if conn != n.announcedConn {
+			// Say we are here over the connection that now works, once
+			// per connection, with the view loaded or not: a join sent
+			// before it did was lost (a mass start's hubs too busy to
+			// answer), and a hub that saw the last connection go may have
+			// reported us failed while we could not hear it. In 200-peer
+			// starts on a slow machine, loads of the view timed out 945
+			// times, 13 to 18 times in a row for some peers, and the
+			// hubs' views lacked the peers that had yet to say so.
+			n.announcedConn = conn
+			d.announce(peer.MemberJoinSubject)
 		}
 	case conn == 0 && n.attachedTo != "":
 		n.attachedTo, n.attachedConn, n.detachedAt = "", 0, time.Now()
@@ -305,6 +315,15 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 		d.lookForHubs(ctx)
 	}
 }
+
+// A leaf that attached loads the view, waiting attachSync for it at first;
+// after each wait in vain, twice as long, up to maxAttachSync: every
+// request asks a busy hub for the whole view again, and an answer that
+// comes after its asker gave up is lost work.
+const (
+	attachSync    = 2 * time.Second
+	maxAttachSync = 8 * time.Second
+)
 
 // moverAlive reports whether a leaf whose hub went is alive. Its own
 // port is dialled first: one that refuses is a leaf gone with its hub,

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/appnet-go/appnet/internal/peer"
 	"github.com/appnet-go/appnet/internal/testnet"
 )
@@ -57,5 +59,59 @@ func TestALeafKeepsAHubItsViewLost(t *testing.T) {
 		if hub, now := d.p.Server().Attachment(); hub != string(hubA.ID()) || now != conn {
 			t.Fatalf("a leaf attached to hub A (connection %d) whose view names only hub B is attached to %q (connection %d)", conn, hub, now)
 		}
+	}
+}
+
+// A leaf whose hub does not answer for the view still says it is here,
+// once per connection, and waits longer for the view at its next try.
+func TestALeafAnnouncesItselfThoughTheViewDoesNotCome(t *testing.T) {
+	t.Parallel()
+	host := testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	cfg := peer.DefaultLocalConfig()
+	cfg.Host, cfg.PortStart, cfg.Registry, cfg.Hub = host, testnet.Ports(t), peer.NewRegistry(), true
+	hub, err := peer.Start(context.Background(), cfg) // no discovery: nothing answers for the view
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	joins := make(chan peer.ID, 8)
+	if _, err := hub.Conn().Subscribe(peer.MemberJoinSubject, func(m *nats.Msg) {
+		if info, err := peer.Decode[peer.Info](m.Data); err == nil {
+			joins <- info.ID
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := unjoinedLeaf(t)
+	if err := d.p.Server().SetHubs([]string{hub.Server().LeafURL()}); err != nil {
+		t.Fatal(err)
+	}
+	attachedTo(t, d, hub.ID(), 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for !d.p.Server().Interest(peer.MemberJoinSubject) {
+		if time.Now().After(deadline) {
+			t.Fatal("the leaf's server does not pass joins on to its hub after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	d.watchLeafConnection(context.Background())
+	select {
+	case id := <-joins:
+		if id != d.p.ID() {
+			t.Fatalf("the hub heard %s join, want the leaf %s", id, d.p.ID())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a leaf that could not load the view did not say it is here")
+	}
+	if d.net.syncWait != 2*attachSync {
+		t.Fatalf("after a wait in vain for the view, the next wait is %s, want %s", d.net.syncWait, 2*attachSync)
+	}
+	d.watchLeafConnection(context.Background()) // the same connection, the view still not coming
+	select {
+	case id := <-joins:
+		t.Fatalf("the leaf said again that it is here (%s) over the same connection", id)
+	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -83,6 +83,8 @@ type network struct {
 	hubsSeen       int                   // the most hubs the view has held at once
 	attachedTo     string                // a leaf's hub, "" while detached
 	attachedConn   uint64                // its connection, which changes when the leaf reconnects
+	announcedConn  uint64                // the connection over which it last announced itself
+	syncWait       time.Duration         // how long it waits for the view after attaching
 	detachedAt     time.Time
 	lastFetch      time.Time
 	nextScan       time.Time
