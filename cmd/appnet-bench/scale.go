@@ -788,19 +788,18 @@ func msd(d time.Duration) string {
 	return fmt.Sprintf("%d ms", d.Milliseconds())
 }
 
-// diagMissing, when APPNET_BENCH_DEBUG is set, prints every line of (at
-// most 5 of) the peers that did not say what was waited for, and asks
-// them, and every peer that was ever a hub, what their servers are
-// attached to.
+// diagMissing asks diagSample of the peers that did not say what was
+// waited for what their servers hear; when APPNET_BENCH_DEBUG is set, it
+// prints every line of (at most 5 of) them, and asks them all, and every
+// peer that was ever a hub.
 func (nw *scaleNet) diagMissing(missing []*child) {
-	nw.mu.Lock()
 	if os.Getenv("APPNET_BENCH_DEBUG") == "" {
 		// Without debug output, a sample: a network that never became
 		// whole is rare, and what its servers hear is the first question.
-		nw.mu.Unlock()
 		nw.printDiag(missing[:min(diagSample, len(missing))])
 		return
 	}
+	nw.mu.Lock()
 	sig := slices.Clone(missing)
 	for _, c := range nw.cs {
 		if slices.ContainsFunc(nw.lines[c], func(f []string) bool { return f[0] == "debug" && slices.Contains(f, "hub") }) {

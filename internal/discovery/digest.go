@@ -41,6 +41,7 @@ const (
 func (d *Discoverer) compareDigest(dg peer.MemberDigest) {
 	d.digestMu.Lock()
 	defer d.digestMu.Unlock()
+	maps.DeleteFunc(d.hubDigests, func(_ peer.ID, h heardDigest) bool { return time.Since(h.at) > agreeFresh })
 	d.hubDigests[dg.Hub] = heardDigest{peers: dg.Peers, sum: dg.Sum, at: time.Now()}
 	if now := time.Now(); now.Sub(d.view.lastChange()) < digestQuiet {
 		if d.busySince.IsZero() {
@@ -87,9 +88,8 @@ func (d *Discoverer) viewsAgree(hubs []peer.Info) bool {
 	n, sum := d.ownDigest()
 	d.digestMu.Lock()
 	defer d.digestMu.Unlock()
-	maps.DeleteFunc(d.hubDigests, func(_ peer.ID, h heardDigest) bool { return time.Since(h.at) > agreeFresh })
 	for _, h := range hubs {
-		if dg, ok := d.hubDigests[h.ID]; !ok || dg.peers != n || dg.sum != sum {
+		if dg, ok := d.hubDigests[h.ID]; !ok || time.Since(dg.at) > agreeFresh || dg.peers != n || dg.sum != sum {
 			return false
 		}
 	}
