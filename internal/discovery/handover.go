@@ -36,9 +36,10 @@ const (
 )
 
 // waitForgotten waits, as handover.go says, until hub (the server of the
-// hub this peer was a leaf of) no longer reaches this peer. It reports whether the hub
-// said so; a hub that cannot be dialled within a second, or that still
-// reaches this peer after handoverWait, is not waited for longer.
+// hub this peer was a leaf of) no longer reaches this peer. It reports
+// whether the hub said so; a hub that cannot be dialled within a second,
+// or that still reaches this peer after handoverWait, is not waited for
+// longer.
 //
 // It asks every handoverPoll on one reply subject and takes a "no
 // responders" whenever it comes: a busy hub answers late.
