@@ -130,6 +130,11 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 		return s, err
 	}
 	s.whole = latest(wholeAt).Sub(lastFork)
+	// On a machine the start saturates, time to whole follows the work
+	// done until then: compare it with the floor's (floors/leafnodes).
+	if cpu, err := nw.cpu(); err == nil {
+		fmt.Fprintf(log, "scale: CPU of all peers from the first start until whole: %s\n", cpu.Round(10*time.Millisecond))
+	}
 	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
 		nw.debugStart(lastFork, latest(wholeAt))
 	}
