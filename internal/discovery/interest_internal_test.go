@@ -35,6 +35,44 @@ func TestMissingAgain(t *testing.T) {
 	}
 }
 
+// A leaf that attaches to its hub again waits reattachAtMost before it
+// may again, then twice as long at each attachment that did not end the
+// trouble, each pause up to a quarter longer, never more than
+// maxReattachPause (and its quarter); once its server hears every member,
+// the pause is reattachAtMost again, from its last attachment.
+func TestReattachingBacksOff(t *testing.T) {
+	var n network
+	t0 := time.Unix(1_000_000, 0)
+	if !n.mayReattach(t0) {
+		t.Fatal("a leaf that never attached again may not")
+	}
+	at, least := t0, reattachAtMost
+	for i := range 8 {
+		n.reattached(at)
+		most := least + least/4
+		if n.mayReattach(at.Add(least - time.Millisecond)) {
+			t.Fatalf("attachment %d: may attach again %v later, want %v at least", i+1, least-time.Millisecond, least)
+		}
+		if !n.mayReattach(at.Add(most)) {
+			t.Fatalf("attachment %d: may not attach again %v later, want at most %v", i+1, most, most)
+		}
+		at = at.Add(most)
+		least = min(2*least, maxReattachPause)
+	}
+	n.reattached(at)
+	n.troubleOver() // checkInterest: every member heard
+	if !n.mayReattach(at.Add(reattachAtMost)) {
+		t.Fatalf("once every member is heard, a leaf may not attach again %v after it last did", reattachAtMost)
+	}
+	n.reattached(at.Add(reattachAtMost))
+	if n.mayReattach(at.Add(2*reattachAtMost - time.Millisecond)) {
+		t.Fatalf("after the trouble ended, the next pause is shorter than %v", reattachAtMost)
+	}
+	if !n.mayReattach(at.Add(reattachAtMost + reattachAtMost + reattachAtMost/4)) {
+		t.Fatalf("after the trouble ended, the next pause is longer than %v", reattachAtMost+reattachAtMost/4)
+	}
+}
+
 // A leaf whose server does not pass on a member's replies (peer.Info.Inbox
 // has no interest there) takes it for unheard, and tells it: the member
 // attaches to its hub again, which sends all of its interest anew.
