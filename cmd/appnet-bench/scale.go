@@ -130,14 +130,7 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 		return s, err
 	}
 	s.whole = latest(wholeAt).Sub(lastFork)
-	// On a machine the start saturates, time to whole follows the work
-	// done until then: compare it with the floor's (floors/leafnodes).
-	if cpu, err := nw.cpu(); err == nil {
-		fmt.Fprintf(log, "scale: CPU of all peers from the first start until whole: %s\n", cpu.Round(10*time.Millisecond))
-	}
-	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
-		nw.debugStart(lastFork, latest(wholeAt))
-	}
+	nw.reportStart(log, lastFork, latest(wholeAt))
 	for _, f := range ok {
 		k, _ := strconv.Atoi(f[2])
 		s.pairOK += k
@@ -151,6 +144,19 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 		return s, err
 	}
 	return s, nil
+}
+
+// reportStart prints the CPU of all peers until the network was whole,
+// at whole: on a machine the start saturates, time to whole follows the
+// work done until then, which compares with the floor's
+// (floors/leafnodes) more steadily than the time does.
+func (nw *scaleNet) reportStart(log io.Writer, lastFork, whole time.Time) {
+	if cpu, err := nw.cpu(); err == nil {
+		fmt.Fprintf(log, "scale: CPU of all peers from the first start until whole: %s\n", cpu.Round(10*time.Millisecond))
+	}
+	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
+		nw.debugStart(lastFork, whole)
+	}
 }
 
 // launch forks peer i: host i mod hosts, the first two hubs when asked.
