@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -76,9 +77,9 @@ func (d *Discoverer) checkInterest() {
 	long := missingAgain(n.uninterested, missing)
 	n.uninterested = setOf(missing)
 	if len(missing) == 0 {
-		n.troubleOver()
+		n.reattach.settle()
 	}
-	if len(long) == 0 || !n.mayReattach(now) {
+	if len(long) == 0 || now.Sub(n.reattach.last()) < reattachAtMost {
 		return
 	}
 	hub, conn := srv.Attachment()
@@ -98,7 +99,9 @@ func (d *Discoverer) checkInterest() {
 	})
 	maps.DeleteFunc(n.told, func(_ peer.ID, at time.Time) bool { return now.Sub(at) >= reattachAtMost })
 	if self {
-		d.attachAgain(hubInfo, conn, long)
+		if n.reattach.may(now) {
+			d.attachAgain(hubInfo, conn, long)
+		}
 		return
 	}
 	var tell []peer.ID
@@ -133,10 +136,9 @@ func (d *Discoverer) attachAgain(hubInfo peer.Info, conn uint64, long []peer.ID)
 		if !hubReaches(hubInfo, sample, d.p.ClientOptions(), "") {
 			return // away, or gone: membership will say which
 		}
-		if _, now := srv.Attachment(); now != conn {
-			return // attached again meanwhile
+		if _, now := srv.Attachment(); now != conn || !n.reattach.claim(time.Now()) {
+			return // attached again meanwhile, or about to (resendInterest)
 		}
-		n.reattached(time.Now())
 		d.p.Logger().Warn("appnet: this peer's server does not hear members of its view that its hub reaches; attaching to its hub again",
 			"members", len(long), "e.g.", sample)
 		if err := srv.Reattach(d.p.Context()); err != nil {
@@ -147,52 +149,73 @@ func (d *Discoverer) attachAgain(hubInfo peer.Info, conn uint64, long []peer.ID)
 
 // A leaf attaches to its hub again at most once per reattachAtMost while
 // its server hears every member at times, and half as often at each
-// attachment after which it never did, up to once per maxReattachPause,
-// each pause drawn up to a quarter longer. Attaching again when the hub
-// is too busy to pass the network's interest in time loses more of it: in
-// 200-peer starts on two cores, leaves attached again 434 times, in waves
-// reattachAtMost apart, while the hubs' views stayed at about half the
-// network for the bench's 90 s.
+// attachment after which it never did, up to once per maxReattachPause;
+// each pause is drawn up to a quarter longer. Attaching again when the
+// hub is too busy to pass the network's interest in time loses more of
+// it: in 200-peer starts on two cores, leaves attached again 392 and 434
+// times, in waves, while the hubs' views stayed far short of the network
+// for the bench's 90 s.
 const maxReattachPause = 4 * time.Minute
 
-// mayReattach says whether this leaf may attach to its hub again at now.
-func (n *network) mayReattach(now time.Time) bool {
-	return now.UnixNano() >= n.reattachAfter.Load()
+// reattachGate says when a leaf may attach to its hub again: the loop
+// asks, and the goroutines that attach claim it.
+type reattachGate struct {
+	mu    sync.Mutex
+	at    time.Time     // its last attachment again
+	after time.Time     // when it may attach again
+	pause time.Duration // the pause set then; 0 once its server hears every member
 }
 
-// reattached notes that this leaf attached to its hub again at now.
-func (n *network) reattached(now time.Time) {
-	n.reattachedAt.Store(now.UnixNano())
-	n.backOff(now)
+// last returns when the leaf last attached to its hub again.
+func (g *reattachGate) last() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.at
 }
 
-// backOff sets the pause before this leaf's next attachment, from one at
-// now: reattachAtMost, or twice the last (see maxReattachPause).
-func (n *network) backOff(now time.Time) {
-	pause := time.Duration(n.reattachPause.Load())
-	if pause == 0 {
-		pause = reattachAtMost
-	} else {
-		pause = min(2*pause, maxReattachPause)
+// may reports whether the leaf may attach again at now.
+func (g *reattachGate) may(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !now.Before(g.after)
+}
+
+// claim takes the leaf's attachment again at now, if it may attach then,
+// and sets the pause before the next: reattachAtMost, or twice the last.
+func (g *reattachGate) claim(now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now.Before(g.after) {
+		return false
 	}
-	n.reattachPause.Store(int64(pause))
-	n.reattachAfter.Store(now.Add(pause + rand.N(pause/4)).UnixNano())
+	if g.pause == 0 {
+		g.pause = reattachAtMost
+	} else {
+		g.pause = min(2*g.pause, maxReattachPause)
+	}
+	g.at, g.after = now, now.Add(g.pause+rand.N(g.pause/4))
+	return true
 }
 
-// troubleOver notes that this leaf's server hears every member: its next
-// pause is reattachAtMost from its last attachment.
-func (n *network) troubleOver() {
-	if n.reattachPause.Swap(0) == 0 {
+// settle notes that the leaf's server hears every member: the pause after
+// its last attachment is reattachAtMost again (drawn as every pause is).
+func (g *reattachGate) settle() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pause == 0 {
 		return
 	}
-	last := time.Unix(0, n.reattachedAt.Load())
-	n.reattachAfter.Store(min(n.reattachAfter.Load(), last.Add(reattachAtMost).UnixNano()))
+	g.pause = 0
+	if soon := g.at.Add(reattachAtMost + rand.N(reattachAtMost/4)); soon.Before(g.after) {
+		g.after = soon
+	}
 }
 
 // resendInterest has this leaf attach to its hub again, which sends its
 // interest anew, when a member says its server does not hear it
-// (peer.HeaderUnheard), at most every reattachAtMost. It runs on the
-// goroutine that takes calls, and returns at once.
+// (peer.HeaderUnheard), at most every reattachAtMost (less often while
+// that does not help: maxReattachPause). It runs on the goroutine that
+// takes calls, and returns at once.
 func (d *Discoverer) resendInterest(from string) {
 	srv := d.p.Server()
 	if srv == nil || srv.Hub() {
@@ -202,11 +225,9 @@ func (d *Discoverer) resendInterest(from string) {
 		return // it attaches anyway
 	}
 	n := &d.net
-	last, now := n.reattachedAt.Load(), time.Now()
-	if !n.mayReattach(now) || !n.reattachedAt.CompareAndSwap(last, now.UnixNano()) {
+	if !n.reattach.claim(time.Now()) {
 		return
 	}
-	n.backOff(now)
 	d.p.Logger().Info("appnet: a member's server does not hear this peer; attaching to its hub again to send its interest anew",
 		"from", from)
 	go func() {

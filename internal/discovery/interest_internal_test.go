@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,37 +41,62 @@ func TestMissingAgain(t *testing.T) {
 // may again, then twice as long at each attachment that did not end the
 // trouble, each pause up to a quarter longer, never more than
 // maxReattachPause (and its quarter); once its server hears every member,
-// the pause is reattachAtMost again, from its last attachment.
+// the pause is reattachAtMost again (and its quarter), from its last
+// attachment. A claim inside the pause fails and changes nothing.
 func TestReattachingBacksOff(t *testing.T) {
-	var n network
+	var g reattachGate
 	t0 := time.Unix(1_000_000, 0)
-	if !n.mayReattach(t0) {
+	if !g.may(t0) {
 		t.Fatal("a leaf that never attached again may not")
 	}
 	at, least := t0, reattachAtMost
 	for i := range 8 {
-		n.reattached(at)
+		if !g.claim(at) {
+			t.Fatalf("attachment %d: refused %v after the last", i+1, at.Sub(g.last()))
+		}
 		most := least + least/4
-		if n.mayReattach(at.Add(least - time.Millisecond)) {
+		if g.may(at.Add(least-time.Millisecond)) || g.claim(at.Add(least-time.Millisecond)) {
 			t.Fatalf("attachment %d: may attach again %v later, want %v at least", i+1, least-time.Millisecond, least)
 		}
-		if !n.mayReattach(at.Add(most)) {
+		if !g.may(at.Add(most)) {
 			t.Fatalf("attachment %d: may not attach again %v later, want at most %v", i+1, most, most)
 		}
 		at = at.Add(most)
 		least = min(2*least, maxReattachPause)
 	}
-	n.reattached(at)
-	n.troubleOver() // checkInterest: every member heard
-	if !n.mayReattach(at.Add(reattachAtMost)) {
-		t.Fatalf("once every member is heard, a leaf may not attach again %v after it last did", reattachAtMost)
+	if !g.claim(at) {
+		t.Fatal("refused after the longest pause")
 	}
-	n.reattached(at.Add(reattachAtMost))
-	if n.mayReattach(at.Add(2*reattachAtMost - time.Millisecond)) {
-		t.Fatalf("after the trouble ended, the next pause is shorter than %v", reattachAtMost)
+	g.settle() // checkInterest: every member heard
+	if g.may(at.Add(reattachAtMost-time.Millisecond)) || !g.may(at.Add(reattachAtMost+reattachAtMost/4)) {
+		t.Fatalf("once every member is heard, the pause is not %v to %v", reattachAtMost, reattachAtMost+reattachAtMost/4)
 	}
-	if !n.mayReattach(at.Add(reattachAtMost + reattachAtMost + reattachAtMost/4)) {
-		t.Fatalf("after the trouble ended, the next pause is longer than %v", reattachAtMost+reattachAtMost/4)
+	at = at.Add(reattachAtMost + reattachAtMost/4)
+	if !g.claim(at) {
+		t.Fatal("refused after the trouble ended")
+	}
+	if g.may(at.Add(reattachAtMost-time.Millisecond)) || !g.may(at.Add(reattachAtMost+reattachAtMost/4)) {
+		t.Fatalf("after the trouble ended, the next pause is not %v to %v", reattachAtMost, reattachAtMost+reattachAtMost/4)
+	}
+}
+
+// Of the goroutines that claim an attachment again at one moment (the
+// loop's and the one a member's complaint starts), one gets it.
+func TestOneReattachClaimWins(t *testing.T) {
+	var g reattachGate
+	now := time.Now()
+	var won atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if g.claim(now) {
+				won.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("%d claims won, want 1", won.Load())
 	}
 }
 

@@ -104,9 +104,7 @@ type network struct {
 	synced         bool                       // a hub's view was loaded since Join (see sync.go)
 	nextInterest   time.Time                  // a leaf's next check of its server's interest (interest.go)
 	uninterested   map[peer.ID]bool           // the members it had no interest for at the last check
-	reattachedAt   atomic.Int64               // when a leaf last attached to its hub again (UnixNano), set off the loop
-	reattachPause  atomic.Int64               // the pause set then (see maxReattachPause); 0 once every member is heard
-	reattachAfter  atomic.Int64               // when it may again (UnixNano)
+	reattach       reattachGate               // when a leaf may attach to its hub again (interest.go), shared with the goroutines that do
 	spreadSeen     uint64                     // the view's change count at a leaf's last comparison of the hubs' loads (spread.go)
 	spreadAt       time.Time                  // when it compares them again, the view unchanged
 	spreadHubs     string                     // the hubs of the view at the last look (hubIDs)
