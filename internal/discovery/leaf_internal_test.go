@@ -115,3 +115,49 @@ func TestALeafAnnouncesItselfThoughTheViewDoesNotCome(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// A newcomer tells the network once that it joined, though the view it
+// loads lacks it: every member decodes every join.
+func TestANewcomerAnnouncesItselfOnce(t *testing.T) {
+	t.Parallel()
+	host := testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	hub, _ := joined(t, host, testnet.Ports(t))
+	d := unjoinedLeaf(t)
+	// The leaf's own connection hears what it publishes, in order: the
+	// marker comes back after every join published before it.
+	const marker = "test.marker"
+	heard := make(chan *nats.Msg, 16)
+	for _, subject := range []string{peer.MemberJoinSubject, marker} {
+		if _, err := d.p.Conn().ChanSubscribe(subject, heard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Join(context.Background(), []peer.HubAddr{hub.HubAddr()}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Leave)
+	if !d.knowsNetwork.Load() {
+		t.Fatal("the leaf joined without loading the hub's view")
+	}
+	if err := d.p.Conn().Publish(marker, nil); err != nil {
+		t.Fatal(err)
+	}
+	joins := 0
+	for {
+		select {
+		case m := <-heard:
+			if m.Subject == marker {
+				if joins != 1 {
+					t.Fatalf("a newcomer announced itself %d times, want once", joins)
+				}
+				return
+			}
+			if info, err := peer.Decode[peer.Info](m.Data); err == nil && info.ID == d.p.ID() {
+				joins++
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the leaf's own message did not come back within 5 s")
+		}
+	}
+}

@@ -84,6 +84,7 @@ type network struct {
 	attachedTo     string                // a leaf's hub, "" while detached
 	attachedConn   uint64                // its connection, which changes when the leaf reconnects
 	announcedConn  uint64                // the connection over which it last announced itself
+	announced      bool                  // Join told the network of this peer
 	syncWait       time.Duration         // how long it waits for the view after attaching
 	detachedAt     time.Time
 	lastFetch      time.Time
@@ -153,7 +154,11 @@ func (d *Discoverer) Join(ctx context.Context, hubs []peer.HubAddr) error {
 	d.p.OnChange(d.announceUpdate)
 	d.p.OnUnheard(d.resendInterest)
 	d.p.SetMembers(d.memberIDs)
+	// The view attach loaded lacks this peer: applySnapshot leaves the
+	// telling to this one join, and tells again only a network that lost
+	// the peer since.
 	d.announce(peer.MemberJoinSubject)
+	n.announced = true
 	d.checkIdentity()
 	// Join returns once this peer's server holds the subscriptions made
 	// above (the client sends them in the background): a sync request
