@@ -167,7 +167,7 @@ func (d *Discoverer) resyncFrom(ctx context.Context, hub peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if !d.isHub() {
-		if snap, err := d.sync(ctx, peer.MemberSyncSubject, nil); err == nil {
+		if snap, err := d.sync(ctx, peer.MemberSyncSubject, d.syncAsk()); err == nil {
 			d.applySnapshot(snap)
 		}
 		return

@@ -3,6 +3,8 @@ package discovery
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -145,5 +147,70 @@ func TestASyncNamingTheHubsDigestIsAnsweredInAFewBytes(t *testing.T) {
 		if snap.Same || !ids[hub.ID()] || !ids[leaf.ID()] {
 			t.Fatalf("a sync naming another digest, or none, got same %v and %d members (hub %v, leaf %v); want the whole view", snap.Same, len(snap.Members), ids[hub.ID()], ids[leaf.ID()])
 		}
+	}
+}
+
+// A hub answers a sync request that lists the hashes of the asker's view
+// with the difference: its members the list lacks, and the hashes listed
+// that are none of its members'. The asker keeps the members of the
+// other hashes.
+func TestASyncListingTheAskersViewIsAnsweredWithTheDifference(t *testing.T) {
+	t.Parallel()
+	_, hub, _, d := hubWithLeaf(t)
+	hubHash := ""
+	deadline := time.Now().Add(10 * time.Second)
+	for hubHash == "" {
+		if info, ok := d.view.get(hub.ID()); ok {
+			hubHash = strconv.FormatUint(memberHash(info), 16)
+		} else if time.Now().After(deadline) {
+			t.Fatal("the leaf's view lacks its hub after 10 s")
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// The leaf's view as the hub's would be, but for the hub, which it
+	// lacks, and a member the hub does not know.
+	const stranger = "123abc"
+	ask := d.view.syncAsk(d.digestSelf())
+	if !slices.Contains(ask.Have, hubHash) {
+		t.Fatalf("the hashes of the leaf's view %v lack its hub's %s", ask.Have, hubHash)
+	}
+	ask.Have = append(slices.DeleteFunc(ask.Have, func(h string) bool { return h == hubHash }), stranger)
+	ask.Sum = "0" // what it sums is not the hub's view
+	data, err := peer.Encode(ask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		snap, err := d.sync(ctx, peer.MemberSyncSubject, data)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Delta {
+			t.Fatalf("a sync listing the asker's hashes got the whole view (%d members, same %v), want the difference", len(snap.Members), snap.Same)
+		}
+		if len(snap.Members) == 2 && time.Now().Before(deadline) {
+			continue // the hub has yet to hear the leaf's join
+		}
+		if len(snap.Members) != 1 || snap.Members[0].ID != hub.ID() || !slices.Equal(snap.Drop, []string{stranger}) {
+			var ids []peer.ID
+			for _, info := range snap.Members {
+				ids = append(ids, info.ID)
+			}
+			t.Fatalf("the difference holds members %v and drops %v; want the hub %s, and %s dropped", ids, snap.Drop, hub.ID(), stranger)
+		}
+		break
+	}
+
+	members, self := d.kept([]string{hubHash})
+	if _, ok := members[hub.ID()]; ok || !self {
+		t.Fatalf("a difference that drops the hub's hash kept the hub (%v) or lost the leaf itself (kept: %v)", ok, self)
+	}
+	selfHash := strconv.FormatUint(memberHash(d.digestSelf()), 16)
+	members, self = d.kept([]string{selfHash})
+	if _, ok := members[hub.ID()]; !ok || self {
+		t.Fatalf("a difference that drops the leaf's own hash lost the hub (kept: %v) or kept the leaf (%v)", ok, self)
 	}
 }

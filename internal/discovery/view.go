@@ -118,17 +118,51 @@ func (v *view) appendJSON(b []byte) ([]byte, uint64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for id, info := range v.members {
-		data, ok := v.encoded[id]
-		if !ok {
-			var err error
-			if data, err = peer.Encode(info); err != nil {
-				return nil, 0, err
-			}
-			v.encoded[id] = data
+		data, err := v.encode(id, info)
+		if err != nil {
+			return nil, 0, err
 		}
 		b = append(append(b, ','), data...)
 	}
 	return b, v.count, nil
+}
+
+// appendMissing appends to b, as JSON array elements, the infos of the
+// members whose memberHash have lacks, and returns b and the hashes of
+// have that are members' (a delta sync answer, see
+// peer.MemberSnapshot).
+func (v *view) appendMissing(b []byte, have map[uint64]bool) ([]byte, map[uint64]bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	held := make(map[uint64]bool, len(have))
+	for id, info := range v.members {
+		if h := memberHash(info); have[h] {
+			held[h] = true
+			continue
+		}
+		data, err := v.encode(id, info)
+		if err != nil {
+			return nil, nil, err
+		}
+		if b[len(b)-1] != '[' {
+			b = append(b, ',')
+		}
+		b = append(b, data...)
+	}
+	return b, held, nil
+}
+
+// encode returns a member's info as JSON, encoded once per change of it.
+// v.mu is held.
+func (v *view) encode(id peer.ID, info peer.Info) ([]byte, error) {
+	if data, ok := v.encoded[id]; ok {
+		return data, nil
+	}
+	data, err := peer.Encode(info)
+	if err == nil {
+		v.encoded[id] = data
+	}
+	return data, err
 }
 
 // hubs returns the members whose role is hub, without looking at the
@@ -465,6 +499,32 @@ func (v *view) digest(self *peer.Info) (int, string) {
 		n, sum = n+1, sum+memberHash(*self)
 	}
 	return n, strconv.FormatUint(sum, 16)
+}
+
+// syncAsk describes the view with self for a sync request: its digest,
+// and the memberHash of each member and of self, which the digest sums.
+func (v *view) syncAsk(self peer.Info) peer.MemberSyncAsk {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	have := make([]string, 0, len(v.members)+1)
+	for _, info := range v.members {
+		have = append(have, strconv.FormatUint(memberHash(info), 16))
+	}
+	own := memberHash(self)
+	have = append(have, strconv.FormatUint(own, 16))
+	return peer.MemberSyncAsk{Peers: len(v.members) + 1, Sum: strconv.FormatUint(v.sum+own, 16), Have: have}
+}
+
+// parseHashes reads hashes in hex, as syncAsk writes them; it skips what
+// is not one.
+func parseHashes(hexes []string) map[uint64]bool {
+	out := make(map[uint64]bool, len(hexes))
+	for _, h := range hexes {
+		if x, err := strconv.ParseUint(h, 16, 64); err == nil {
+			out[x] = true
+		}
+	}
+	return out
 }
 
 // memberHash is FNV-1a 64 over what a digest compares of a member: its ID,

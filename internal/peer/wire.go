@@ -136,12 +136,17 @@ type MemberDigest struct {
 
 // MemberSyncAsk is the optional payload of a request on
 // MemberSyncSubject: the asker's digest (its view with itself, summed as a
-// MemberDigest is). A hub whose own digest is the same answers
-// MemberSnapshot{Same: true} instead of its whole view; a hub that does
-// not know the field, or another digest, answers the whole view.
+// MemberDigest is), and the hashes that digest sums. A hub whose own
+// digest is the same answers MemberSnapshot{Same: true} instead of its
+// whole view; one that differs, given Have, answers the difference
+// (MemberSnapshot.Delta); a hub that knows neither field answers the
+// whole view.
 type MemberSyncAsk struct {
 	Peers int    `json:"peers"`
 	Sum   string `json:"sum"`
+	// Have lists the hash of every member of the asker's view, itself
+	// included, in hex: the terms the digest's Sum adds up.
+	Have []string `json:"have,omitempty"`
 }
 
 // MemberGone is the payload of MemberLeaveSubject and MemberFailSubject.
@@ -157,6 +162,12 @@ type MemberSnapshot struct {
 	// Same says that the request named the hub's own digest (see
 	// MemberSyncAsk): the asker's view is the hub's, and Members is empty.
 	Same bool `json:"same,omitempty"`
+	// Delta says that the answer is the difference from the request's
+	// Have: Members holds the hub's members whose hash Have lacks, and
+	// Drop the hashes of Have that are no member of the hub's view. The
+	// asker's members of the other hashes are the hub's too.
+	Delta bool     `json:"delta,omitempty"`
+	Drop  []string `json:"drop,omitempty"`
 	// Asked is when the asker sent the request (not on the wire).
 	Asked time.Time `json:"-"`
 }
