@@ -54,8 +54,9 @@ type scaleSample struct {
 	join          []time.Duration // fork to in every view, per join
 	leave, kill   time.Duration
 	hubKill       time.Duration // kill -9 of a hub until every peer's sample answers again
-	refresh       time.Duration // one Refresh of the whole view, at a leaf
+	refresh       time.Duration // a Refresh of the whole view, at a leaf (median)
 	refreshPeers  int
+	rawGather     time.Duration // its floor: a raw request to every peer process, gathering as many answers (median)
 	pairs, pairOK int
 }
 
@@ -152,7 +153,7 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 // (floors/leafnodes) more steadily than the time does.
 func (nw *scaleNet) reportStart(log io.Writer, lastFork, whole time.Time) {
 	if cpu, err := nw.cpu(); err == nil {
-		fmt.Fprintf(log, "scale: CPU of all peers from the first start until whole: %s\n", cpu.Round(10*time.Millisecond))
+		fmt.Fprintf(log, "scale: CPU of all peers from the first start until whole: %s (%s)\n", cpu.Round(10*time.Millisecond), nw.cpuSplit())
 	}
 	if os.Getenv("APPNET_BENCH_DEBUG") != "" {
 		nw.debugStart(lastFork, whole)
@@ -434,6 +435,23 @@ func (nw *scaleNet) cpu() (time.Duration, error) {
 	return total, nil
 }
 
+// cpuSplit says how the CPU of all peers splits: the hubs by
+// configuration (the first two, when there are) and the others' median.
+func (nw *scaleNet) cpuSplit() string {
+	times := cpuTimes(nw.cs)
+	var hubs time.Duration
+	var rest []float64
+	for i, c := range nw.cs {
+		if nw.hub && i < 2 {
+			hubs += times[c]
+			continue
+		}
+		rest = append(rest, times[c].Seconds()*1000)
+	}
+	m, _, _ := median(rest)
+	return fmt.Sprintf("hubs %s, median of the others %.0f ms", hubs.Round(10*time.Millisecond), m)
+}
+
 // cpuTimes returns the CPU time of each child of cs that is running.
 func cpuTimes(cs []*child) map[*child]time.Duration {
 	out := make(map[*child]time.Duration, len(cs))
@@ -493,6 +511,7 @@ func (nw *scaleNet) seenBy(ctx context.Context, cs []*child, kind, id string, li
 func (nw *scaleNet) joins(ctx context.Context, exe string, s *scaleSample) error {
 	for j := range 3 {
 		others := slices.Clone(nw.cs)
+		before := cpuTimes(others)
 		c, err := nw.launch(exe, nw.n+j)
 		if err != nil {
 			return err
@@ -508,8 +527,26 @@ func (nw *scaleNet) joins(ctx context.Context, exe string, s *scaleSample) error
 		if _, _, err := nw.all(ctx, []*child{c}, 60*time.Second, func(f []string) bool { return f[0] == "whole" }); err != nil {
 			return fmt.Errorf("join %d: the newcomer's view: %w", j, err)
 		}
+		nw.printJoinCPU(c, before, cpuTimes(others))
 	}
 	return nil
+}
+
+// printJoinCPU prints the CPU a join cost: the newcomer's own until its
+// view was whole, the hubs' and the other peers' (from before its fork).
+func (nw *scaleNet) printJoinCPU(c *child, before, after map[*child]time.Duration) {
+	var hubs, others time.Duration
+	n := 0
+	for o, t := range after {
+		if nw.roles[o] == "hub" {
+			hubs += t - before[o]
+		} else {
+			others, n = others+t-before[o], n+1
+		}
+	}
+	own, _ := cpuTime(c.pid())
+	fmt.Fprintf(os.Stderr, "scale: join: CPU of the newcomer %s, of the hubs %s, of the %d others %s\n",
+		own.Round(time.Millisecond), hubs.Round(time.Millisecond), n, others.Round(time.Millisecond))
 }
 
 // leaf returns the leaf peer after skip others, or nil.
@@ -555,6 +592,10 @@ func (nw *scaleNet) failures(ctx context.Context, s *scaleSample) error {
 		ns, _ := strconv.ParseInt(lines[0][1], 10, 64)
 		s.refresh = time.Duration(ns)
 		s.refreshPeers, _ = strconv.Atoi(lines[0][2])
+		if len(lines[0]) > 3 {
+			ns, _ = strconv.ParseInt(lines[0][3], 10, 64)
+			s.rawGather = time.Duration(ns)
+		}
 	}
 	hub := nw.cs[slices.IndexFunc(nw.cs, func(c *child) bool { return nw.roles[c] == "hub" })]
 	rest := nw.rest(l1, l2, hub)
@@ -777,7 +818,7 @@ func runScaleCommand(ctx context.Context, f scaleFlags, port int, profile string
 
 // printScale writes the scale table.
 func printScale(w io.Writer, samples []scaleSample) {
-	fmt.Fprintln(w, "| peers (hosts) | topology | whole after last start | idle CPU, all | msgs/s/peer | RSS median, non-hub / hub | USS median, non-hub | s2s conns, non-hub max | hubs | join p50 / max | leave | kill -9 | hub kill -9 | Refresh (peers) | pairs callable |")
+	fmt.Fprintln(w, "| peers (hosts) | topology | whole after last start | idle CPU, all | msgs/s/peer | RSS median, non-hub / hub | USS median, non-hub | s2s conns, non-hub max | hubs | join p50 / max | leave | kill -9 | hub kill -9 | Refresh (peers) / raw gather | pairs callable |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range samples {
 		joins := slices.Clone(s.join)
@@ -786,9 +827,9 @@ func printScale(w io.Writer, samples []scaleSample) {
 		if len(joins) > 0 {
 			p50, mx = joins[len(joins)/2], joins[len(joins)-1]
 		}
-		fmt.Fprintf(w, "| %d (%d) | %s | %s | %.3f core | %.2f | %.1f / %.1f MB | %.1f MB | %d | %d | %s / %s | %s | %s | %s | %s (%d) | %d of %d |\n",
+		fmt.Fprintf(w, "| %d (%d) | %s | %s | %.3f core | %.2f | %.1f / %.1f MB | %.1f MB | %d | %d | %s / %s | %s | %s | %s | %s (%d) / %s | %d of %d |\n",
 			s.peers, s.hosts, s.topology, msd(s.whole), s.idleCPU, s.msgsPerPeer, s.rssMedian, s.rssHub, s.ussMedian, s.s2sMax, s.hubs,
-			msd(p50), msd(mx), msd(s.leave), msd(s.kill), msd(s.hubKill), msd(s.refresh), s.refreshPeers, s.pairOK, s.pairs)
+			msd(p50), msd(mx), msd(s.leave), msd(s.kill), msd(s.hubKill), msd(s.refresh), s.refreshPeers, msd(s.rawGather), s.pairOK, s.pairs)
 	}
 }
 

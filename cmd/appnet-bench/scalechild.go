@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/appnet-go/appnet/bus"
 	"github.com/appnet-go/appnet/internal/lower"
@@ -28,12 +31,18 @@ import (
 //   - then "attach <hub> <role> <ns>" when its server attaches to another
 //     hub, or its role changes (see traceAttachment);
 //   - "stats <ns> <in msgs> <out msgs> <routes> <leaves> <role>" on SIGUSR1;
-//   - "refresh <ns> <peers>" on SIGUSR2, the time of one Refresh.
+//   - "refresh <ns> <peers> <raw ns> <raw answers>" on SIGUSR2, the
+//     median time of a Refresh and of a raw gather (see printRefresh).
 func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	defer signal.Stop(sigs)
 	changes, err := p.Watch(ctx, bus.AllGroups())
+	if err != nil {
+		out.printf("scalefail %v", err)
+		return
+	}
+	raw, err := newRefreshFloor(p, p.Conn())
 	if err != nil {
 		out.printf("scalefail %v", err)
 		return
@@ -48,7 +57,7 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 		case <-ctx.Done():
 			return
 		case s := <-sigs:
-			answerSignal(ctx, p, s, out)
+			answerSignal(ctx, p, raw, s, out)
 		case c, ok := <-changes:
 			if !ok {
 				return
@@ -85,19 +94,99 @@ func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
 // answerSignal prints what the signal s asks for: the server's
 // connections (SIGWINCH), its message counts (SIGUSR1), or the time of a
 // Refresh (SIGUSR2).
-func answerSignal(ctx context.Context, p *bus.Peer, s os.Signal, out *lineWriter) {
+func answerSignal(ctx context.Context, p *bus.Peer, raw *refreshFloor, s os.Signal, out *lineWriter) {
 	switch s {
 	case syscall.SIGWINCH:
 		printDiag(p, out)
 	case syscall.SIGUSR1:
 		printStats(p, out)
 	default:
+		printRefresh(ctx, p, raw, out)
+	}
+}
+
+// refreshRounds is how many Refreshes, each followed by a raw gather,
+// printRefresh times.
+const refreshRounds = 5
+
+// printRefresh prints the median time of a Refresh of the whole view, and
+// of its floor: a raw NATS request to every peer process (a subscription
+// of the scale scenario's own, answering with its Info encoded once),
+// gathering as many answers, over the same connections and hops.
+func printRefresh(ctx context.Context, p *bus.Peer, floor *refreshFloor, out *lineWriter) {
+	var refresh, raw []float64
+	peers, rawPeers := 0, 0
+	for range refreshRounds {
 		start := time.Now()
 		found, err := p.Peers(ctx, bus.AllGroups(), bus.Refresh())
-		if err == nil {
-			out.printf("refresh %d %d", time.Since(start).Nanoseconds(), len(found.Peers))
+		if err != nil {
+			return
+		}
+		refresh, peers = append(refresh, float64(time.Since(start))), len(found.Peers)
+		start = time.Now()
+		if rawPeers = floor.gather(ctx, peers+1); rawPeers < peers+1 {
+			out.printf("debug raw gather: %d of %d answers", rawPeers, peers+1)
+		}
+		raw = append(raw, float64(time.Since(start)))
+	}
+	r, _, _ := median(refresh)
+	g, _, _ := median(raw)
+	out.printf("refresh %d %d %d %d", int64(r), peers, int64(g), rawPeers)
+}
+
+// gatherSubject is where every peer process of the scale scenario answers
+// a raw gather.
+const gatherSubject = "bench.gather"
+
+// refreshFloor is the floor of a Refresh: one request on gatherSubject,
+// whose answers come back on one long-lived wildcard subscription, as a
+// Refresh's do.
+type refreshFloor struct {
+	nc      *nats.Conn
+	prefix  string
+	answers chan *nats.Msg
+	asked   int // requests made; each answers to prefix + its number
+}
+
+// newRefreshFloor answers raw gathers on nc with p's Info, encoded once,
+// and subscribes for the answers to its own.
+func newRefreshFloor(p *bus.Peer, nc *nats.Conn) (*refreshFloor, error) {
+	payload, err := json.Marshal(p.Info())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := nc.Subscribe(gatherSubject, func(m *nats.Msg) { _ = m.Respond(payload) }); err != nil {
+		return nil, err
+	}
+	g := &refreshFloor{nc: nc, prefix: nc.NewInbox() + ".", answers: make(chan *nats.Msg, 1024)}
+	if _, err := nc.ChanSubscribe(g.prefix+"*", g.answers); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// gather asks every process and returns how many of want answered within
+// a second.
+func (g *refreshFloor) gather(ctx context.Context, want int) int {
+	g.asked++
+	reply := g.prefix + strconv.Itoa(g.asked)
+	if err := g.nc.PublishRequest(gatherSubject, reply, nil); err != nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	got := 0
+	for got < want {
+		select {
+		case m := <-g.answers:
+			if m.Subject == reply { // not a late answer to an earlier one
+				got++
+			}
+		case <-ctx.Done():
+			return got
 		}
 	}
+	return got
 }
 
 // reachPause is the first pause between two calls of reach to a member
