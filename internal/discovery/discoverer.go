@@ -135,7 +135,8 @@ type Discoverer struct {
 	view *view
 	net  network
 
-	scanning chan struct{} // one token: serialises refreshes
+	scanning  chan struct{} // one token: serialises refreshes
+	refreshed answerCache   // the answers of the refreshes, under scanning
 
 	ownMu sync.Mutex
 	own   peer.Info // this peer's Info, as of ownAt (see ownInfo)
@@ -199,14 +200,23 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 		d.view.replace(found, asked)
 		return d.filter(found, q), nil
 	}
+	// The probes of the ports outside the view run while the view
+	// answers: neither waits for the other.
+	var outside map[peer.ID]peer.Info
+	var err error
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		outside, err = d.scanUnknown(ctx, q.onHost, nil)
+	}()
 	for _, info := range d.gatherView(ctx) {
 		d.view.join(info)
 	}
-	found := d.view.snapshot()
-	outside, err := d.scanUnknown(ctx, q.onHost, nil)
+	<-scanned
 	if err != nil {
 		return Peers{}, err
 	}
+	found := d.view.snapshot()
 	for id, info := range outside {
 		found[id] = info
 		if d.sameNetwork(info) {
@@ -234,9 +244,10 @@ func (d *Discoverer) gatherView(ctx context.Context) map[peer.ID]peer.Info {
 		return out
 	}
 	answered := 0
+	defer d.refreshed.done()
 	_ = d.p.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(m *nats.Msg) bool {
-		info, err := peer.Decode[peer.Info](m.Data)
-		if err != nil || info.ID == d.p.ID() || checkInfo(info) != nil {
+		info, ok := d.refreshed.decode(m.Data)
+		if !ok || info.ID == d.p.ID() {
 			return true
 		}
 		if _, ok := out[info.ID]; !ok {
