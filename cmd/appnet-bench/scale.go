@@ -339,6 +339,7 @@ func (nw *scaleNet) idle(ctx context.Context, s *scaleSample) error {
 	if err != nil {
 		return err
 	}
+	nw.printAccepted(before)
 	cpu0, err := nw.cpu()
 	if err != nil {
 		return err
@@ -404,6 +405,30 @@ func (nw *scaleNet) memory(s *scaleSample, stats [][]string) error {
 	s.rssHub, _, _ = median(rssHub)
 	s.ussMedian, _, _ = median(uss)
 	return nil
+}
+
+// printAccepted prints how many connections the peers' servers took from
+// their start until the network settled: the probes of the scans that
+// found the network, the questions that followed them, and the leaf
+// connections, each of them work for both ends.
+func (nw *scaleNet) printAccepted(stats [][]string) {
+	var leaves []float64
+	var total int
+	var hubs []string
+	for i := range nw.cs {
+		if len(stats[i]) < 8 {
+			return
+		}
+		n, _ := strconv.Atoi(stats[i][7])
+		if nw.hub && i < 2 {
+			hubs = append(hubs, stats[i][7])
+			continue
+		}
+		leaves, total = append(leaves, float64(n)), total+n
+	}
+	m, lo, hi := median(leaves)
+	fmt.Fprintf(os.Stderr, "scale: connections taken from the start until settled: by the others' servers %d in all, median %.0f [%.0f..%.0f]; by the hubs %s\n",
+		total, m, lo, hi, strings.Join(hubs, ", "))
 }
 
 // stats asks every peer for its stats line and returns them, in order.

@@ -30,7 +30,8 @@ import (
 //     "reach <ns> <ok>" when, after a hub failed, the sample answers again;
 //   - then "attach <hub> <role> <ns>" when its server attaches to another
 //     hub, or its role changes (see traceAttachment);
-//   - "stats <ns> <in msgs> <out msgs> <routes> <leaves> <role>" on SIGUSR1;
+//   - "stats <ns> <in msgs> <out msgs> <routes> <leaves> <role> <accepted>"
+//     on SIGUSR1, accepted counting every connection its server took;
 //   - "refresh <ns> <peers> <raw ns> <raw answers>" on SIGUSR2, the
 //     median time of a Refresh and of a raw gather (see printRefresh).
 func watchScale(ctx context.Context, p *bus.Peer, n int, out *lineWriter) {
@@ -242,14 +243,15 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 	return ok
 }
 
-// printStats prints the peer server's message counts and connections.
+// printStats prints the peer server's message counts and connections:
+// those it holds, and how many it has taken since it started.
 func printStats(p *bus.Peer, out *lineWriter) {
 	v, err := lower.Peer(p).Server().NATS().Varz(nil)
 	if err != nil {
 		return
 	}
 	info := p.Info()
-	out.printf("stats %d %d %d %d %d %s", time.Now().UnixNano(), v.InMsgs, v.OutMsgs, v.Routes, v.Leafs, info.Role) // every account's connections
+	out.printf("stats %d %d %d %d %d %s %d", time.Now().UnixNano(), v.InMsgs, v.OutMsgs, v.Routes, v.Leafs, info.Role, v.TotalConnections) // every account's connections
 }
 
 // printDiag prints what the peer's server is attached to (debug).
