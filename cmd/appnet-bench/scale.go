@@ -106,7 +106,7 @@ func measureScale(ctx context.Context, exe string, o scaleOptions, n int, hubs b
 			return s, err
 		}
 		lastFork = c.started
-		if hubs && i < 2 {
+		if nw.configuredHub(i) {
 			// Hubs by configuration are the long-lived servers the
 			// others join: up first.
 			if err := c.waitReady(ctx, 30*time.Second); err != nil {
@@ -160,11 +160,15 @@ func (nw *scaleNet) reportStart(log io.Writer, lastFork, whole time.Time) {
 	}
 }
 
+// configuredHub says whether peer i is a hub by configuration: the first
+// two, when the topology has hubs.
+func (nw *scaleNet) configuredHub(i int) bool { return nw.hub && i < 2 }
+
 // launch forks peer i: host i mod hosts, the first two hubs when asked.
 func (nw *scaleNet) launch(exe string, i int) (*child, error) {
 	spec := peerSpec{host: nw.hosts[i%len(nw.hosts)], port: nw.o.port, portRange: 14,
 		env: []string{"NET_SCAN=" + strings.Join(nw.hosts, ",")}, args: []string{"-scale", strconv.Itoa(nw.n)}}
-	if nw.hub && i < 2 {
+	if nw.configuredHub(i) {
 		spec.env = append(spec.env, "NET_IS_HUB=true")
 	}
 	if nw.o.profile != "" {
@@ -420,15 +424,19 @@ func (nw *scaleNet) printAccepted(stats [][]string) {
 			return
 		}
 		n, _ := strconv.Atoi(stats[i][7])
-		if nw.hub && i < 2 {
+		if nw.configuredHub(i) {
 			hubs = append(hubs, stats[i][7])
 			continue
 		}
 		leaves, total = append(leaves, float64(n)), total+n
 	}
 	m, lo, hi := median(leaves)
-	fmt.Fprintf(os.Stderr, "scale: connections taken from the start until settled: by the others' servers %d in all, median %.0f [%.0f..%.0f]; by the hubs %s\n",
-		total, m, lo, hi, strings.Join(hubs, ", "))
+	byHubs := ""
+	if len(hubs) > 0 {
+		byHubs = "; by the hubs " + strings.Join(hubs, ", ")
+	}
+	fmt.Fprintf(os.Stderr, "scale: connections taken from the start until settled: by the others' servers %d in all, median %.0f [%.0f..%.0f]%s\n",
+		total, m, lo, hi, byHubs)
 }
 
 // stats asks every peer for its stats line and returns them, in order.
@@ -467,7 +475,7 @@ func (nw *scaleNet) cpuSplit() string {
 	var hubs time.Duration
 	var rest []float64
 	for i, c := range nw.cs {
-		if nw.hub && i < 2 {
+		if nw.configuredHub(i) {
 			hubs += times[c]
 			continue
 		}
