@@ -201,7 +201,9 @@ func (d *Discoverer) Peers(ctx context.Context, opts ...Option) (Peers, error) {
 		return d.filter(found, q), nil
 	}
 	// The probes of the ports outside the view run while the view
-	// answers: neither waits for the other.
+	// answers: neither waits for the other. The probes skip the view as
+	// it was before the answers, so a peer that only the answers add may
+	// be asked as well; what it says of itself then is the fresher.
 	var outside map[peer.ID]peer.Info
 	var err error
 	scanned := make(chan struct{})
