@@ -30,6 +30,22 @@ const (
 	// server's connections (in process: no traffic).
 	hubTick  = 250 * time.Millisecond
 	leafTick = 500 * time.Millisecond
+	// leafIdleTick is leafTick for a leaf with nothing in motion (see
+	// leafPace): the interest check, every interestEvery, needs no
+	// more. Every wake-up of an idle process costs it a dozen context
+	// switches, and the looks every 500 ms were a third of an idle
+	// leaf's context switches (BENCHMARKS.md, fifteenth pass).
+	leafIdleTick = interestEvery
+	// leafCalm is how long a leaf looks every leafTick after a change of
+	// its view or its start.
+	leafCalm = 10 * time.Second
+	// leafNewsTick is how often a leaf looks at its connection, for up to
+	// leafNewsFor, after its server said a leaf node connection came or
+	// went (embedded.Server.LeafNews), until it is attached over a new
+	// one: after its hub went, the sooner it sees where it went, the
+	// sooner it loads the view and says so.
+	leafNewsTick = 100 * time.Millisecond
+	leafNewsFor  = 3 * time.Second
 	// suspectGrace is how long a hub waits after a peer's connection
 	// went before it asks whether the peer still answers elsewhere; the
 	// question is asked up to three times over 1.5 s (a leaf moving to
@@ -120,6 +136,8 @@ type network struct {
 	burstFrom      uint64    // the view's change count when the current window began (failure.go)
 	burstAt        time.Time // when it began
 	busyUntil      time.Time // a burst of changes was seen: probes are patient until then
+	newsUntil      time.Time // a leaf looks every leafNewsTick until then (leafPace)
+	newsConn       uint64    // or until attached over another connection than this one
 }
 
 // Join makes p a member of the network whose hubs are given (none: p is
@@ -488,15 +506,19 @@ func (d *Discoverer) loop() {
 	defer cancel()
 	go func() { <-n.stop; cancel() }()
 	for {
-		tick, wait := leafTick, leafSettle
-		if d.isHub() {
-			tick, wait = hubTick, settle
+		tick, wait, changed := hubTick, settle, d.view.wait()
+		var news <-chan struct{}
+		if !d.isHub() {
+			tick, wait, changed = d.leafPace(time.Now()), leafSettle, d.view.waitReshaped()
+			news = d.p.Server().LeafNews()
 		}
 		select {
 		case <-n.stop:
 			return
 		case <-time.After(tick):
-		case <-d.view.wait():
+		case <-news:
+			n.newsUntil, n.newsConn = time.Now().Add(leafNewsFor), n.attachedConn
+		case <-changed:
 			// Changes come in bursts (a mass start, a hub's leaves moving):
 			// look once at the end of one, not once per change.
 			select {
@@ -534,6 +556,22 @@ func (d *Discoverer) loop() {
 		}
 		d.rebalance(ctx)
 	}
+}
+
+// leafPace returns how long a leaf's loop waits for a change before it
+// looks again: leafNewsTick while its connection to a hub changes,
+// leafTick while it is detached, its view unloaded, or anything of it in
+// motion, and leafIdleTick once all is still.
+func (d *Discoverer) leafPace(now time.Time) time.Duration {
+	n := &d.net
+	switch {
+	case now.Before(n.newsUntil) && (n.attachedConn == 0 || n.attachedConn == n.newsConn):
+		return leafNewsTick
+	case n.attachedConn == 0 || !n.synced || !n.wantSince.IsZero() || n.moving.Load() || len(n.uninterested) > 0,
+		now.Sub(d.view.lastChange()) < leafCalm, now.Sub(n.joinedAt) < leafCalm:
+		return leafTick
+	}
+	return leafIdleTick
 }
 
 // awaitRoutes waits up to two seconds until srv has routes to the hubs.

@@ -72,11 +72,14 @@ type view struct {
 	attached map[peer.ID]time.Time // when each leaf's info last named another hub
 	gone     map[peer.ID]removal   // the members news said went, lately
 	watchers map[*watcher]struct{}
-	// changed is closed and replaced on every change, for Wait and the
-	// topology loop; count counts them.
+	// changed is closed and replaced on every change, for Wait and a
+	// hub's topology loop; count counts them.
 	changed   chan struct{}
 	count     uint64
 	changedAt time.Time // the last change
+	// reshaped is too, at the changes that can change a leaf's role or
+	// its hubs (waitReshaped).
+	reshaped chan struct{}
 	// sum is the digest's sum over the members, kept as they change.
 	sum uint64
 	// hubIDs are the members whose role is hub, kept as they change: the
@@ -100,7 +103,7 @@ func newView(self peer.ID) *view {
 	return &view{self: self, members: map[peer.ID]peer.Info{},
 		learned: map[peer.ID]time.Time{}, stood: map[peer.ID]time.Time{}, heard: map[peer.ID]time.Time{},
 		attached: map[peer.ID]time.Time{}, gone: map[peer.ID]removal{},
-		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
+		watchers: map[*watcher]struct{}{}, changed: make(chan struct{}), reshaped: make(chan struct{}), hubIDs: map[peer.ID]struct{}{},
 		encoded: map[peer.ID][]byte{}}
 }
 
@@ -336,6 +339,23 @@ func (v *view) wait() <-chan struct{} {
 	return v.changed
 }
 
+// waitReshaped returns a channel closed at the next change that can
+// change a leaf's role or its hubs: one of a hub (joined, updated, gone,
+// or become one or no longer one), and every removal (the oldest members
+// are the candidates to replace a hub). A leaf's topology loop waits for
+// these only: in a mass start, every other join woke every leaf's loop
+// for nothing, twice, and an idle process pays a dozen context switches
+// for each wake-up.
+func (v *view) waitReshaped() <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.reshaped
+}
+
+// hubOrCandidate reports whether info is of a hub, or of a peer that is
+// one by configuration (a leaf only until it can be).
+func hubOrCandidate(info peer.Info) bool { return info.Role == peer.RoleHub || info.Hub }
+
 // join records info as present: a Joined change for a new member, an
 // Updated one for a known member whose info differs, none otherwise.
 // It reports whether the view changed.
@@ -477,6 +497,10 @@ func (v *view) notify(c Change, old peer.Info) {
 	}
 	close(v.changed)
 	v.changed = make(chan struct{})
+	if c.Kind == Left || c.Kind == Failed || hubOrCandidate(c.Info) || hubOrCandidate(old) {
+		close(v.reshaped)
+		v.reshaped = make(chan struct{})
+	}
 	v.count++
 	v.changedAt = time.Now()
 }

@@ -257,3 +257,47 @@ func TestOnlyNewsOfAMemberThatWentKeepsItOut(t *testing.T) {
 		t.Fatal("an answer's removal kept the next answer from bringing the member back")
 	}
 }
+
+// A leaf's topology loop wakes for the changes that can change its role
+// or its hubs, not for every other leaf that joins or changes.
+func TestALeafWakesOnlyForChangesThatReshape(t *testing.T) {
+	v := newView("self")
+	info := func(id string, role string, hub bool, started int64) peer.Info {
+		return peer.Info{ID: peer.ID(id), FriendlyID: peer.FriendlyID{Hub: hub}, Started: time.Unix(started, 0).UTC(), Role: role}
+	}
+	steps := []struct {
+		what     string
+		change   func()
+		reshapes bool
+	}{
+		{"a leaf joins", func() { v.join(info("l1", peer.RoleLeaf, false, 1)) }, false},
+		{"a leaf changes", func() {
+			v.join(peer.Info{ID: "l1", Started: time.Unix(1, 0).UTC(), Role: peer.RoleLeaf, Values: map[string]string{"k": "v"}})
+		}, false},
+		{"a hub joins", func() { v.join(info("h1", peer.RoleHub, false, 2)) }, true},
+		{"a hub by configuration joins as a leaf", func() { v.join(info("c1", peer.RoleLeaf, true, 3)) }, true},
+		{"a leaf becomes a hub", func() { v.join(info("l1", peer.RoleHub, false, 1)) }, true},
+		{"another leaf joins", func() { v.join(info("l2", peer.RoleLeaf, false, 4)) }, false},
+		{"a leaf fails", func() { v.drop("l2", Failed, true) }, true},
+		{"a hub leaves", func() { v.drop("h1", Left, true) }, true},
+	}
+	for _, s := range steps {
+		changed, reshaped := v.wait(), v.waitReshaped()
+		s.change()
+		select {
+		case <-changed:
+		default:
+			t.Fatalf("%s: the view did not change", s.what)
+		}
+		select {
+		case <-reshaped:
+			if !s.reshapes {
+				t.Errorf("%s: woke a leaf's loop", s.what)
+			}
+		default:
+			if s.reshapes {
+				t.Errorf("%s: did not wake a leaf's loop", s.what)
+			}
+		}
+	}
+}

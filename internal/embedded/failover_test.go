@@ -188,3 +188,40 @@ func TestMoveToPicksTheHub(t *testing.T) {
 		t.Fatalf("moving to a URL that is none: %v, want an error naming it", err)
 	}
 }
+
+// A leaf hears when its connection to a hub comes and when it goes: the
+// notices of nats-server that LeafNews depends on are still said.
+func TestALeafHearsOfItsConnectionToAHub(t *testing.T) {
+	t.Parallel()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	hub := start(t, host, port, 5)
+	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
+		Name: func(p int) string { return "leaf" + strconv.Itoa(p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaf.Close()
+	heard := func(news <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-news:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no news of the leaf's connection within 5s of %s", what)
+		}
+	}
+
+	news := leaf.LeafNews()
+	must(t, leaf.SetHubs([]string{hub.LeafURL()}))
+	heard(news, "pointing it at its hub")
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 })
+
+	news = leaf.LeafNews()
+	select {
+	case <-news:
+		t.Fatal("news while nothing happened to the leaf's connection")
+	case <-time.After(50 * time.Millisecond):
+	}
+	hub.Close()
+	heard(news, "its hub's close")
+	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn == 0 })
+}

@@ -154,6 +154,7 @@ type Server struct {
 	port    int
 	log     *slog.Logger
 	limited *ratelog.Logger // the lines of the server about one connection
+	news    leafNews        // told of the server's leaf node connections, by its notices
 
 	mu   sync.Mutex // guards ns, opts, leafURL and the reloads that change opts
 	ns   *server.Server
@@ -311,7 +312,7 @@ func (s *Server) launch(ctx context.Context, remotes []*server.RemoteLeafOpts) e
 	// Logging starts once the port is ours: a port another peer took
 	// between the probe and the bind is not worth an error line.
 	// Debug lines cost a format each: only for a logger that keeps them.
-	ns.SetLoggerV2(logAdapter{s.log, s.limited}, s.log.Enabled(context.Background(), LevelServer), false, false)
+	ns.SetLoggerV2(logAdapter{s.log, s.limited, &s.news}, s.log.Enabled(context.Background(), LevelServer), false, false)
 	leafURL := ""
 	if s.cfg.Hub {
 		if leafURL, err = awaitListeners(ctx, ns, s.cfg.Host); err != nil {
@@ -642,12 +643,14 @@ const LevelServer = slog.LevelDebug - 4
 type logAdapter struct {
 	l       *slog.Logger
 	limited *ratelog.Logger
+	news    *leafNews
 }
 
 func (a logAdapter) server(msg string) { a.l.Log(context.Background(), LevelServer, msg) }
 
 func (a logAdapter) Noticef(f string, v ...any) {
 	msg := redact(fmt.Sprintf(f, v...))
+	a.news.tell(msg)
 	if strings.Contains(msg, "Slow Consumer") {
 		a.warn(msg)
 		return
