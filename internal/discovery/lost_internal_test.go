@@ -121,3 +121,22 @@ func TestALeafWhoseViewIsGoneScansForTheNetwork(t *testing.T) {
 	lost.view.join(info)
 	attachedTo(t, lost, hub.ID(), lostAfter+10*time.Second)
 }
+
+// A detached leaf whose hub still listens on its leaf port takes it for
+// busy, not lost, and leaves the redialling to its server; once the hub
+// is gone, it looks for the network.
+func TestAHubThatListensIsNotLost(t *testing.T) {
+	t.Parallel()
+	_, hub, _, leaf := hubWithLeaf(t)
+	if !leaf.hubListens(context.Background()) {
+		t.Fatal("the hub listens on its leaf port, and the leaf took it for lost")
+	}
+	hub.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for leaf.hubListens(context.Background()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub closed, and the leaf still took it for listening after 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
