@@ -120,14 +120,7 @@ func must(t *testing.T, err error) {
 // pause, and hears the network's interest through it as before.
 func TestReattachResendsInterest(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	hub := start(t, host, port, 5)
-	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
-		Name: func(p int) string { return "leaf" + strconv.Itoa(p) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leaf.Close()
+	hub, leaf := hubAndLeaf(t, "leaf")
 	must(t, leaf.SetHubs([]string{hub.LeafURL()}))
 	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 })
 	_, first := leaf.Attachment()
@@ -193,14 +186,7 @@ func TestMoveToPicksTheHub(t *testing.T) {
 // notices of nats-server that LeafNews depends on are still said.
 func TestALeafHearsOfItsConnectionToAHub(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	hub := start(t, host, port, 5)
-	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
-		Name: func(p int) string { return "leaf" + strconv.Itoa(p) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leaf.Close()
+	hub, leaf := hubAndLeaf(t, "leaf")
 	heard := func(news <-chan struct{}, what string) {
 		t.Helper()
 		select {
@@ -224,4 +210,20 @@ func TestALeafHearsOfItsConnectionToAHub(t *testing.T) {
 	hub.Close()
 	heard(news, "its hub's close")
 	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn == 0 })
+}
+
+// hubAndLeaf starts a hub and a leaf, not yet pointed at it, on a loopback
+// host and port range of the test's own; the leaf's server is named
+// prefix and its port. Both close when the test ends.
+func hubAndLeaf(t *testing.T, prefix string) (hub, leaf *embedded.Server) {
+	t.Helper()
+	host, port := testnet.Host(t), testnet.Ports(t)
+	hub = start(t, host, port, 5)
+	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
+		Name: func(p int) string { return prefix + strconv.Itoa(p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(leaf.Close)
+	return hub, leaf
 }

@@ -324,12 +324,7 @@ func TestClientsSurviveAReload(t *testing.T) {
 // refused there, plainly, rather than shown a network of one.
 func TestALeafJoinsTheSystemAccountOnlyWhenAsked(t *testing.T) {
 	t.Parallel()
-	host, port := testnet.Host(t), testnet.Ports(t)
-	hub := start(t, host, port, 5)
-	leaf, err := embedded.Start(context.Background(), embedded.Config{Host: host, PortStart: port + 1, PortRange: 4,
-		Name: func(p int) string { return "plain" + strconv.Itoa(p) }})
-	must(t, err)
-	defer leaf.Close()
+	hub, leaf := hubAndLeaf(t, "plain")
 	must(t, leaf.SetHubs([]string{hub.LeafURL()}))
 	waitFor(t, func() bool { _, conn := leaf.Attachment(); return conn != 0 })
 	v, err := leaf.NATS().Varz(nil)
