@@ -161,9 +161,11 @@ type Discoverer struct {
 
 // New returns a Discoverer for p.
 func New(p *peer.Peer) *Discoverer {
+	v := newView(p.ID())
+	v.selfStarted = p.Started()
 	return &Discoverer{
 		p:          p,
-		view:       newView(p.ID()),
+		view:       v,
 		warned:     map[string]bool{},
 		digestMiss: map[peer.ID]int{},
 		hubDigests: map[peer.ID]heardDigest{},

@@ -78,8 +78,9 @@ type view struct {
 	count     uint64
 	changedAt time.Time // the last change
 	// reshaped is too, at the changes that can change a leaf's role or
-	// its hubs (waitReshaped).
-	reshaped chan struct{}
+	// its hubs (waitReshaped); selfStarted is when this peer started.
+	reshaped    chan struct{}
+	selfStarted time.Time
 	// sum is the digest's sum over the members, kept as they change.
 	sum uint64
 	// hubIDs are the members whose role is hub, kept as they change: the
@@ -341,11 +342,11 @@ func (v *view) wait() <-chan struct{} {
 
 // waitReshaped returns a channel closed at the next change that can
 // change a leaf's role or its hubs: one of a hub (joined, updated, gone,
-// or become one or no longer one), and every removal (the oldest members
-// are the candidates to replace a hub). A leaf's topology loop waits for
-// these only: in a mass start, every other join woke every leaf's loop
-// for nothing, twice, and an idle process pays a dozen context switches
-// for each wake-up.
+// or become one or no longer one), every removal, and the join of a peer
+// that started before this one (the oldest members are the candidates to
+// replace a hub). A leaf's topology loop waits for these only: in a mass
+// start, the joins of younger peers woke every leaf's loop for nothing,
+// and an idle process pays a dozen context switches for each wake-up.
 func (v *view) waitReshaped() <-chan struct{} {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -497,7 +498,8 @@ func (v *view) notify(c Change, old peer.Info) {
 	}
 	close(v.changed)
 	v.changed = make(chan struct{})
-	if c.Kind == Left || c.Kind == Failed || hubOrCandidate(c.Info) || hubOrCandidate(old) {
+	if c.Kind == Left || c.Kind == Failed || hubOrCandidate(c.Info) || hubOrCandidate(old) ||
+		c.Kind == Joined && !c.Info.Started.After(v.selfStarted) {
 		close(v.reshaped)
 		v.reshaped = make(chan struct{})
 	}

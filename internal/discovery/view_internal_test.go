@@ -262,6 +262,7 @@ func TestOnlyNewsOfAMemberThatWentKeepsItOut(t *testing.T) {
 // or its hubs, not for every other leaf that joins or changes.
 func TestALeafWakesOnlyForChangesThatReshape(t *testing.T) {
 	v := newView("self")
+	v.selfStarted = time.Unix(0, 0).UTC()
 	info := func(id string, role string, hub bool, started int64) peer.Info {
 		return peer.Info{ID: peer.ID(id), FriendlyID: peer.FriendlyID{Hub: hub}, Started: time.Unix(started, 0).UTC(), Role: role}
 	}
@@ -278,6 +279,7 @@ func TestALeafWakesOnlyForChangesThatReshape(t *testing.T) {
 		{"a hub by configuration joins as a leaf", func() { v.join(info("c1", peer.RoleLeaf, true, 3)) }, true},
 		{"a leaf becomes a hub", func() { v.join(info("l1", peer.RoleHub, false, 1)) }, true},
 		{"another leaf joins", func() { v.join(info("l2", peer.RoleLeaf, false, 4)) }, false},
+		{"a leaf older than this peer joins", func() { v.join(info("o1", peer.RoleLeaf, false, -1)) }, true},
 		{"a leaf fails", func() { v.drop("l2", Failed, true) }, true},
 		{"a hub leaves", func() { v.drop("h1", Left, true) }, true},
 	}
