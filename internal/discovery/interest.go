@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"errors"
 	"maps"
 	"math/rand/v2"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/appnet-go/appnet/internal/embedded"
 	"github.com/appnet-go/appnet/internal/peer"
 )
 
@@ -37,9 +39,11 @@ import (
 // loaded the view checked nothing for 3 s), that is not moving (its hub
 // in the view, and named for as long: after a hub kill at 200 peers, the
 // leaves told a hundred movers, attached elsewhere a second before, that
-// they were not heard, and each attached once more) and that is missing
-// at two checks in a row makes it call that member through its hub's own
-// server (at most once a check), saying it does not hear it
+// they were not heard, and each attached once more), that is missing at
+// two checks in a row and still missing once the hub answered a call made
+// after (stillUnheard: not merely late in a busy hub's queue to this
+// leaf) makes it call that member through its hub's own server (at most
+// once a check), saying it does not hear it
 // (peer.HeaderUnheard); the member, if a leaf, attaches to its hub again
 // (resendInterest), which repairs every leaf that lost it at once. Only
 // when a member told is still missing toldWait later, or is a hub, does
@@ -70,7 +74,7 @@ func (d *Discoverer) checkInterest() {
 	}
 	var missing []peer.ID
 	for _, m := range d.view.servers(now.Add(-interestSettled)) {
-		if !srv.Interest(peer.CallSubject(m.id, peer.ConnInfo)) || m.inbox != "" && !srv.Interest(m.inbox+"x") {
+		if !hears(srv, m.id, m.inbox) {
 			missing = append(missing, m.id)
 		}
 	}
@@ -115,7 +119,11 @@ func (d *Discoverer) checkInterest() {
 		return // the members told have time yet
 	}
 	go func() { // questions over the network: not on the loop
-		if hubReaches(hubInfo, tell, d.p.ClientOptions(), d.p.ID()) {
+		tell, ok := d.stillUnheard(hubInfo.ID, tell)
+		if !ok || len(tell) == 0 {
+			return
+		}
+		if len(hubReaches(hubInfo, tell, d.p.ClientOptions(), d.p.ID())) > 0 {
 			// One member attaching again repairs every leaf that lost it,
 			// where all those leaves attaching again would make each of
 			// them unheard for a moment, and lose more.
@@ -133,8 +141,12 @@ func (d *Discoverer) attachAgain(hubInfo peer.Info, conn uint64, long []peer.ID)
 	srv := d.p.Server()
 	sample := long[:min(len(long), interestSampled)]
 	go func() { // questions over the network: not on the loop
-		if !hubReaches(hubInfo, sample, d.p.ClientOptions(), "") {
+		reached := hubReaches(hubInfo, sample, d.p.ClientOptions(), "")
+		if len(reached) == 0 {
 			return // away, or gone: membership will say which
+		}
+		if unheard, ok := d.stillUnheard(hubInfo.ID, reached); !ok || len(unheard) == 0 {
+			return // late, not lost; or the hub too busy to tell
 		}
 		if _, now := srv.Attachment(); now != conn || !n.reattach.claim(time.Now()) {
 			return // attached again meanwhile, or about to (resendInterest)
@@ -249,25 +261,68 @@ func (d *Discoverer) resendInterest(from string) {
 // drops its connection, for its answer to leave through it.
 const answerGrace = 100 * time.Millisecond
 
-// hubReaches reports whether any of ids answers a call made through the
+// hubRoundTrip bounds a leaf's call through its hub before it acts on the
+// members its server does not hear. A hub that takes longer to answer is
+// too busy to pass interest on in time, and a leaf attaching again, or a
+// member told to, would only add to its work. In 200-peer starts on two
+// cores, where hubs' read loops stalled for seconds, 124 to 285 times per
+// start a member missing at two checks was heard once the hub answered.
+const hubRoundTrip = 5 * time.Second
+
+// stillUnheard returns those of ids that this leaf's server does not hear
+// once its hub answered a call made after they were found missing. A hub
+// sends a leaf the network's interest and the answers to its calls over
+// one connection, in order: interest the hub held before the call has
+// reached the leaf's server once the answer has. A member heard by then
+// was only late (a busy hub's queue to this leaf), and one still unheard
+// was lost. ok is false when the hub did not answer within hubRoundTrip;
+// a hub whose call subject the server does not hear returns ids as they
+// are.
+func (d *Discoverer) stillUnheard(hub peer.ID, ids []peer.ID) (unheard []peer.ID, ok bool) {
+	_, err := d.p.Conn().Request(peer.CallSubject(hub, peer.ConnNull), nil, hubRoundTrip)
+	if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+		d.p.Logger().Debug("appnet: no answer from the hub through this peer's server; its interest is left to the next check",
+			"hub", hub, "err", err)
+		return nil, false
+	}
+	srv := d.p.Server()
+	for _, id := range ids {
+		info, known := d.view.get(id)
+		if known && !hears(srv, id, info.Inbox) {
+			unheard = append(unheard, id)
+		}
+	}
+	if late := len(ids) - len(unheard); late > 0 {
+		d.p.Logger().Debug("appnet: members this peer's server did not hear were only late through its hub", "members", late)
+	}
+	return unheard, true
+}
+
+// hears reports whether srv passes on calls to the member id and, unless
+// inbox is "", the replies to its requests.
+func hears(srv *embedded.Server, id peer.ID, inbox string) bool {
+	return srv.Interest(peer.CallSubject(id, peer.ConnInfo)) && (inbox == "" || srv.Interest(inbox+"x"))
+}
+
+// hubReaches returns those of ids that answer a call made through the
 // hub's own server (a client connection of its own, with an inbox the
 // network hears of). Unless from is "", each call tells its member that
 // the server of from does not hear it (peer.HeaderUnheard).
-func hubReaches(hub peer.Info, ids []peer.ID, opts []nats.Option, from peer.ID) bool {
+func hubReaches(hub peer.Info, ids []peer.ID, opts []nats.Option, from peer.ID) []peer.ID {
 	nc, err := nats.Connect("nats://"+net.JoinHostPort(hub.Host, strconv.Itoa(hub.Port)),
 		append(slices.Clone(opts), nats.Name("appnet interest check"), nats.Timeout(time.Second), nats.NoReconnect())...)
 	if err != nil {
-		return false
+		return nil
 	}
 	defer nc.Close()
-	reached := false
+	var reached []peer.ID
 	for _, id := range ids {
 		m := nats.NewMsg(peer.CallSubject(id, peer.ConnInfo))
 		if from != "" {
 			m.Header.Set(peer.HeaderUnheard, string(from))
 		}
 		if _, err := nc.RequestMsg(m, time.Second); err == nil {
-			reached = true
+			reached = append(reached, id)
 		}
 	}
 	return reached

@@ -1,11 +1,14 @@
 package discovery
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/appnet-go/appnet/internal/embedded"
 	"github.com/appnet-go/appnet/internal/peer"
@@ -126,5 +129,44 @@ func TestALeafDeafToAMembersRepliesTellsIt(t *testing.T) {
 			t.Fatal("the member was not told that a leaf does not hear its replies: it never attached again")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A member whose interest the hub holds is heard by the leaf's server once
+// the hub answered a call made after the hub had it: the hub sends both
+// over the leaf's one connection, in order. A member nobody subscribes for
+// stays unheard, and a hub whose call subject the leaf does not hear
+// leaves the members as they are.
+func TestInterestTheHubHeldIsHeardAfterARoundTrip(t *testing.T) {
+	t.Parallel()
+	_, hub, _, leafD := hubWithLeaf(t)
+	nc, err := nats.Connect(hub.Server().ClientURL(), hub.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+
+	for i := range 20 {
+		late := peer.ID(fmt.Sprintf("late-%d", i))
+		leafD.view.join(peer.Info{ID: late, Role: peer.RoleLeaf})
+		if _, err := nc.SubscribeSync(peer.CallSubject(late, peer.ConnInfo)); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil { // the hub holds it now
+			t.Fatal(err)
+		}
+		unheard, ok := leafD.stillUnheard(hub.ID(), []peer.ID{late})
+		if !ok || len(unheard) != 0 {
+			t.Fatalf("round %d: after the hub's answer, unheard %v (answered: %v), want none", i, unheard, ok)
+		}
+	}
+
+	lost := peer.ID("lost")
+	leafD.view.join(peer.Info{ID: lost, Role: peer.RoleLeaf})
+	if unheard, ok := leafD.stillUnheard(hub.ID(), []peer.ID{lost}); !ok || !slices.Equal(unheard, []peer.ID{lost}) {
+		t.Fatalf("a member nobody subscribes for: unheard %v (answered: %v), want [%s]", unheard, ok, lost)
+	}
+	if unheard, ok := leafD.stillUnheard("no-such-hub", []peer.ID{lost}); !ok || !slices.Equal(unheard, []peer.ID{lost}) {
+		t.Fatalf("a hub nobody hears: unheard %v (answered: %v), want [%s]", unheard, ok, lost)
 	}
 }
