@@ -338,10 +338,11 @@ func (s *Server) options() *server.Options {
 		Port:       s.port,
 		NoLog:      true,
 		NoSigs:     true,
-		// A route, leaf node or client that vanishes without closing (a
-		// cut cable, a frozen host) is dropped after about 3 × 2s, not
-		// the NATS default of 4 minutes, so its subjects lose their
-		// interest and calls to it fail fast again.
+		// A leaf node or client connection that vanishes without
+		// closing (a cut cable, a frozen host) is dropped after about
+		// 3 × 2s, not the NATS default of 4 minutes, so its subjects lose
+		// their interest and calls to it fail fast again. Routes have a
+		// pace of their own (routePing).
 		PingInterval: 2 * time.Second,
 		MaxPingsOut:  3,
 		MaxPayload:   int32(cfg.MaxPayload),
@@ -374,6 +375,18 @@ func (s *Server) options() *server.Options {
 			// would hold two idle connections (and ~220 KB) per pair.
 			PoolSize:    1,
 			Compression: noCompression,
+			// A route carries the whole network's interest, and opening
+			// it again sends all of it again: it is not dropped for a few
+			// seconds of silence from a hub busy with a mass start. At 2s
+			// (the other connections' pace, below), the route between two
+			// hubs of a 200-peer start on two cores was reopened 180-244
+			// times in 4 minutes (a stale route, then both hubs dialling
+			// at once, duplicates closed again and again), each hub's
+			// server without the other's interest all along. A hub that
+			// freezes loses its leaves within about 6s (their own pings);
+			// the other hubs drop its route within about 30s.
+			PingInterval: routePing,
+			MaxPingsOut:  3,
 			// Routes carry neither the interest nor the messages of
 			// subjects local to one server.
 			Permissions: &server.RoutePermissions{
@@ -414,6 +427,9 @@ func leafClusterName(name string, port int) string {
 	}
 	return strings.ReplaceAll(name, " ", "_")
 }
+
+// routePing is how often a hub pings the hubs it has a route to.
+const routePing = 10 * time.Second
 
 // leafReconnect is how long a leaf waits before it dials its hubs again.
 const leafReconnect = 250 * time.Millisecond
