@@ -321,9 +321,11 @@ func TestHostileEventPayloads(t *testing.T) {
 // floods 1,600 events of 16 KiB, at 800/s, at two `appnet listen`
 // processes: first a control flood that both print in full, then one
 // during which the output of one of them is not read, so it blocks
-// writing and its subscription falls behind its bound (--buffer=100
-// events; the default 64 MiB would need a flood too heavy for a busy
-// 2-core machine to print reliably in the control). The
+// writing and its subscription falls behind its bound (--buffer=400
+// events, half a second of the flood: with 100, a listener that stalled
+// for 125 ms while every package's tests ran at once dropped 41 events
+// of the control; the default 64 MiB would need a flood too heavy for a
+// busy 2-core machine to print reliably in the control). The
 // emitter is not slowed (every Emit nil and quick, the flood about as
 // fast as the control); the reading listener prints every event in
 // order; the blocked one, once read again, prints "error: ... slow
@@ -341,7 +343,7 @@ func TestHostileEventFloodAtSlowSubscriber(t *testing.T) {
 		maxEmit     = 250 * time.Millisecond // unless the control's slowest Emit took half as long
 	)
 	fast := startListener(t, "reading listener", env, event)
-	slow := startListener(t, "blocked listener", env, "--buffer=100", event)
+	slow := startListener(t, "blocked listener", env, "--buffer=400", event)
 	em := startCaller(t, "emitter", env)
 	warmUp(t, em.probeWith(event), fast, slow)
 	flood := func(what string, from int) (elapsed, maxLatency time.Duration) {
