@@ -48,7 +48,7 @@ func TestAForeignMemberOfADeploymentIsAMember(t *testing.T) {
 	}
 	defer nc.Close()
 	info, _ := json.Marshal(map[string]any{
-		"id": id, "host": host, "port": foreignPort, "group": "workers", "hub": false, "protocol": 2,
+		"id": id, "host": host, "port": foreignPort, "group": "workers", "hub": false, "protocol": 3,
 		"connections": []string{"test.foreign.shout"}, "cluster": "", "version": "raw",
 	})
 	shout := func(m *nats.Msg) {

@@ -78,7 +78,7 @@ func TestJavaScriptExample(t *testing.T) {
 		"null answered with flag NULL",
 		`no_such_connection answered with flag INVALID_CONNECTION: peer `,
 		"a bad argument is error 400",
-		"micro info None/", ": protocol 2, 4 endpoints",
+		"micro info None/", ": protocol 3, 4 endpoints",
 	} {
 		if !js.printed(want, time.Second) {
 			t.Errorf("the example did not print %q", want)

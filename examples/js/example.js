@@ -23,7 +23,7 @@ const net = require("node:net");
 const os = require("node:os");
 const { connect, headers, JSONCodec, Empty, ErrorCode, RequestStrategy } = require("nats");
 
-const PROTOCOL = 2; // the protocol version of docs/PROTOCOL.md this program speaks
+const PROTOCOL = 3; // the protocol version of docs/PROTOCOL.md this program speaks
 const json = JSONCodec();
 
 // ---------------------------------------------------------------------------

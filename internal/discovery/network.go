@@ -254,14 +254,11 @@ func (d *Discoverer) subscribeChanges() error {
 	n := &d.net
 	n.inbox = make(chan *nats.Msg, inboxSize)
 	n.syncs = make(chan *nats.Msg, syncBacklog)
-	for _, subject := range []string{peer.MemberJoinSubject, peer.MemberUpdateSubject, peer.MemberLeaveSubject,
-		peer.MemberFailSubject, peer.MemberDigestSubject} {
-		sub, err := d.p.Conn().ChanSubscribe(subject, n.inbox)
-		if err != nil {
-			return fmt.Errorf("subscribing to membership: %w", err)
-		}
-		n.subs = append(n.subs, sub)
+	sub, err := d.p.Conn().ChanSubscribe(peer.MemberChanges, n.inbox)
+	if err != nil {
+		return fmt.Errorf("subscribing to membership: %w", err)
 	}
+	n.subs = append(n.subs, sub)
 	go d.process(n.inbox, n.stop)
 	return nil
 }

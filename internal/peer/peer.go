@@ -26,7 +26,9 @@ const Version = "0.1.0"
 // this peer speaks, in info and in its micro metadata, so that a program
 // in another language can tell what to expect. Version 2: URL-safe IDs,
 // events without headers, group calls per connection, fail-over URLs.
-const ProtocolVersion = 2
+// Version 3: the hubs' sync requests under net.hub., so that one
+// subscription (net.member.*) takes every membership change.
+const ProtocolVersion = 3
 
 // Peer is one running appnet peer: an embedded NATS server bound to the
 // first free port of its range, an in-process connection to it, and the

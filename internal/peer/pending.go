@@ -140,17 +140,13 @@ func (c *Caller) WatchGone() error {
 	if c.pend.on.Swap(true) {
 		return nil
 	}
-	for _, subject := range []string{MemberLeaveSubject, MemberFailSubject} {
-		if _, err := c.nc.Subscribe(subject, func(m *nats.Msg) {
+	_, err := c.nc.Subscribe(MemberChanges, func(m *nats.Msg) { // digests too: ignored
+		switch m.Subject {
+		case MemberLeaveSubject, MemberFailSubject:
 			if g, err := Decode[MemberGone](m.Data); err == nil {
 				c.pend.gone(g.ID)
 			}
-		}); err != nil {
-			return err
-		}
-	}
-	for _, subject := range []string{MemberJoinSubject, MemberUpdateSubject} {
-		if _, err := c.nc.Subscribe(subject, func(m *nats.Msg) {
+		case MemberJoinSubject, MemberUpdateSubject:
 			if !c.pend.anyLeft() {
 				return // nothing to forget: a mass start decodes no join twice
 			}
@@ -159,9 +155,7 @@ func (c *Caller) WatchGone() error {
 			}](m.Data); err == nil {
 				c.pend.back(who.ID)
 			}
-		}); err != nil {
-			return err
 		}
-	}
-	return nil
+	})
+	return err
 }

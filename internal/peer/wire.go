@@ -88,12 +88,19 @@ func connectionOf(prefix, subject string) string {
 }
 
 // Membership subjects: every peer subscribes to the change subjects (join,
-// update, leave, fail, digest); changes are published as they happen,
-// never polled.
+// update, leave, fail, digest) with one subscription, MemberChanges;
+// changes are published as they happen, never polled. The hubs' sync
+// requests are under net.hub., not net.member.: a subscription to
+// MemberChanges must not take them.
 const (
-	// MemberSubjects matches every membership subject, sync requests
-	// included: what a watcher such as `nats sub` subscribes to.
+	// MemberSubjects matches every membership subject: what a watcher
+	// such as `nats sub` subscribes to.
 	MemberSubjects = SubjectRoot + ".member.>"
+	// MemberChanges matches the change subjects below: the one
+	// subscription a peer holds for them. Every subscription of a leaf
+	// goes, with the leaf as its origin, to every hub, so one instead of
+	// five is four fewer per peer in every route and leaf attachment.
+	MemberChanges = SubjectRoot + ".member.*"
 	// MemberJoinSubject carries the Info of a peer that joined the
 	// network (published by the peer once it is reachable, and by a hub
 	// for the peers of a network it merged with).
@@ -109,7 +116,7 @@ const (
 	// MemberSyncSubject is a request a hub answers with its whole view,
 	// {"members": [Info, ...]}: one hub of the queue group HubQueue
 	// answers; MemberSyncSubject + "." + <hub ID> asks that hub.
-	MemberSyncSubject = SubjectRoot + ".member.sync"
+	MemberSyncSubject = SubjectRoot + ".hub.sync"
 	// HubQueue is the queue group of the hubs' sync subscription.
 	HubQueue = "hubs"
 	// HubClaimSubject is a request a starting peer makes to the oldest
