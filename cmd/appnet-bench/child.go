@@ -152,6 +152,18 @@ func (l *lineWriter) printf(format string, args ...any) {
 	fmt.Fprintf(l.w, format+"\n", args...)
 }
 
+// startLimit bounds a child peer's bus.New. A peer of the scale
+// scenario starts as `appnet serve` does, without a deadline of its own:
+// in a start of 200 processes on 2 cores a peer may look for the network
+// for longer than 10 s, and with a deadline it gives up. The bound only
+// keeps a child from hanging.
+func startLimit(x childFlags) time.Duration {
+	if x.scale > 0 {
+		return 2 * time.Minute
+	}
+	return 10 * time.Second
+}
+
 // childPeer runs a peer from the NET_* environment. Its ready line is
 // "ready <id> <main ns> <bus.New called ns> <bus.New returned ns>" (Unix
 // times), and with -standalone the server's client URL after them. With
@@ -186,7 +198,7 @@ func childPeer(ctx context.Context, out *lineWriter, x childFlags) error {
 		opts = append(opts, peer.WithNATS(s.ClientURL()))
 	}
 	called := time.Now()
-	start, cancel := context.WithTimeout(ctx, 10*time.Second)
+	start, cancel := context.WithTimeout(ctx, startLimit(x))
 	p, err := bus.New(start, opts...)
 	cancel()
 	if err != nil {

@@ -149,8 +149,11 @@ type refreshFloor struct {
 	asked   int // requests made; each answers to prefix + its number
 }
 
-// newRefreshFloor answers raw gathers on nc with p's Info, encoded once,
-// and subscribes for the answers to its own.
+// newRefreshFloor answers raw gathers on nc with p's Info, encoded once.
+// The subscription for the answers to its own waits for its first
+// gather, as a Refresh's does: every peer holding one from its start
+// would be one subscription more per peer than `appnet serve` has, that
+// every server of the network learns of.
 func newRefreshFloor(p *bus.Peer, nc *nats.Conn) (*refreshFloor, error) {
 	payload, err := json.Marshal(p.Info())
 	if err != nil {
@@ -159,16 +162,18 @@ func newRefreshFloor(p *bus.Peer, nc *nats.Conn) (*refreshFloor, error) {
 	if _, err := nc.Subscribe(gatherSubject, func(m *nats.Msg) { _ = m.Respond(payload) }); err != nil {
 		return nil, err
 	}
-	g := &refreshFloor{nc: nc, prefix: nc.NewInbox() + ".", answers: make(chan *nats.Msg, 1024)}
-	if _, err := nc.ChanSubscribe(g.prefix+"*", g.answers); err != nil {
-		return nil, err
-	}
-	return g, nil
+	return &refreshFloor{nc: nc}, nil
 }
 
 // gather asks every process and returns how many of want answered within
 // a second.
 func (g *refreshFloor) gather(ctx context.Context, want int) int {
+	if g.answers == nil {
+		g.prefix, g.answers = g.nc.NewInbox()+".", make(chan *nats.Msg, 1024)
+		if _, err := g.nc.ChanSubscribe(g.prefix+"*", g.answers); err != nil {
+			return 0
+		}
+	}
 	g.asked++
 	reply := g.prefix + strconv.Itoa(g.asked)
 	if err := g.nc.PublishRequest(gatherSubject, reply, nil); err != nil {
