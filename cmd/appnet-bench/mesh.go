@@ -184,7 +184,7 @@ func watchMesh(ctx context.Context, p *bus.Peer, x childFlags, out *lineWriter) 
 		var still []peer.ID
 		for _, id := range pending {
 			c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-			_, err := p.Conn().RequestWithContext(c, peer.CallSubject(id, peer.ConnInfo), nil)
+			_, err := lower.Peer(p).Caller.Request(c, peer.CallSubject(id, peer.ConnInfo), nil)
 			cancel()
 			if err == nil {
 				answered++

@@ -223,7 +223,7 @@ func reach(ctx context.Context, p *bus.Peer, view map[peer.ID]peer.Info, n int, 
 		pause := reachPause
 		for time.Now().Before(deadline) && ctx.Err() == nil {
 			c, cancel := context.WithTimeout(ctx, time.Second)
-			_, err := p.Conn().RequestWithContext(c, peer.CallSubject(id, peer.ConnInfo), nil)
+			_, err := lower.Peer(p).Caller.Request(c, peer.CallSubject(id, peer.ConnInfo), nil)
 			cancel()
 			if err == nil {
 				ok++

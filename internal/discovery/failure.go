@@ -231,7 +231,7 @@ func (d *Discoverer) answers(ctx context.Context, id peer.ID, patient bool) bool
 			}
 		}
 		rctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		_, err := d.p.Conn().RequestWithContext(rctx, peer.CallSubject(id, peer.ConnInfo), nil)
+		_, err := d.p.Caller.Request(rctx, peer.CallSubject(id, peer.ConnInfo), nil)
 		cancel()
 		if err == nil {
 			return true

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"math/rand/v2"
@@ -279,7 +280,9 @@ const hubRoundTrip = 5 * time.Second
 // a hub whose call subject the server does not hear returns ids as they
 // are.
 func (d *Discoverer) stillUnheard(hub peer.ID, ids []peer.ID) (unheard []peer.ID, ok bool) {
-	_, err := d.p.Conn().Request(peer.CallSubject(hub, peer.ConnNull), nil, hubRoundTrip)
+	ctx, cancel := context.WithTimeout(d.p.Context(), hubRoundTrip)
+	_, err := d.p.Caller.Request(ctx, peer.CallSubject(hub, peer.ConnNull), nil)
+	cancel()
 	if err != nil && !errors.Is(err, nats.ErrNoResponders) {
 		d.p.Logger().Debug("appnet: no answer from the hub through this peer's server; its interest is left to the next check",
 			"hub", hub, "err", err)

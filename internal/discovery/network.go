@@ -610,7 +610,9 @@ func (d *Discoverer) sayGoodbye() {
 		_ = d.p.Conn().FlushTimeout(time.Second)
 		return
 	}
-	_, _ = d.p.Conn().Request(peer.CallSubject(peer.ID(hub), peer.ConnNull), nil, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = d.p.Caller.Request(ctx, peer.CallSubject(peer.ID(hub), peer.ConnNull), nil)
 }
 
 // ownInfo is this peer's Info for the snapshots it answers: computed at

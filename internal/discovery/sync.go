@@ -17,7 +17,7 @@ import (
 )
 
 // A sync is how a peer loads the network's view: it asks the hubs
-// (net.member.sync, their queue group) or one hub (net.member.sync.<ID>)
+// (net.hub.sync, their queue group) or one hub (net.hub.sync.<ID>)
 // and a hub answers with its whole view. When many peers start at once,
 // the hubs get a sync request from each while their views change with
 // every join: a hub encodes its view once per change for all the requests
@@ -64,7 +64,7 @@ func (d *Discoverer) sync(ctx context.Context, subject string, payload []byte) (
 		waiting++
 		asked := time.Now()
 		go func() {
-			m, err := d.p.Conn().RequestWithContext(ctx, subject, payload)
+			m, err := d.p.Caller.Request(ctx, subject, payload)
 			select {
 			case answers <- answer{m, asked, err}:
 			case <-ctx.Done():

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -265,9 +266,20 @@ func (v *view) servers(before time.Time) []server {
 		if info.Role == peer.RoleLeaf && (!v.attached[id].Before(before) || v.hubless(id, info)) {
 			continue // moving
 		}
-		out = append(out, server{id, info.Inbox})
+		inbox := info.Inbox
+		if strings.HasPrefix(inbox, ownSubject(id)) {
+			inbox = "" // under its own subject: heard with its calls
+		}
+		out = append(out, server{id, inbox})
 	}
 	return out
+}
+
+// ownSubject is the prefix of the peer id's own subjects, net.peer.<ID>.,
+// which a peer of protocol 3 subscribes to once for its calls and its
+// replies.
+func ownSubject(id peer.ID) string {
+	return strings.TrimSuffix(peer.CallSubject(id, ""), "call.")
 }
 
 // movingFor is how long a leaf whose info names no hub of the view is

@@ -110,7 +110,7 @@ func (d *Discoverer) hear(ctx context.Context, found Peers, heard map[peer.ID]bo
 			defer func() { <-slots; wg.Done() }()
 			rctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
-			if _, err := d.p.Conn().RequestWithContext(rctx, peer.CallSubject(id, peer.ConnNull), nil); err == nil {
+			if _, err := d.p.Caller.Request(rctx, peer.CallSubject(id, peer.ConnNull), nil); err == nil {
 				mu.Lock()
 				heard[id] = true
 				mu.Unlock()

@@ -27,7 +27,8 @@ type Caller struct {
 	timeout time.Duration
 	log     *slog.Logger // nil unless calls are logged (Dev)
 	gather  gatherer
-	direct  *direct // nil: every call goes through nc
+	direct  *direct  // nil: every call goes through nc
+	own     *replies // the replies to requests through nc; nil: nats.go's request mux
 
 	addrs     sync.Map // ID -> "host:port", for IDs already checked
 	addrCount atomic.Int64
@@ -92,14 +93,41 @@ func (c *Caller) call(ctx context.Context, target ID, connection string, arg []b
 }
 
 // send makes one request, bounded by ctx's deadline or, without one, by
-// the caller's timeout (without a context timer: nats.go has its own).
+// the caller's timeout.
 func (c *Caller) send(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
-	if ctx.Done() == nil { // context.Background and the like
-		return nc.RequestMsg(msg, c.timeout)
+	if ctx.Done() == nil { // context.Background and the like: no context timer
+		return c.requestMsg(ctx, nc, msg)
 	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
-	return nc.RequestMsgWithContext(ctx, msg)
+	return c.requestMsg(ctx, nc, msg)
+}
+
+// Request sends data to subject through the caller's connection and
+// returns the reply. ctx bounds it; a ctx that never ends, the caller's
+// timeout. A peer's Caller takes the reply on the peer's own subject (see
+// replies), so that a peer's requests go through it and not through
+// nc.Request, which would subscribe an inbox of its own.
+func (c *Caller) Request(ctx context.Context, subject string, data []byte) (*nats.Msg, error) {
+	return c.requestMsg(ctx, c.nc, &nats.Msg{Subject: subject, Data: data})
+}
+
+// requestMsg makes one request through nc: on the peer's own subject
+// when nc is the caller's connection and the caller has one, else
+// through nats.go's request mux. A ctx that never ends is bounded by the
+// caller's timeout.
+func (c *Caller) requestMsg(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
+	var timeout time.Duration
+	if ctx.Done() == nil {
+		timeout = c.timeout
+	}
+	if c.own == nil || nc != c.nc {
+		if timeout > 0 {
+			return nc.RequestMsg(msg, timeout)
+		}
+		return nc.RequestMsgWithContext(ctx, msg)
+	}
+	return c.own.request(ctx, nc, msg, timeout)
 }
 
 // directConn returns the direct connection to the server at addr, if the

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"os/user"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,9 +127,10 @@ type Info struct {
 	// Values are the peer's own key/value pairs ([Peer.SetValue]).
 	Values map[string]string `json:"values,omitempty"`
 	// Inbox is the prefix of the subjects on which the peer's connection
-	// takes the replies to its requests (one subscription, Inbox + "*"):
-	// a leaf checks that its server passes them on. Absent from peers
-	// before it was added.
+	// takes the replies to its requests: a leaf checks that its server
+	// passes them on. A Go peer's is under its own subject,
+	// net.peer.<ID>.r.<nonce>., which its one subscription there takes
+	// with its calls. Absent from peers before it was added.
 	Inbox string `json:"inbox,omitempty"`
 }
 
@@ -293,6 +293,8 @@ func (p *Peer) natsOptions(name string) []nats.Option {
 func (p *Peer) serve(nc *nats.Conn, member bool) error {
 	p.nc = nc
 	p.Caller = NewCaller(nc, p.reg, p.cfg.CallTimeout)
+	p.Caller.own = newReplies(p.id)
+	p.inbox = p.Caller.own.prefix
 	if p.cfg.External() {
 		if err := p.Caller.WatchGone(); err != nil {
 			return fmt.Errorf("subscribing to membership: %w", err)
@@ -311,7 +313,7 @@ func (p *Peer) serve(nc *nats.Conn, member bool) error {
 		subject, queue string
 		handler        nats.MsgHandler
 	}
-	subs := []subscription{{callPrefix(p.id) + ">", "", p.dispatch(callPrefix(p.id), false)}}
+	subs := []subscription{{ownPrefix(p.id) + ">", "", p.serveOwn(p.dispatch(callPrefix(p.id), false))}}
 	if member {
 		subs = append(subs,
 			subscription{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},
@@ -330,24 +332,7 @@ func (p *Peer) serve(nc *nats.Conn, member bool) error {
 			return err
 		}
 	}
-	p.inbox = p.replyInbox(nc)
 	return nc.Flush()
-}
-
-// replyInbox subscribes nc's reply subscription now, which nats.go makes
-// at the first request, by a request to a fresh inbox that nobody listens
-// to (the server answers "no responders" at once; a call to a connection
-// of this peer's own would count in its statistics), and returns its
-// prefix: every peer's Info names it, and a leaf whose server lost
-// interest in it (nats-server can, like any subscription: see the
-// discovery package) would ask the peer questions and never hear the
-// answers.
-func (p *Peer) replyInbox(nc *nats.Conn) string {
-	if _, err := nc.Request(nc.NewInbox(), nil, p.cfg.CallTimeout); err != nil && !errors.Is(err, nats.ErrNoResponders) {
-		p.log.Debug("appnet: making the reply subscription at start", "err", err)
-	}
-	inbox := nc.NewRespInbox()
-	return inbox[:strings.LastIndexByte(inbox, '.')+1]
 }
 
 // serveGroupCalls subscribes, in the group's queue group, to the group-call

@@ -13,6 +13,26 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// serveOwn takes every message on the peer's own subjects
+// (net.peer.<ID>.>): calls, which it hands to calls, and the replies to
+// the peer's requests (see replies). A request on any other subject
+// there is answered with CodeBadRequest, as fast as "no responders"
+// answered it before the peer took its replies there.
+func (p *Peer) serveOwn(calls nats.MsgHandler) nats.MsgHandler {
+	callsAt, replies := callPrefix(p.id), ownPrefix(p.id)+replyToken
+	return func(m *nats.Msg) {
+		switch {
+		case strings.HasPrefix(m.Subject, callsAt):
+			calls(m)
+		case strings.HasPrefix(m.Subject, replies):
+			p.Caller.own.deliver(m) // else a reply to a run before under this ID: dropped
+		case m.Reply != "":
+			c := &call{p: p, m: m}
+			c.fail(CodeBadRequest, "no such subject: "+m.Subject+"; calls are "+callsAt+"<connection>", nil, "")
+		}
+	}
+}
+
 // dispatch returns the handler of the calls under prefix. It hands each
 // call to a goroutine of its own, so that a slow handler never holds up
 // the others, and answers 503 at once when MaxInFlight calls are already
