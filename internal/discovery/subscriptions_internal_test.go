@@ -8,6 +8,7 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/appnet-go/appnet/internal/peer"
 )
@@ -23,12 +24,17 @@ import (
 func TestALeafPassesItsHubFewSubscriptions(t *testing.T) {
 	t.Parallel()
 	_, hub, leaf, _ := hubWithLeaf(t)
-	// A request of the leaf's own, answered by the hub: nats.go would
-	// subscribe its reply inbox at the first one.
+	// A request and a gather of the leaf's own: nats.go would subscribe
+	// its reply inbox at the first request, and the gatherer its own at
+	// the first gather.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := leaf.Caller.Request(ctx, peer.CallSubject(hub.ID(), peer.ConnNull), nil); err != nil {
 		t.Fatalf("the leaf's request to its hub: %v", err)
+	}
+	answers := 0
+	if err := leaf.Caller.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(*nats.Msg) bool { answers++; return answers < 2 }); err != nil {
+		t.Fatalf("the leaf's gather: %d answers, %v; want 2 (the hub and itself)", answers, err)
 	}
 	own := peer.CallSubject(leaf.ID(), "")
 	own = own[:strings.Index(own, ".call.")] + ".>"

@@ -14,6 +14,8 @@ import (
 // one long-lived wildcard subscription, as nats.go does for single
 // requests: subscribing afresh for every request would make each wait for
 // the new interest to reach every routed server, which costs milliseconds.
+// A peer's Caller gathers on the peer's own subject instead (replies); a
+// Caller over another connection uses this.
 type gatherer struct {
 	once   sync.Once
 	err    error
@@ -33,6 +35,9 @@ type waiter struct {
 // every answer, until each returns false or ctx ends (the context's error
 // is returned then).
 func (c *Caller) Gather(ctx context.Context, msg *nats.Msg, each func(*nats.Msg) (more bool)) error {
+	if c.own != nil {
+		return c.own.gather(ctx, c.nc, msg, each) // on the peer's own subject: no inbox
+	}
 	g := &c.gather
 	g.once.Do(func() {
 		g.prefix = c.nc.NewInbox() + "."

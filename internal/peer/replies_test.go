@@ -31,6 +31,13 @@ func TestAPeerTakesItsRepliesOnItsOwnSubject(t *testing.T) {
 	if own := strings.TrimSuffix(peer.CallSubject(p.ID(), "x"), "call.x"); !strings.HasPrefix(m.Subject, own+"r.") {
 		t.Errorf("the reply came on %s; want a subject under %sr.", m.Subject, own)
 	}
+	var gathered *nats.Msg
+	if err := p.Caller.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(m *nats.Msg) bool { gathered = m; return false }); err != nil {
+		t.Fatalf("a gather of net.discover: %v", err)
+	}
+	if own := strings.TrimSuffix(peer.CallSubject(p.ID(), "x"), "call.x"); !strings.HasPrefix(gathered.Subject, own+"r.") {
+		t.Errorf("the gather's answer came on %s; want a subject under %sr.", gathered.Subject, own)
+	}
 	if _, err := p.Caller.Request(ctx, "nobody.serves.this", nil); !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("a request nobody serves: %v; want nats.ErrNoResponders", err)
 	}
