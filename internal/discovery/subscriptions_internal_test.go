@@ -36,8 +36,7 @@ func TestALeafPassesItsHubFewSubscriptions(t *testing.T) {
 	if err := leaf.Caller.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(*nats.Msg) bool { answers++; return answers < 2 }); err != nil {
 		t.Fatalf("the leaf's gather: %d answers, %v; want 2 (the hub and itself)", answers, err)
 	}
-	own := peer.CallSubject(leaf.ID(), "")
-	own = own[:strings.Index(own, ".call.")] + ".>"
+	own := peer.OwnPrefix(leaf.ID()) + ">"
 	var subs []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		lz, err := hub.Server().NATS().Leafz(&natsserver.LeafzOptions{Subscriptions: true})

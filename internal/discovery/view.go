@@ -267,19 +267,12 @@ func (v *view) servers(before time.Time) []server {
 			continue // moving
 		}
 		inbox := info.Inbox
-		if strings.HasPrefix(inbox, ownSubject(id)) {
+		if strings.HasPrefix(inbox, peer.OwnPrefix(id)) {
 			inbox = "" // under its own subject: heard with its calls
 		}
 		out = append(out, server{id, inbox})
 	}
 	return out
-}
-
-// ownSubject is the prefix of the peer id's own subjects, net.peer.<ID>.,
-// which a peer of protocol 3 subscribes to once for its calls and its
-// replies.
-func ownSubject(id peer.ID) string {
-	return strings.TrimSuffix(peer.CallSubject(id, ""), "call.")
 }
 
 // movingFor is how long a leaf whose info names no hub of the view is

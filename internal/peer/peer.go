@@ -26,7 +26,8 @@ const Version = "0.1.0"
 // in another language can tell what to expect. Version 2: URL-safe IDs,
 // events without headers, group calls per connection, fail-over URLs.
 // Version 3: the hubs' sync requests under net.hub., so that one
-// subscription (net.member.*) takes every membership change.
+// subscription (net.member.*) takes every membership change; a Go peer's
+// replies under its own subject (OwnPrefix), with its calls.
 const ProtocolVersion = 3
 
 // Peer is one running appnet peer: an embedded NATS server bound to the
@@ -313,7 +314,7 @@ func (p *Peer) serve(nc *nats.Conn, member bool) error {
 		subject, queue string
 		handler        nats.MsgHandler
 	}
-	subs := []subscription{{ownPrefix(p.id) + ">", "", p.serveOwn(p.dispatch(callPrefix(p.id), false))}}
+	subs := []subscription{{OwnPrefix(p.id) + ">", "", p.serveOwn(p.dispatch(callPrefix(p.id), false))}}
 	if member {
 		subs = append(subs,
 			subscription{groupAllPrefix(group) + ">", "", p.dispatch(groupAllPrefix(group), true)},

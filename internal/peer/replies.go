@@ -41,14 +41,10 @@ type replies struct {
 // newReplies returns the replies of the peer id.
 func newReplies(id ID) *replies {
 	return &replies{
-		prefix:  ownPrefix(id) + replyToken + nuid.Next() + ".",
+		prefix:  OwnPrefix(id) + replyToken + nuid.Next() + ".",
 		waiting: map[string]func(*nats.Msg){},
 	}
 }
-
-// ownPrefix is the prefix of every subject of the peer id: its calls and
-// the replies to its requests.
-func ownPrefix(id ID) string { return SubjectRoot + ".peer." + string(id) + "." }
 
 // request publishes msg with a reply subject of the peer's own and returns
 // the reply: nats.ErrNoResponders when nobody subscribes to its subject,

@@ -28,14 +28,14 @@ func TestAPeerTakesItsRepliesOnItsOwnSubject(t *testing.T) {
 	if err != nil || string(m.Data) != `"hi!"` {
 		t.Fatalf("a request to the peer's own echo: %v, %v; want \"hi!\"", m, err)
 	}
-	if own := strings.TrimSuffix(peer.CallSubject(p.ID(), "x"), "call.x"); !strings.HasPrefix(m.Subject, own+"r.") {
+	if own := peer.OwnPrefix(p.ID()); !strings.HasPrefix(m.Subject, own+"r.") {
 		t.Errorf("the reply came on %s; want a subject under %sr.", m.Subject, own)
 	}
 	var gathered *nats.Msg
 	if err := p.Caller.Gather(ctx, &nats.Msg{Subject: peer.DiscoverSubject}, func(m *nats.Msg) bool { gathered = m; return false }); err != nil {
 		t.Fatalf("a gather of net.discover: %v", err)
 	}
-	if own := strings.TrimSuffix(peer.CallSubject(p.ID(), "x"), "call.x"); !strings.HasPrefix(gathered.Subject, own+"r.") {
+	if own := peer.OwnPrefix(p.ID()); !strings.HasPrefix(gathered.Subject, own+"r.") {
 		t.Errorf("the gather's answer came on %s; want a subject under %sr.", gathered.Subject, own)
 	}
 	if _, err := p.Caller.Request(ctx, "nobody.serves.this", nil); !errors.Is(err, nats.ErrNoResponders) {
@@ -52,7 +52,7 @@ func TestAPeerTakesItsRepliesOnItsOwnSubject(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	subject := strings.TrimSuffix(peer.CallSubject(p.ID(), "x"), "call.x") + "nocall"
+	subject := peer.OwnPrefix(p.ID()) + "nocall"
 	start := time.Now()
 	m, err = nc.Request(subject, nil, 5*time.Second)
 	if err != nil {

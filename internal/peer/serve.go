@@ -19,7 +19,7 @@ import (
 // there is answered with CodeBadRequest, as fast as "no responders"
 // answered it before the peer took its replies there.
 func (p *Peer) serveOwn(calls nats.MsgHandler) nats.MsgHandler {
-	callsAt, replies := callPrefix(p.id), ownPrefix(p.id)+replyToken
+	callsAt, replies := callPrefix(p.id), OwnPrefix(p.id)+replyToken
 	return func(m *nats.Msg) {
 		switch {
 		case strings.HasPrefix(m.Subject, callsAt):

@@ -77,7 +77,13 @@ func GroupAllSubject(group, connection string) string {
 	return groupAllPrefix(group) + connection
 }
 
-func callPrefix(id ID) string         { return SubjectRoot + ".peer." + string(id) + ".call." }
+// OwnPrefix returns the prefix of every subject of the peer id,
+// net.peer.<ID>.: its calls (net.peer.<ID>.call.<connection>) and, for a
+// Go peer, the replies to its requests (net.peer.<ID>.r.<nonce>.<n>), which
+// it subscribes to once, net.peer.<ID>.>.
+func OwnPrefix(id ID) string { return SubjectRoot + ".peer." + string(id) + "." }
+
+func callPrefix(id ID) string         { return OwnPrefix(id) + "call." }
 func groupCallPrefix(g string) string { return SubjectRoot + ".group." + g + ".call." }
 func groupAllPrefix(g string) string  { return SubjectRoot + ".group." + g + ".all." }
 
