@@ -93,13 +93,14 @@ func (c *Caller) call(ctx context.Context, target ID, connection string, arg []b
 }
 
 // send makes one request, bounded by ctx's deadline or, without one, by
-// the caller's timeout.
+// the caller's timeout (for a ctx that never ends, without a context
+// timer: requestMsg bounds it).
 func (c *Caller) send(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
-	if ctx.Done() == nil { // context.Background and the like: no context timer
-		return c.requestMsg(ctx, nc, msg)
+	if ctx.Done() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = c.bounded(ctx)
+		defer cancel()
 	}
-	ctx, cancel := c.bounded(ctx)
-	defer cancel()
 	return c.requestMsg(ctx, nc, msg)
 }
 
