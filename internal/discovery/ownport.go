@@ -13,7 +13,8 @@ import (
 
 // A peer's own port tells what probes through the network cannot: a port
 // that refuses connections is a process that is gone, one that accepts is
-// a process alive, however long the network takes to hear it again. A
+// a process alive, however long the network takes to hear it again, and
+// its server answering for it (servesItself) is a process that works. A
 // hub dials it for a hub whose leaves came to it (refugees.go) and for a
 // leaf whose hub went (moverAlive).
 
@@ -60,4 +61,25 @@ func (d *Discoverer) dialOwnPort(ctx context.Context, info peer.Info, tries int,
 		return portUnknown
 	}
 	return dialPort(ctx, addr, tries, apart)
+}
+
+// servesItself reports whether info's own server answers for it with its
+// info, over its own port, asked twice: a host busy enough to time out a
+// dial is busy enough to miss one question. False when NET_SCAN_ALLOW
+// does not admit the port.
+func (d *Discoverer) servesItself(ctx context.Context, info peer.Info) bool {
+	cfg := d.p.Config()
+	if !dialable(cfg, "nats://"+net.JoinHostPort(info.Host, strconv.Itoa(info.Port))) {
+		return false
+	}
+	hit := Hit{Host: info.Host, Port: info.Port, ID: info.ID}
+	for range 2 {
+		if _, err := FetchInfo(ctx, hit, 4*cfg.ScanTimeout, d.p.ClientOptions()...); err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return false
 }

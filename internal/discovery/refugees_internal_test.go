@@ -71,10 +71,11 @@ func TestAHubWhoseLeavesCameAndWhosePortRefusesIsFailed(t *testing.T) {
 	}
 }
 
-// A leaf whose hub went is failed at once when its port refuses, and kept
-// past the patient probes while its port listens: it is on its way to
-// another hub.
-func TestALeafWhoseHubWentIsKeptWhileItListens(t *testing.T) {
+// A leaf whose hub went is failed at once when its port refuses; kept
+// past the patient probes while its own server answers for it (it is on
+// its way to another hub); and failed after them when its port listens
+// but nothing answers there (a process that froze).
+func TestALeafWhoseHubWentIsKeptWhileItServes(t *testing.T) {
 	t.Parallel()
 	d := unjoinedLeaf(t)
 	host := d.p.Config().Host
@@ -99,20 +100,38 @@ func TestALeafWhoseHubWentIsKeptWhileItListens(t *testing.T) {
 		t.Errorf("a leaf whose port refuses took %s to be found gone, want about a second", took)
 	}
 
-	live, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	// Both at once: each takes the patient probes (5.5 s).
+	mute, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer live.Close()
-	listening := leafAt(live)
+	defer mute.Close()
+	frozen := leafAt(mute)
+	moving := unjoinedLeaf(t).p.Info() // serves, and is not on d's network
+	d.view.join(moving)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan bool, 1)
-	go func() { done <- d.moverAlive(ctx, listening) }()
+	defer cancel()
+	began = time.Now()
+	frozenDone, movingDone := make(chan bool, 1), make(chan bool, 1)
+	go func() { frozenDone <- d.moverAlive(ctx, frozen) }()
+	go func() { movingDone <- d.moverAlive(ctx, moving) }()
 	select {
-	case alive := <-done:
-		t.Fatalf("a leaf whose port listens was decided on (alive %v) within the patient probes", alive)
-	case <-time.After(7 * time.Second): // the patient probes take 5.5 s
+	case alive := <-frozenDone:
+		took := time.Since(began)
+		if alive {
+			t.Error("a leaf whose port listens and whose server never answers was taken for alive")
+		}
+		if took < 5*time.Second {
+			t.Errorf("a leaf whose port listens was found gone in %s, before the patient probes (5.5 s)", took)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("a leaf whose port listens and whose server never answers was not found gone within 20 s")
+	}
+	select {
+	case alive := <-movingDone:
+		t.Fatalf("a leaf whose server answers for it was decided on (alive %v) within the patient probes", alive)
+	case <-time.After(time.Until(began.Add(9 * time.Second))): // past the patient probes and its own answer
 	}
 	cancel()
-	<-done
+	<-movingDone
 }
