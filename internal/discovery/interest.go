@@ -124,7 +124,7 @@ func (d *Discoverer) checkInterest() {
 		if !ok || len(tell) == 0 {
 			return
 		}
-		if len(hubReaches(hubInfo, tell, d.p.ClientOptions(), d.p.ID())) > 0 {
+		if len(d.hubReaches(hubInfo, tell, d.p.ID())) > 0 {
 			// One member attaching again repairs every leaf that lost it,
 			// where all those leaves attaching again would make each of
 			// them unheard for a moment, and lose more.
@@ -142,7 +142,7 @@ func (d *Discoverer) attachAgain(hubInfo peer.Info, conn uint64, long []peer.ID)
 	srv := d.p.Server()
 	sample := long[:min(len(long), interestSampled)]
 	go func() { // questions over the network: not on the loop
-		reached := hubReaches(hubInfo, sample, d.p.ClientOptions(), "")
+		reached := d.hubReaches(hubInfo, sample, "")
 		if len(reached) == 0 {
 			return // away, or gone: membership will say which
 		}
@@ -308,12 +308,15 @@ func hears(srv *embedded.Server, id peer.ID, inbox string) bool {
 }
 
 // hubReaches returns those of ids that answer a call made through the
-// hub's own server (a client connection of its own, with an inbox the
-// network hears of). Unless from is "", each call tells its member that
-// the server of from does not hear it (peer.HeaderUnheard).
-func hubReaches(hub peer.Info, ids []peer.ID, opts []nats.Option, from peer.ID) []peer.ID {
+// hub's own server (a client connection of its own). Unless from is "",
+// each call tells its member that the server of from does not hear it
+// (peer.HeaderUnheard). The answers come back to this peer's own subject
+// (Caller.RequestVia): a connection with an inbox of its own, made for
+// each check, was a subscription every server of the network learned of
+// and forgot again, hundreds of times per 10 s in 200-peer storms.
+func (d *Discoverer) hubReaches(hub peer.Info, ids []peer.ID, from peer.ID) []peer.ID {
 	nc, err := nats.Connect("nats://"+net.JoinHostPort(hub.Host, strconv.Itoa(hub.Port)),
-		append(slices.Clone(opts), nats.Name("appnet interest check"), nats.Timeout(time.Second), nats.NoReconnect())...)
+		append(slices.Clone(d.p.ClientOptions()), nats.Name("appnet interest check"), nats.Timeout(time.Second), nats.NoReconnect())...)
 	if err != nil {
 		return nil
 	}
@@ -324,7 +327,10 @@ func hubReaches(hub peer.Info, ids []peer.ID, opts []nats.Option, from peer.ID) 
 		if from != "" {
 			m.Header.Set(peer.HeaderUnheard, string(from))
 		}
-		if _, err := nc.RequestMsg(m, time.Second); err == nil {
+		ctx, cancel := context.WithTimeout(d.p.Context(), time.Second)
+		_, err := d.p.Caller.RequestVia(ctx, nc, m)
+		cancel()
+		if err == nil {
 			reached = append(reached, id)
 		}
 	}

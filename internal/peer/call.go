@@ -113,6 +113,24 @@ func (c *Caller) Request(ctx context.Context, subject string, data []byte) (*nat
 	return c.requestMsg(ctx, c.nc, &nats.Msg{Subject: subject, Data: data})
 }
 
+// RequestVia sends msg through nc, a connection to another server of the
+// network, and returns the reply, which it takes on the peer's own
+// subject as Request does: a connection made for a few questions then
+// subscribes nothing that every server of the network would learn of
+// and forget again. The reply comes back through the network to the
+// caller's own server. ctx bounds it (without a deadline, the caller's
+// timeout), and ends a request that nobody
+// serves: nats-server tells only a connection that subscribes the reply
+// subject that there are no responders. It sets msg.Reply.
+func (c *Caller) RequestVia(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
+	ctx, cancel := c.bounded(ctx)
+	defer cancel()
+	if c.own == nil {
+		return nc.RequestMsgWithContext(ctx, msg)
+	}
+	return c.own.request(ctx, nc, msg, 0)
+}
+
 // requestMsg makes one request through nc: on the peer's own subject
 // when nc is the caller's connection and the caller has one, else
 // through nats.go's request mux. A ctx that never ends is bounded by the

@@ -64,4 +64,27 @@ func TestAPeerTakesItsRepliesOnItsOwnSubject(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("the answer to a request on %s took %s", subject, took)
 	}
+
+	// Through another connection, the reply still comes to the peer's
+	// own subject, and that connection subscribes nothing.
+	other, err := nats.Connect(p.Server().ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	m, err = p.Caller.RequestVia(ctx, other, &nats.Msg{Subject: peer.CallSubject(p.ID(), "echo"), Data: []byte(`"via"`)})
+	if err != nil || string(m.Data) != `"via!"` {
+		t.Fatalf("a request through another connection: %v, %v; want \"via!\"", m, err)
+	}
+	if own := peer.OwnPrefix(p.ID()); !strings.HasPrefix(m.Subject, own+"r.") {
+		t.Errorf("the reply through another connection came on %s; want a subject under %sr.", m.Subject, own)
+	}
+	short, cancelShort = context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelShort()
+	if _, err := p.Caller.RequestVia(short, other, &nats.Msg{Subject: "nobody.serves.this"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a request nobody serves, through another connection: %v; want context.DeadlineExceeded", err)
+	}
+	if subs := other.NumSubscriptions(); subs != 0 {
+		t.Errorf("the other connection holds %d subscriptions; want 0", subs)
+	}
 }
