@@ -44,7 +44,7 @@ import (
 // two checks in a row and still missing once the hub answered a call made
 // after (stillUnheard: not merely late in a busy hub's queue to this
 // leaf) makes it call that member through its hub's own server (at most
-// once a check), saying it does not hear it
+// interestSampled members per toldWait), saying it does not hear it
 // (peer.HeaderUnheard); the member, if a leaf, attaches to its hub again
 // (resendInterest), which repairs every leaf that lost it at once. Only
 // when a member told is still missing toldWait later, or is a hub, does
@@ -109,6 +109,12 @@ func (d *Discoverer) checkInterest() {
 		}
 		return
 	}
+	if now.Sub(n.toldAt) < toldWait {
+		// One question through the hub per toldWait: after a 200-peer hub
+		// kill, leaves made hundreds of them per 10 s, each a connection
+		// that the busy hub had to take and to read.
+		return
+	}
 	var tell []peer.ID
 	for _, id := range long {
 		if _, told := n.told[id]; !told && len(tell) < interestSampled {
@@ -119,8 +125,19 @@ func (d *Discoverer) checkInterest() {
 	if len(tell) == 0 {
 		return // the members told have time yet
 	}
+	n.toldAt = now
 	go func() { // questions over the network: not on the loop
 		tell, ok := d.stillUnheard(hubInfo.ID, tell)
+		if !ok || len(tell) == 0 {
+			return
+		}
+		// The hub may have been late itself: a member that moved to it
+		// and whose interest waited in its queue is reached a moment
+		// later, and heard once the hub answered again. Only a member
+		// the hub reaches and this server still does not hear after
+		// that is told. After 200-peer hub kills, members told too soon
+		// attached again, each of them unheard for a moment everywhere.
+		tell, ok = d.stillUnheard(hubInfo.ID, d.hubReaches(hubInfo, tell, ""))
 		if !ok || len(tell) == 0 {
 			return
 		}

@@ -128,6 +128,7 @@ type network struct {
 	hubsSince      time.Time                  // since when they have been those
 	moving         atomic.Bool                // it moves to another hub, off the loop
 	told           map[peer.ID]time.Time      // members it told it does not hear them, and when
+	toldAt         time.Time                  // when it last told members (at most once per toldWait)
 	wasLive        map[string]bool            // the hubs' cluster URLs at the last look
 	looked         look                       // what a leaf's last rebalance decided from
 	claimChecked   map[peer.ID]time.Time      // leaves that named this hub and were not among its connections, when checked
