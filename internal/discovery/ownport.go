@@ -63,10 +63,16 @@ func (d *Discoverer) dialOwnPort(ctx context.Context, info peer.Info, tries int,
 	return dialPort(ctx, addr, tries, apart)
 }
 
+// ownAnswer bounds each question of servesItself: a leaf's process is
+// asked, not the network, but on a host running 200 peers on two cores it
+// may take a second to be scheduled.
+const ownAnswer = 1500 * time.Millisecond
+
 // servesItself reports whether info's own server answers for it with its
-// info, over its own port, asked twice: a host busy enough to time out a
-// dial is busy enough to miss one question. False when NET_SCAN_ALLOW
-// does not admit the port.
+// info, over its own port, asked twice, each time within ownAnswer: a host
+// busy enough to time out a dial is busy enough to miss one question.
+// False when NET_SCAN_ALLOW does not admit the port. A port that refuses
+// answers false at once: a crash is not held up.
 func (d *Discoverer) servesItself(ctx context.Context, info peer.Info) bool {
 	cfg := d.p.Config()
 	if !dialable(cfg, "nats://"+net.JoinHostPort(info.Host, strconv.Itoa(info.Port))) {
@@ -74,7 +80,7 @@ func (d *Discoverer) servesItself(ctx context.Context, info peer.Info) bool {
 	}
 	hit := Hit{Host: info.Host, Port: info.Port, ID: info.ID}
 	for range 2 {
-		if _, err := FetchInfo(ctx, hit, 4*cfg.ScanTimeout, d.p.ClientOptions()...); err == nil {
+		if _, err := FetchInfo(ctx, hit, ownAnswer, d.p.ClientOptions()...); err == nil {
 			return true
 		}
 		if ctx.Err() != nil {

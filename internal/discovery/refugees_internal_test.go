@@ -135,3 +135,51 @@ func TestALeafWhoseHubWentIsKeptWhileItServes(t *testing.T) {
 	cancel()
 	<-movingDone
 }
+
+// A leaf whose connection went and that is not heard through the network
+// is kept while its own server answers for it (it is attaching to a hub
+// too busy to pass its interest on), and one whose port refuses is
+// reported at once.
+func TestASuspectLeafThatServesIsKept(t *testing.T) {
+	t.Parallel()
+	d := unjoinedLeaf(t)
+	n := &d.net
+	n.suspects, n.sawGo, n.movers = map[peer.ID]time.Time{}, map[peer.ID]bool{}, map[peer.ID]bool{}
+	host := d.p.Config().Host
+
+	attaching := unjoinedLeaf(t).p.Info() // serves, and is not on d's network
+	closed, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	crashed := peer.Info{ID: peer.NewID(host, port, "None"), Role: peer.RoleLeaf,
+		FriendlyID: peer.FriendlyID{Host: host, Port: port, Group: "None"}}
+	for _, info := range []peer.Info{attaching, crashed} {
+		d.view.join(info)
+		n.suspects[info.ID], n.sawGo[info.ID] = time.Now().Add(-time.Second), true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	began := time.Now()
+	d.checkSuspects(ctx)
+
+	for {
+		if _, known := d.view.get(crashed.ID); !known {
+			break
+		}
+		if time.Since(began) > 5*time.Second {
+			t.Fatal("a suspect leaf whose port refuses was not reported within 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Past the three questions (1.5 s), its own server's answer, and the
+	// patient probes of a mover (5.5 s).
+	for time.Since(began) < 9*time.Second {
+		if _, known := d.view.get(attaching.ID); !known {
+			t.Fatalf("a suspect leaf whose own server answers for it was reported failed after %s", time.Since(began).Round(time.Millisecond))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
