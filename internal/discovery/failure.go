@@ -176,13 +176,24 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 				// slot per question instead made three 100-peer starts
 				// without hubs take 1.3-17 s (median 5.1 s), against
 				// 1.5-3.5 s.
-				if !settled {
+				// A leaf that its own server answers for and that the
+				// network has yet to hear gives its slot back while it is
+				// asked again (moverAlive): for up to a minute, a crash
+				// beside it would have waited.
+				held := !settled
+				if held {
 					limit <- struct{}{}
-					defer func() { <-limit }()
 				}
+				release := func() {
+					if held {
+						held = false
+						<-limit
+					}
+				}
+				defer release()
 				alive := false
 				if patientFor[id] {
-					alive = d.moverAlive(ctx, info)
+					alive = d.moverAlive(ctx, info, release)
 				} else {
 					alive = d.answers(ctx, id, patient && !settled)
 					// A leaf whose connection went and that is not heard
@@ -192,7 +203,8 @@ func (d *Discoverer) checkSuspects(ctx context.Context) {
 					// 8 to 25 s after the kill. One whose own server still
 					// answers for it is asked as a mover is.
 					if !alive && info.Role == peer.RoleLeaf && ctx.Err() == nil && d.servesItself(ctx, info) {
-						alive = d.moverAlive(ctx, info)
+						release()
+						alive = d.moverAlive(ctx, info, func() {})
 					}
 				}
 				if !alive && ctx.Err() == nil && d.reportFailed(id) {
@@ -346,7 +358,10 @@ const (
 // when a dial that timed out on a busy host, or a listening port that
 // was not heard from within 20 s, was all the hub went by. A port that
 // listens but a server that does not answer is a process that froze.
-func (d *Discoverer) moverAlive(ctx context.Context, info peer.Info) bool {
+//
+// release is called once the leaf's own server answered: the rounds after
+// that are a live leaf's, and hold no slot of checkSuspects.
+func (d *Discoverer) moverAlive(ctx context.Context, info peer.Info, release func()) bool {
 	deadline := time.Now().Add(moverPatience)
 	for {
 		if d.dialOwnPort(ctx, info, 3, probeTimeout) == portRefused {
@@ -361,6 +376,7 @@ func (d *Discoverer) moverAlive(ctx context.Context, info peer.Info) bool {
 		if time.Now().After(deadline) || !d.servesItself(ctx, info) {
 			return false
 		}
+		release()
 	}
 }
 

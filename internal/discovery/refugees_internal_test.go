@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func TestALeafWhoseHubWentIsKeptWhileItServes(t *testing.T) {
 	gone := leafAt(closed)
 	closed.Close()
 	began := time.Now()
-	if d.moverAlive(context.Background(), gone) {
+	if d.moverAlive(context.Background(), gone, func() {}) {
 		t.Fatal("a leaf whose port refuses was taken for alive")
 	}
 	if took := time.Since(began); took > 3*time.Second {
@@ -113,8 +114,12 @@ func TestALeafWhoseHubWentIsKeptWhileItServes(t *testing.T) {
 	defer cancel()
 	began = time.Now()
 	frozenDone, movingDone := make(chan bool, 1), make(chan bool, 1)
-	go func() { frozenDone <- d.moverAlive(ctx, frozen) }()
-	go func() { movingDone <- d.moverAlive(ctx, moving) }()
+	released := make(chan struct{})
+	var once sync.Once
+	go func() {
+		frozenDone <- d.moverAlive(ctx, frozen, func() { t.Error("a leaf whose server never answers gave its slot back") })
+	}()
+	go func() { movingDone <- d.moverAlive(ctx, moving, func() { once.Do(func() { close(released) }) }) }()
 	select {
 	case alive := <-frozenDone:
 		took := time.Since(began)
@@ -131,6 +136,11 @@ func TestALeafWhoseHubWentIsKeptWhileItServes(t *testing.T) {
 	case alive := <-movingDone:
 		t.Fatalf("a leaf whose server answers for it was decided on (alive %v) within the patient probes", alive)
 	case <-time.After(time.Until(began.Add(9 * time.Second))): // past the patient probes and its own answer
+	}
+	select {
+	case <-released:
+	default:
+		t.Error("a leaf whose server answers for it kept its slot while asked again")
 	}
 	cancel()
 	<-movingDone
