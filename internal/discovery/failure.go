@@ -306,9 +306,6 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	hub, conn := d.p.Server().Attachment()
 	switch {
 	case conn != 0 && conn != n.attachedConn:
-		if n.attachedTo != "" && n.attachedTo != hub {
-			d.leftHub(ctx, n.attachedTo) // attached elsewhere before a look saw it detached
-		}
 		n.attachedTo, n.attachedConn = hub, conn
 		n.syncWait = min(max(n.syncWait, attachSync), maxAttachSync)
 		sctx, cancel := context.WithTimeout(ctx, n.syncWait)
@@ -334,7 +331,6 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 			d.announce(peer.MemberJoinSubject)
 		}
 	case conn == 0 && n.attachedTo != "":
-		d.leftHub(ctx, n.attachedTo)
 		n.attachedTo, n.attachedConn, n.detachedAt = "", 0, time.Now()
 	case conn == 0:
 		d.lookForHubs(ctx)

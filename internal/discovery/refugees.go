@@ -52,30 +52,3 @@ func (d *Discoverer) reportIfRefused(ctx context.Context, hub peer.Info) {
 	}
 	d.p.Logger().Info("appnet: a hub failed (its leaves came here, its port refuses); told the network", "hub", hub.ID)
 }
-
-// leftHub checks, off the loop, whether the hub named name, which this
-// leaf was attached to until a moment ago, is gone (forgetIfRefused): a
-// hub by configuration or a settled one, as checkRefugees does.
-func (d *Discoverer) leftHub(ctx context.Context, name string) {
-	hub, known := d.view.get(peer.ID(name))
-	if known && hub.Role == peer.RoleHub && (hub.Hub || time.Since(d.view.stoodSince(hub.ID)) > settledHub) {
-		go d.forgetIfRefused(ctx, hub)
-	}
-}
-
-// forgetIfRefused drops hub, the hub this leaf was attached to until a
-// moment ago, from the view, as failed, if its own port refuses
-// connections twice, refusedApart apart. The leaf was detached when the
-// network heard that the hub went and cannot be told; it hears it only
-// once attached again and its view loaded, which a hub busy with a
-// hundred newcomers took 4 to 8 s to answer after 200-peer hub kills (the
-// dead hub's leaves attached again 6 s after the kill, and their views
-// held the dead hub until 10 to 14 s). The network needs no news of it
-// from here: the hubs left report it.
-func (d *Discoverer) forgetIfRefused(ctx context.Context, hub peer.Info) {
-	if d.dialOwnPort(ctx, hub, 2, refusedApart) != portRefused || !d.view.remove(hub.ID, Failed) {
-		return
-	}
-	d.refreshHubs()
-	d.p.Logger().Debug("appnet: the hub this peer was attached to is gone (its port refuses)", "hub", hub.ID)
-}

@@ -193,25 +193,3 @@ func TestASuspectLeafThatServesIsKept(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// A leaf whose hub is gone (its server closed without a word, as in a
-// kill) drops it from its view once the hub's port refuses, though no hub
-// is left to tell it.
-func TestALeafForgetsTheHubItLostWhenItsPortRefuses(t *testing.T) {
-	t.Parallel()
-	_, hub, _, leafD := hubWithLeaf(t)
-	if _, known := leafD.view.get(hub.ID()); !known {
-		t.Fatal("the leaf's view does not hold its hub")
-	}
-	hub.Server().Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, known := leafD.view.get(hub.ID()); !known {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the leaf's view still holds its hub 5 s after the hub's server closed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
