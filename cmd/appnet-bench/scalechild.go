@@ -303,7 +303,8 @@ func traceAttachment(ctx context.Context, p *bus.Peer, out *lineWriter) {
 // connection's, when withConn), until ctx ends. It looks when the server
 // says a leaf node connection came or went (embedded.Server.LeafNews),
 // then every newsEvery for newsFor (a connection is created before its
-// handshake), and every 5 s besides: the times it prints are within
+// handshake), and every 5 s besides (a hub only every 5 s: the news of
+// its leaves would keep it looking): the times it prints are within
 // newsEvery of the change, where looking every 5 s alone put them up to
 // 5 s late, and looking every 50 ms in every child (debug mode, before)
 // starved 200-peer starts. Debug mode traces "debug-conn" with the
@@ -334,6 +335,11 @@ func traceServer(ctx context.Context, p *bus.Peer, out *lineWriter, kind string,
 		wait := every
 		if time.Now().Before(fastUntil) {
 			wait = newsEvery
+		}
+		if srv.Hub() {
+			// Its leaves' connections are its news, all the time in a
+			// start: a hub, the busiest process, is looked at slowly.
+			news = nil
 		}
 		select {
 		case <-ctx.Done():
