@@ -137,8 +137,7 @@ func (d *Discoverer) checkInterest() {
 		// the hub reaches and this server still does not hear after
 		// that is told. After 200-peer hub kills, members told too soon
 		// attached again, each of them unheard for a moment everywhere.
-		tell, ok = d.stillUnheard(hubInfo.ID, d.hubReaches(hubInfo, tell, ""))
-		if !ok || len(tell) == 0 {
+		if tell = d.lostThroughHub(hubInfo, tell); len(tell) == 0 {
 			return
 		}
 		if len(d.hubReaches(hubInfo, tell, d.p.ID())) > 0 {
@@ -159,12 +158,8 @@ func (d *Discoverer) attachAgain(hubInfo peer.Info, conn uint64, long []peer.ID)
 	srv := d.p.Server()
 	sample := long[:min(len(long), interestSampled)]
 	go func() { // questions over the network: not on the loop
-		reached := d.hubReaches(hubInfo, sample, "")
-		if len(reached) == 0 {
-			return // away, or gone: membership will say which
-		}
-		if unheard, ok := d.stillUnheard(hubInfo.ID, reached); !ok || len(unheard) == 0 {
-			return // late, not lost; or the hub too busy to tell
+		if len(d.lostThroughHub(hubInfo, sample)) == 0 {
+			return
 		}
 		if _, now := srv.Attachment(); now != conn || !n.reattach.claim(time.Now()) {
 			return // attached again meanwhile, or about to (resendInterest)
@@ -316,6 +311,23 @@ func (d *Discoverer) stillUnheard(hub peer.ID, ids []peer.ID) (unheard []peer.ID
 		d.p.Logger().Debug("appnet: members this peer's server did not hear were only late through its hub", "members", late)
 	}
 	return unheard, true
+}
+
+// lostThroughHub returns those of ids that the hub reaches (hubReaches,
+// without telling them) and that this leaf's server still does not hear
+// once the hub answered again (stillUnheard): lost, not late. None when
+// the hub reaches none of them (away, or gone: membership will say which)
+// or is too busy to answer.
+func (d *Discoverer) lostThroughHub(hub peer.Info, ids []peer.ID) []peer.ID {
+	reached := d.hubReaches(hub, ids, "")
+	if len(reached) == 0 {
+		return nil
+	}
+	lost, ok := d.stillUnheard(hub.ID, reached)
+	if !ok {
+		return nil
+	}
+	return lost
 }
 
 // hears reports whether srv passes on calls to the member id and, unless

@@ -119,9 +119,9 @@ func (c *Caller) Request(ctx context.Context, subject string, data []byte) (*nat
 // subscribes nothing that every server of the network would learn of
 // and forget again. The reply comes back through the network to the
 // caller's own server. ctx bounds it (without a deadline, the caller's
-// timeout), and ends a request that nobody
-// serves: nats-server tells only a connection that subscribes the reply
-// subject that there are no responders. It sets msg.Reply.
+// timeout), and ends a request that nobody serves: nats-server tells
+// only a connection that subscribes the reply subject that there are no
+// responders. It sets msg.Reply.
 func (c *Caller) RequestVia(ctx context.Context, nc *nats.Conn, msg *nats.Msg) (*nats.Msg, error) {
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
