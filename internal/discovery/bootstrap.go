@@ -26,7 +26,7 @@ import (
 // the lowest that is not a hub makes the second (see fillsQuota), if the
 // first lets it (claimHub: of starters whose scans each saw a few of the
 // others, several take themselves for the lowest). A hub found, however
-// busy, is waited for (awaitFirst). A peer whose scan missed the first may
+// busy, is waited for (awaitFirst, hubPatience). A peer whose scan missed the first may
 // start a network of its own: networks merge, and the youngest of more
 // than MaxAutoHubs hubs become leaves again. So a peer that waited for
 // another starter in vain scans again before it starts one (waitRescans).
@@ -36,6 +36,7 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 		return nil, false, nil
 	}
 	busyAgain, waitedAgain := 0, 0
+	var hubSeen time.Time // when a scan first found a hub that did not say who the hubs are
 	for {
 		found, busy, hubs, err := scanForHubs(ctx, p)
 		if err != nil || len(hubs) > 0 {
@@ -56,6 +57,20 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 		hubs = awaitFirst(ctx, p, found)
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
+		}
+		if len(hubs) == 0 && !cfg.Hub && slices.ContainsFunc(found, isHubHit) {
+			// A hub greeted and did not answer: the network is there,
+			// busy (hubPatience). Past that patience, or the caller's
+			// deadline, the rest of the peers found are starters.
+			if hubSeen.IsZero() {
+				hubSeen = time.Now()
+			}
+			if time.Since(hubSeen) < hubPatience && timeFor(ctx, hubWait+time.Second) {
+				continue
+			}
+			if found = slices.DeleteFunc(found, isHubHit); len(found) > 0 {
+				hubs = awaitFirst(ctx, p, found)
+			}
 		}
 		if len(hubs) == 0 && waitedInVain(p, found) && waitedAgain < waitRescans && timeFor(ctx, bootWait+time.Second) {
 			// The network may have started meanwhile (waitRescans).
@@ -222,6 +237,21 @@ func lookAround(ctx context.Context, p *peer.Peer, hosts []string) ([]Hit, int, 
 // network's hubs.
 const lookInfos = 3
 
+// isHubHit says whether a peer found greeted as a hub.
+func isHubHit(h Hit) bool { return h.Hub }
+
+// hubPatience bounds how long a starting peer whose scans found a hub
+// that did not say who the network's hubs are (busy: its greeting came,
+// its answer did not) scans and asks again before it passes that hub
+// over and takes the other peers found for starters, who may start a
+// network. A network is there; one started beside it is a network to
+// merge. Passing the hub over after one wait of hubWait, as before,
+// made starters of a 200-peer start found networks of their own beside
+// two hubs by configuration, which the networks' merge kept as two more
+// hubs (MaxAutoHubs): 165 leaves moved to spread over four hubs, and
+// the start was whole at 81 s, not 20–30 s.
+const hubPatience = 30 * time.Second
+
 // bootWait bounds how long a starting peer waits for another, which
 // started at the same moment, to become the network's first hub; hubWait,
 // how long it waits for a hub its scan found to say who the network's hubs
@@ -283,22 +313,17 @@ const lookAgain = 8
 //
 // A hub among the peers found (its greeting said so, but it was too busy
 // to answer in time) is the network, whatever the addresses: p waits for
-// it first, for hubWait, and only then applies the rule above to the rest.
-// In a 200-peer start, starters that founded networks of their own beside
-// a busy hub they had seen made up to three networks to merge, and one
-// never became whole in 90 s.
+// it, for hubWait, and returns what it names, or none; FindNetwork then
+// scans again (hubPatience). In a 200-peer start, starters that founded
+// networks of their own beside a busy hub they had seen made up to three
+// networks to merge, and one never became whole in 90 s.
 func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
 	if len(found) == 0 || p.Config().Hub {
 		return nil
 	}
 	byAddr := func(a, b Hit) int { return compareAddr(a.Host, a.Port, b.Host, b.Port) }
 	if hubs := slices.DeleteFunc(slices.Clone(found), func(h Hit) bool { return !h.Hub }); len(hubs) > 0 {
-		if known := awaitHubs(ctx, p, slices.MinFunc(hubs, byAddr), hubWait); len(known) > 0 || ctx.Err() != nil {
-			return known
-		}
-		if found = slices.DeleteFunc(slices.Clone(found), func(h Hit) bool { return h.Hub }); len(found) == 0 {
-			return nil
-		}
+		return awaitHubs(ctx, p, slices.MinFunc(hubs, byAddr), hubWait)
 	}
 	if lowest(p, found) {
 		return askAgain(ctx, p, found)

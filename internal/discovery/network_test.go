@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -380,6 +381,107 @@ func TestAStarterThatWaitedInVainScansAgain(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the starter still looks for the network after 15 s")
 	}
+}
+
+// A starter whose scans find a hub that greets and never says who the
+// network's hubs are (a hub too busy to answer, here a listener that
+// only greets as one) does not start a network of its own after one wait
+// of hubWait: it scans again and joins the hub that answers meanwhile.
+func TestAStarterKeepsLookingWhileABusyHubIsSilent(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t)
+	cfg.ScanTimeout = 100 * time.Millisecond
+	ctx := context.Background()
+	firstAsked := greetAsHubOnly(t, cfg)
+	starter, err := peer.Start(ctx, cfg, peer.AsLeaf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	type found struct {
+		hubs []peer.HubAddr
+		hub  bool
+		err  error
+	}
+	done := make(chan found, 1)
+	go func() {
+		hubs, hub, err := discovery.FindNetwork(ctx, starter)
+		done <- found{hubs, hub, err}
+	}()
+	// The hub that answers comes once the starter has waited for the
+	// silent one longer than one hubWait (4 s), when it gave up before.
+	var since time.Time
+	select {
+	case since = <-firstAsked:
+	case f := <-done:
+		t.Fatalf("the starter found hubs %v (error %v), hub %v, before it asked the silent hub", f.hubs, f.err, f.hub)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the starter did not find the silent hub within 10 s")
+	}
+	select {
+	case f := <-done:
+		t.Fatalf("%s after it first asked the silent hub, the starter gave up looking: hubs %v, to be a hub %v (error %v)",
+			time.Since(since).Round(time.Millisecond), f.hubs, f.hub, f.err)
+	case <-time.After(time.Until(since.Add(5 * time.Second))):
+	}
+	hub := startHub(t, cfg)
+	select {
+	case f := <-done:
+		if f.err != nil || f.hub || !slices.ContainsFunc(f.hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
+			t.Fatalf("the starter found hubs %v (error %v) and is to be a hub: %v; want it to join the hub that answers, %s", f.hubs, f.err, f.hub, hub.ID())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the starter still looks for the network 20 s after a hub came")
+	}
+}
+
+// greetAsHubOnly listens on the first free port of cfg's range, greets
+// every connection as a hub's server does, and never answers: a hub too
+// busy to. It returns when the first connection came.
+func greetAsHubOnly(t *testing.T, cfg peer.Config) <-chan time.Time {
+	t.Helper()
+	var l net.Listener
+	for _, port := range cfg.Ports() {
+		var err error
+		if l, err = net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(port))); err == nil {
+			break
+		}
+	}
+	if l == nil {
+		t.Fatalf("no free port in %v for a silent hub", cfg.Ports())
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	port := l.Addr().(*net.TCPAddr).Port
+	greeting := fmt.Sprintf("INFO {\"server_name\":%q,\"cluster\":\"appnet\"}\r\n", peer.NewID(cfg.Host, port, cfg.Group))
+	first := make(chan time.Time, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case first <- time.Now():
+			default:
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+			_, _ = c.Write([]byte(greeting))
+		}
+	}()
+	return first
 }
 
 // A starter whose deadline leaves no time to scan again after it waited
