@@ -1,10 +1,13 @@
 package discovery
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // A leaf its view elects to make up the hub count waits while the view,
@@ -40,5 +43,61 @@ func TestAPromotionWaitsForAStillView(t *testing.T) {
 	d.net.hubsSeen = AutoHubs // the view held them all once: one failed
 	if d.promotionWaits(true) {
 		t.Fatal("a leaf whose view lost one of its hubs waited")
+	}
+}
+
+// Elected hubs stay beside one hub by configuration, and become leaves
+// again once AutoHubs hubs by configuration carry the network.
+func TestElectedHubsGiveWayToHubsByConfiguration(t *testing.T) {
+	t.Parallel()
+	d := unjoinedLeaf(t)
+	now := time.Now()
+	hub := func(id peer.ID, age time.Duration, fixed bool) peer.Info {
+		return peer.Info{ID: id, Role: peer.RoleHub, Started: now.Add(-age), FriendlyID: peer.FriendlyID{Hub: fixed}}
+	}
+	d.view.join(hub("auto1", 3*time.Minute, false))
+	d.view.join(hub("auto2", 2*time.Minute, false))
+	d.view.join(hub("fixed1", time.Minute, true))
+	if got := ids(d.elected()); !slices.Equal(got, []peer.ID{"fixed1", "auto1", "auto2"}) {
+		t.Fatalf("beside one hub by configuration the view elects %v, want it and both elected hubs", got)
+	}
+	d.view.join(hub("fixed2", time.Second, true))
+	if got := ids(d.elected()); !slices.Equal(got, []peer.ID{"fixed1", "fixed2"}) {
+		t.Fatalf("beside %d hubs by configuration the view elects %v, want only them", AutoHubs, got)
+	}
+}
+
+// ids returns the IDs of infos, in order.
+func ids(infos []peer.Info) []peer.ID {
+	var out []peer.ID
+	for _, info := range infos {
+		out = append(out, info.ID)
+	}
+	return out
+}
+
+// A leaf its view elects stays a leaf while it is attached to a hub the
+// view lost: the network has that hub, the view is wrong.
+func TestALeafAttachedToAHubItsViewLostIsNotPromoted(t *testing.T) {
+	t.Parallel()
+	host := testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	hub, _ := joined(t, host, testnet.Ports(t))
+	d := unjoinedLeaf(t)
+	if err := d.p.Server().SetHubs([]string{hub.HubAddr().Leaf}); err != nil {
+		t.Fatal(err)
+	}
+	attachedTo(t, d, hub.ID(), 10*time.Second)
+	// The view lost the hub and holds one younger leaf: it elects this
+	// leaf and that one, and has wanted it for longer than roleCalm.
+	d.view.join(peer.Info{ID: "younger", Role: peer.RoleLeaf, Started: time.Now().Add(time.Hour)})
+	d.net.synced = true
+	if got := ids(d.elected()); !slices.Contains(got, d.p.ID()) {
+		t.Fatalf("the view elects %v, want this leaf among them", got)
+	}
+	d.net.wantSince = time.Now().Add(-2 * roleCalm)
+	d.rebalance(context.Background())
+	if d.isHub() {
+		t.Fatal("a leaf attached to a hub its view lost made itself a hub")
 	}
 }

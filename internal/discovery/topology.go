@@ -62,11 +62,14 @@ func (d *Discoverer) refreshHubs() {
 
 // elected returns the peers that should be hubs by the view: the hubs by
 // configuration, and the elected hubs alive, oldest first, up to
-// MaxAutoHubs in all (an elected hub that saw a hub by configuration come
-// stays one: a role change restarts the server, which its clients and
-// leaves would feel, for no gain); and, when there is no hub by
-// configuration and fewer than AutoHubs, the oldest of the rest to make up
-// the number.
+// MaxAutoHubs in all (an elected hub that saw one hub by configuration
+// come stays one: a role change restarts the server, which its clients
+// and leaves would feel, and one configured hub is no pair to fail over
+// to); no elected hub once AutoHubs are hubs by configuration (they carry
+// the network: a 200-peer start that elected two beside them spread its
+// leaves over four hubs for minutes); and, when there is no hub by
+// configuration and fewer than AutoHubs, the oldest of the rest to make
+// up the number.
 func (d *Discoverer) elected() []peer.Info {
 	rest := d.view.oldest(AutoHubs)
 	if self := d.selfRef(); self.Role != peer.RoleHub && !self.Hub {
@@ -80,7 +83,11 @@ func (d *Discoverer) elected() []peer.Info {
 			auto = append(auto, info)
 		}
 	}
-	elected := append(fixed, auto[:min(len(auto), max(0, MaxAutoHubs-len(fixed)))]...)
+	keep := max(0, MaxAutoHubs-len(fixed))
+	if len(fixed) >= AutoHubs {
+		keep = 0
+	}
+	elected := append(fixed, auto[:min(len(auto), keep)]...)
 	if len(fixed) > 0 || len(elected) >= AutoHubs {
 		return elected
 	}
@@ -115,6 +122,12 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		// A leaf that has not loaded the view yet (its hubs were too busy
 		// to answer) knows too few hubs to elect itself: in a mass start
 		// that promoted peers by the dozen, each restarting its server.
+		want = false
+	}
+	if want && !d.isHub() && !cfg.Hub && d.attachedToLostHub() {
+		// The network has the hub this leaf is attached to: the view that
+		// lost it is wrong (a busy hub reported failed), not short of a
+		// hub. Once the hub is gone, so is the connection.
 		want = false
 	}
 	// A change of role waits until the view has wanted it for roleCalm
@@ -159,6 +172,13 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 		return
 	}
 	d.connect()
+}
+
+// attachedToLostHub says whether this leaf is attached to a hub its view
+// does not hold.
+func (d *Discoverer) attachedToLostHub() bool {
+	hub, _ := d.p.Server().Attachment()
+	return hub != "" && !slices.ContainsFunc(d.hubs(), func(h peer.Info) bool { return string(h.ID) == hub })
 }
 
 // promotionWaits says whether a leaf its view elects to make up the hub
