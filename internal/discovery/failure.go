@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -306,7 +307,10 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 	hub, conn := d.p.Server().Attachment()
 	switch {
 	case conn != 0 && conn != n.attachedConn:
-		n.attachedTo, n.attachedConn = hub, conn
+		if from := cmp.Or(n.attachedTo, n.leftHub); from != "" && from != hub {
+			d.leftFor(ctx, peer.ID(from)) // attached elsewhere: see leftFor
+		}
+		n.attachedTo, n.attachedConn, n.leftHub = hub, conn, ""
 		n.syncWait = min(max(n.syncWait, attachSync), maxAttachSync)
 		sctx, cancel := context.WithTimeout(ctx, n.syncWait)
 		snap, err := d.sync(sctx, peer.MemberSyncSubject, d.syncAsk())
@@ -331,6 +335,7 @@ func (d *Discoverer) watchLeafConnection(ctx context.Context) {
 			d.announce(peer.MemberJoinSubject)
 		}
 	case conn == 0 && n.attachedTo != "":
+		n.leftHub = n.attachedTo
 		n.attachedTo, n.attachedConn, n.detachedAt = "", 0, time.Now()
 	case conn == 0:
 		d.lookForHubs(ctx)

@@ -98,6 +98,7 @@ type network struct {
 	wantSince      time.Time             // since when the view has wanted another role
 	hubsSeen       int                   // the most hubs the view has held at once
 	attachedTo     string                // a leaf's hub, "" while detached
+	leftHub        string                // the hub a detached leaf was attached to
 	attachedConn   uint64                // its connection, which changes when the leaf reconnects
 	announcedConn  uint64                // the connection over which it last announced itself
 	announced      bool                  // Join told the network of this peer

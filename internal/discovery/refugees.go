@@ -52,3 +52,35 @@ func (d *Discoverer) reportIfRefused(ctx context.Context, hub peer.Info) {
 	}
 	d.p.Logger().Info("appnet: a hub failed (its leaves came here, its port refuses); told the network", "hub", hub.ID)
 }
+
+// leftFor checks, off the loop, whether from, the hub this leaf was
+// attached to before the hub it is attached to now, is gone
+// (forgetIfRefused): a hub by configuration or a settled one, as
+// checkRefugees does.
+//
+// Only once attached again: a leaf that dropped its hub while still
+// detached, when it cannot hear the network, may elect itself from a view
+// the network does not share. Tried so (66b68cf), a start without hubs
+// promoted two leaves after a hub kill and was not whole within 60 s.
+func (d *Discoverer) leftFor(ctx context.Context, from peer.ID) {
+	hub, known := d.view.get(from)
+	if known && hub.Role == peer.RoleHub && (hub.Hub || time.Since(d.view.stoodSince(hub.ID)) > settledHub) {
+		go d.forgetIfRefused(ctx, hub)
+	}
+}
+
+// forgetIfRefused drops hub from the view, as failed, if its own port
+// refuses connections twice, refusedApart apart. A leaf that was
+// detached when the network heard that its hub went was not told; it
+// learned it from the view it loaded once attached to another hub, which
+// that hub, busy with a hundred newcomers, answered 4 to 8 s later: after
+// 200-peer hub kills, the dead hub's leaves attached about 5 s after the
+// kill and their views held the dead hub until 10 to 12 s. The network
+// needs no news of it from here: the hubs left report it.
+func (d *Discoverer) forgetIfRefused(ctx context.Context, hub peer.Info) {
+	if d.dialOwnPort(ctx, hub, 2, refusedApart) != portRefused || !d.view.remove(hub.ID, Failed) {
+		return
+	}
+	d.refreshHubs()
+	d.p.Logger().Debug("appnet: the hub this peer was attached to is gone (its port refuses)", "hub", hub.ID)
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
+	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // A hub whose leaves arrive from another hub by configuration reports
@@ -193,5 +194,39 @@ func TestASuspectLeafThatServesIsKept(t *testing.T) {
 			t.Fatalf("a suspect leaf whose own server answers for it was reported failed after %s", time.Since(began).Round(time.Millisecond))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A leaf attached to another hub than the one it was attached to drops
+// that one from its view once its port refuses, though no hub tells it
+// and the view it loaded kept it (a join of the last 3 s stands).
+func TestALeafAttachedElsewhereForgetsTheHubItLostWhenItsPortRefuses(t *testing.T) {
+	t.Parallel()
+	host := testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	hub, _ := joined(t, host, testnet.Ports(t))
+	d := unjoinedLeaf(t)
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // the port of a hub that was killed
+	gone := peer.Info{ID: peer.NewID(host, port, d.p.Config().Group), Role: peer.RoleHub,
+		FriendlyID: peer.FriendlyID{Host: host, Port: port, Hub: true}, Started: time.Now().Add(-time.Minute)}
+	d.view.join(gone)
+	d.net.leftHub = string(gone.ID)
+	if err := d.p.Server().SetHubs([]string{hub.HubAddr().Leaf}); err != nil {
+		t.Fatal(err)
+	}
+	attachedTo(t, d, hub.ID(), 10*time.Second)
+	d.watchLeafConnection(context.Background())
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, known := d.view.get(gone.ID); !known {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leaf's view still holds the hub it left 5 s after it attached elsewhere, though its port refuses")
+		}
 	}
 }

@@ -154,7 +154,7 @@ func (d *Discoverer) rebalance(ctx context.Context) {
 			}
 		}
 		d.p.Logger().Info("appnet: this peer's server changed role, as the network's hubs changed", "hub", want)
-		n.leaves, n.routes, n.attachedTo, n.attachedConn = map[string]bool{}, map[string]bool{}, "", 0
+		n.leaves, n.routes, n.attachedTo, n.attachedConn, n.leftHub = map[string]bool{}, map[string]bool{}, "", 0, ""
 		if err := d.serveSync(); err != nil {
 			d.p.Logger().Warn("appnet: after a role change", "err", err)
 		}
