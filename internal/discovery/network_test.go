@@ -383,16 +383,17 @@ func TestAStarterThatWaitedInVainScansAgain(t *testing.T) {
 	}
 }
 
-// A starter whose scans find a hub that greets and never says who the
-// network's hubs are (a hub too busy to answer, here a listener that
-// only greets as one) does not start a network of its own after one wait
-// of hubWait: it scans again and joins the hub that answers meanwhile.
-func TestAStarterKeepsLookingWhileABusyHubIsSilent(t *testing.T) {
+// A starter whose scans find two hubs that greet and never say who the
+// network's hubs are (hubs too busy to answer, here listeners that only
+// greet as hubs) does not start a network of its own after one wait of
+// hubWait: it scans again and joins the hub that answers meanwhile.
+func TestAStarterKeepsLookingWhileBusyHubsAreSilent(t *testing.T) {
 	t.Parallel()
 	cfg := localConfig(t)
 	cfg.ScanTimeout = 100 * time.Millisecond
 	ctx := context.Background()
 	firstAsked := greetAsHubOnly(t, cfg)
+	greetAsHubOnly(t, cfg)
 	starter, err := peer.Start(ctx, cfg, peer.AsLeaf())
 	if err != nil {
 		t.Fatal(err)
@@ -432,6 +433,30 @@ func TestAStarterKeepsLookingWhileABusyHubIsSilent(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the starter still looks for the network 20 s after a hub came")
+	}
+}
+
+// One hub that greets and does not answer is not waited for so long: in
+// a start without hubs by configuration, it is the first hub, which every
+// starter asks. After one wait of hubWait, a starter that found no other
+// starts a network of its own, as before.
+func TestAStarterPassesOverOneSilentHub(t *testing.T) {
+	t.Parallel()
+	cfg := localConfig(t)
+	cfg.ScanTimeout = 100 * time.Millisecond
+	greetAsHubOnly(t, cfg)
+	starter, err := peer.Start(context.Background(), cfg, peer.AsLeaf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starter.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	hubs, hub, err := discovery.FindNetwork(ctx, starter)
+	if took := time.Since(start); err != nil || !hub || len(hubs) > 0 || took > 10*time.Second {
+		t.Fatalf("after %s the starter found hubs %v (error %v) and is to be a hub: %v; want a network of its own within 10 s",
+			took.Round(time.Millisecond), hubs, err, hub)
 	}
 }
 
