@@ -59,14 +59,15 @@ func FindNetwork(ctx context.Context, p *peer.Peer) (hubs []peer.HubAddr, hub bo
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
 		}
-		if len(hubs) == 0 && !cfg.Hub && countHubs(found) >= AutoHubs {
-			// Hubs greeted and did not answer: a network with its hubs
-			// is there, busy (hubPatience). Past that patience, or the
-			// caller's deadline, the rest of the peers found are starters.
+		if len(hubs) == 0 && !cfg.Hub && slices.ContainsFunc(found, isHubHit) {
+			// Hubs greeted and did not answer. AutoHubs of them are a
+			// network with its hubs, busy: scan and ask again
+			// (hubPatience). One hub, or past that patience, or the
+			// caller's deadline: the rest of the peers found are starters.
 			if hubSeen.IsZero() {
 				hubSeen = time.Now()
 			}
-			if time.Since(hubSeen) < hubPatience && timeFor(ctx, hubWait+time.Second) {
+			if countHubs(found) >= AutoHubs && time.Since(hubSeen) < hubPatience && timeFor(ctx, hubWait+time.Second) {
 				continue
 			}
 			if found = slices.DeleteFunc(found, isHubHit); len(found) > 0 {
@@ -332,7 +333,8 @@ const lookAgain = 8
 // A hub among the peers found (its greeting said so, but it was too busy
 // to answer in time) is the network, whatever the addresses: p waits for
 // it, for hubWait, and returns what it names, or none; FindNetwork then
-// scans again (hubPatience). In a 200-peer start, starters that founded
+// applies the rule above to the rest, or, when AutoHubs hubs greeted,
+// scans again first (hubPatience). In a 200-peer start, starters that founded
 // networks of their own beside a busy hub they had seen made up to three
 // networks to merge, and one never became whole in 90 s.
 func awaitFirst(ctx context.Context, p *peer.Peer, found []Hit) []peer.HubAddr {
