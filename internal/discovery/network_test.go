@@ -6,7 +6,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -358,29 +357,12 @@ func TestAStarterThatWaitedInVainScansAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cfg, starter := belowAStarterThatWaits(t)
-	type found struct {
-		hubs []peer.HubAddr
-		hub  bool
-		err  error
-	}
-	done := make(chan found, 1)
-	go func() {
-		hubs, hub, err := discovery.FindNetwork(ctx, starter)
-		done <- found{hubs, hub, err}
-	}()
+	done := findNetwork(ctx, starter)
 	// The network starts while the starter waits for the lowest (its scan
 	// of one host takes milliseconds; should it take longer, it finds the
 	// hub at once, which passes too).
 	time.Sleep(500 * time.Millisecond)
-	hub := startHub(t, cfg)
-	select {
-	case f := <-done:
-		if f.err != nil || f.hub || !slices.ContainsFunc(f.hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
-			t.Fatalf("the starter found hubs %v (error %v) and is to be a hub: %v; want it to join the hub that started, %s", f.hubs, f.err, f.hub, hub.ID())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the starter still looks for the network after 15 s")
-	}
+	joinsHub(t, done, startHub(t, cfg), 15*time.Second)
 }
 
 // A starter whose scans find two hubs that greet and never say who the
@@ -399,16 +381,7 @@ func TestAStarterKeepsLookingWhileBusyHubsAreSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer starter.Close()
-	type found struct {
-		hubs []peer.HubAddr
-		hub  bool
-		err  error
-	}
-	done := make(chan found, 1)
-	go func() {
-		hubs, hub, err := discovery.FindNetwork(ctx, starter)
-		done <- found{hubs, hub, err}
-	}()
+	done := findNetwork(ctx, starter)
 	// The hub that answers comes once the starter has waited for the
 	// silent one longer than one hubWait (4 s), when it gave up before.
 	var since time.Time
@@ -425,15 +398,7 @@ func TestAStarterKeepsLookingWhileBusyHubsAreSilent(t *testing.T) {
 			time.Since(since).Round(time.Millisecond), f.hubs, f.hub, f.err)
 	case <-time.After(time.Until(since.Add(5 * time.Second))):
 	}
-	hub := startHub(t, cfg)
-	select {
-	case f := <-done:
-		if f.err != nil || f.hub || !slices.ContainsFunc(f.hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
-			t.Fatalf("the starter found hubs %v (error %v) and is to be a hub: %v; want it to join the hub that answers, %s", f.hubs, f.err, f.hub, hub.ID())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the starter still looks for the network 20 s after a hub came")
-	}
+	joinsHub(t, done, startHub(t, cfg), 20*time.Second)
 }
 
 // One hub that greets and does not answer is not waited for so long: in
@@ -460,6 +425,38 @@ func TestAStarterPassesOverOneSilentHub(t *testing.T) {
 	}
 }
 
+// found is what FindNetwork returned.
+type found struct {
+	hubs []peer.HubAddr
+	hub  bool
+	err  error
+}
+
+// findNetwork runs FindNetwork for starter in the background.
+func findNetwork(ctx context.Context, starter *peer.Peer) <-chan found {
+	done := make(chan found, 1)
+	go func() {
+		hubs, hub, err := discovery.FindNetwork(ctx, starter)
+		done <- found{hubs, hub, err}
+	}()
+	return done
+}
+
+// joinsHub fails the test unless the FindNetwork that done waits for
+// returns, within limit, hubs that name hub, and does not make the
+// starter a hub.
+func joinsHub(t *testing.T, done <-chan found, hub *bus.Peer, limit time.Duration) {
+	t.Helper()
+	select {
+	case f := <-done:
+		if f.err != nil || f.hub || !slices.ContainsFunc(f.hubs, func(h peer.HubAddr) bool { return h.ID == hub.ID() }) {
+			t.Fatalf("the starter found hubs %v (error %v) and is to be a hub: %v; want it to join the hub that came, %s", f.hubs, f.err, f.hub, hub.ID())
+		}
+	case <-time.After(limit):
+		t.Fatalf("the starter still looks for the network %s after a hub came", limit)
+	}
+}
+
 // greetAsHubOnly listens on the first free port of cfg's range, greets
 // every connection as a hub's server does, and never answers: a hub too
 // busy to. It returns when the first connection came.
@@ -475,37 +472,17 @@ func greetAsHubOnly(t *testing.T, cfg peer.Config) <-chan time.Time {
 	if l == nil {
 		t.Fatalf("no free port in %v for a silent hub", cfg.Ports())
 	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
 	port := l.Addr().(*net.TCPAddr).Port
 	greeting := fmt.Sprintf("INFO {\"server_name\":%q,\"cluster\":\"appnet\"}\r\n", peer.NewID(cfg.Host, port, cfg.Group))
 	first := make(chan time.Time, 1)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case first <- time.Now():
-			default:
-			}
-			mu.Lock()
-			conns = append(conns, c) // held open, never answered
-			mu.Unlock()
-			_, _ = c.Write([]byte(greeting))
+	testnet.Accept(t, l, func(c net.Conn, keep func(net.Conn)) {
+		select {
+		case first <- time.Now():
+		default:
 		}
-	}()
+		keep(c) // held open, never answered
+		_, _ = c.Write([]byte(greeting))
+	})
 	return first
 }
 
