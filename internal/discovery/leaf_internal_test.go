@@ -28,6 +28,22 @@ func unjoinedLeaf(t *testing.T) *Discoverer {
 	return New(p)
 }
 
+// attachedLeaf starts a hub on a loopback host of the test's own and an
+// unjoined leaf (unjoinedLeaf) attached to it, and returns both and the
+// host.
+func attachedLeaf(t *testing.T) (*peer.Peer, *Discoverer, string) {
+	t.Helper()
+	host := testnet.Host(t)
+	testnet.MustLoopback(t, host)
+	hub, _ := joined(t, host, testnet.Ports(t))
+	d := unjoinedLeaf(t)
+	if err := d.p.Server().SetHubs([]string{hub.HubAddr().Leaf}); err != nil {
+		t.Fatal(err)
+	}
+	attachedTo(t, d, hub.ID(), 10*time.Second)
+	return hub, d, host
+}
+
 // changedAgo makes d's view look last changed ago.
 func changedAgo(d *Discoverer, ago time.Duration) {
 	d.view.mu.Lock()
@@ -40,15 +56,8 @@ func changedAgo(d *Discoverer, ago time.Duration) {
 // connection, so a report that it failed was wrong.
 func TestALeafKeepsAHubItsViewLost(t *testing.T) {
 	t.Parallel()
-	host := testnet.Host(t)
-	testnet.MustLoopback(t, host)
-	hubA, _ := joined(t, host, testnet.Ports(t))
+	hubA, d, host := attachedLeaf(t)
 	hubB, _ := joined(t, host, testnet.Ports(t)) // a hub the view will name instead
-	d := unjoinedLeaf(t)
-	if err := d.p.Server().SetHubs([]string{hubA.HubAddr().Leaf}); err != nil {
-		t.Fatal(err)
-	}
-	attachedTo(t, d, hubA.ID(), 10*time.Second)
 	_, conn := d.p.Server().Attachment()
 
 	d.view.join(infoOf(t, hubB))

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
-	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // A leaf its view elects to make up the hub count waits while the view,
@@ -80,14 +79,7 @@ func ids(infos []peer.Info) []peer.ID {
 // view lost: the network has that hub, the view is wrong.
 func TestALeafAttachedToAHubItsViewLostIsNotPromoted(t *testing.T) {
 	t.Parallel()
-	host := testnet.Host(t)
-	testnet.MustLoopback(t, host)
-	hub, _ := joined(t, host, testnet.Ports(t))
-	d := unjoinedLeaf(t)
-	if err := d.p.Server().SetHubs([]string{hub.HubAddr().Leaf}); err != nil {
-		t.Fatal(err)
-	}
-	attachedTo(t, d, hub.ID(), 10*time.Second)
+	_, d, _ := attachedLeaf(t)
 	// The view lost the hub and holds one younger leaf: it elects this
 	// leaf and that one, and has wanted it for longer than roleCalm.
 	d.view.join(peer.Info{ID: "younger", Role: peer.RoleLeaf, Started: time.Now().Add(time.Hour)})

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/appnet-go/appnet/internal/peer"
-	"github.com/appnet-go/appnet/internal/testnet"
 )
 
 // A hub whose leaves arrive from another hub by configuration reports
@@ -202,10 +201,7 @@ func TestASuspectLeafThatServesIsKept(t *testing.T) {
 // and the view it loaded kept it (a join of the last 3 s stands).
 func TestALeafAttachedElsewhereForgetsTheHubItLostWhenItsPortRefuses(t *testing.T) {
 	t.Parallel()
-	host := testnet.Host(t)
-	testnet.MustLoopback(t, host)
-	hub, _ := joined(t, host, testnet.Ports(t))
-	d := unjoinedLeaf(t)
+	_, d, host := attachedLeaf(t)
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
@@ -216,10 +212,6 @@ func TestALeafAttachedElsewhereForgetsTheHubItLostWhenItsPortRefuses(t *testing.
 		FriendlyID: peer.FriendlyID{Host: host, Port: port, Hub: true}, Started: time.Now().Add(-time.Minute)}
 	d.view.join(gone)
 	d.net.leftHub = string(gone.ID)
-	if err := d.p.Server().SetHubs([]string{hub.HubAddr().Leaf}); err != nil {
-		t.Fatal(err)
-	}
-	attachedTo(t, d, hub.ID(), 10*time.Second)
 	d.watchLeafConnection(context.Background())
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if _, known := d.view.get(gone.ID); !known {
